@@ -1,0 +1,99 @@
+# otahil - build, test and certify.
+#
+#   make            build build/bin/otahil and build/bin/otahil-dut
+#   make test       unit and end-to-end tests under ASan + UBSan
+#   make certify    the reference port through the suite on the default board
+#   make bench      benchmarks (figures in docs/PERFORMANCE.md)
+#
+# Variables: BUILD (output dir), SAN=1 (sanitizers), BOARD (certify board).
+
+BUILD   ?= build
+SAN     ?= 0
+BOARD   ?= native
+CC      ?= cc
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+           -Wpointer-arith -Wformat=2
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -Iinclude -I. -D_GNU_SOURCE -fno-strict-aliasing
+LDLIBS  := -lmosquitto -lcivetweb -lcjson -linih -lcrypto -lssl -lpthread -ldl
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Device-side code that must stay freestanding (it will run in QEMU firmware).
+FREE_SRC := $(wildcard sim/flash/flashsim.c sim/kv/*.c sim/crypto/*.c sim/util/crc16.c \
+              sim/util/jtok.c sim/util/jsonesc.c sim/boot/*.c sim/agent/*.c \
+              sim/image/image.c sim/hal/*.c)
+MAIN_SRC := conformance/otahil_main.c sim/device/dut_main.c
+PORT_SRC := boards/ports/reference/ota_port.c
+LIB_SRC  := $(filter-out $(MAIN_SRC), $(sort $(wildcard sim/*/*.c mock_cloud/*.c conformance/*.c)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+BIN := $(BUILD)/bin/otahil $(BUILD)/bin/otahil-dut
+
+.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt
+all: deps-check $(BIN) $(BUILD)/boards
+
+deps-check:
+	@scripts/install-deps.sh --check-build >/dev/null 2>&1 || scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libotahil.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/otahil: $(BUILD)/obj/conformance/otahil_main.o $(BUILD)/libotahil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The device under test: the reference port linked with the simulated device.
+$(BUILD)/bin/otahil-dut: $(BUILD)/obj/sim/device/dut_main.o $(BUILD)/obj/$(PORT_SRC:.c=.o) $(BUILD)/libotahil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Boards are data: the build tree points at the source folder.
+$(BUILD)/boards:
+	@mkdir -p $(BUILD)
+	@ln -sfn ../boards $@ 2>/dev/null || ln -sfn $(CURDIR)/boards $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libotahil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Device-side modules must build for a Cortex-M3 with no host libraries.
+ARM_CC    := arm-none-eabi-gcc
+ARM_FLAGS := -mcpu=cortex-m3 -mthumb -Os -std=gnu11 -ffreestanding -fno-delete-null-pointer-checks \
+             $(WARN) -Iinclude -I.
+freestanding-check:
+	@mkdir -p $(BUILD)/arm
+	@for f in $(FREE_SRC) $(PORT_SRC); do \
+	  $(ARM_CC) $(ARM_FLAGS) -c $$f -o $(BUILD)/arm/$$(echo $$f | tr / _).o || exit 1; \
+	done
+	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC)) device-side files build for cortex-m3"
+
+unit: deps-check
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/boards $(TEST_BIN:$(BUILD)/%=build/san/%)
+
+test: deps-check unit freestanding-check
+	@scripts/run-tests.sh build/san
+
+certify: all
+	@$(BUILD)/bin/otahil certify --board $(BOARD)
+
+bench: all
+	@scripts/bench.sh $(BUILD)
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,87 @@
+/*
+ * cloud.h - the fake cloud: a real Mosquitto broker process it starts and
+ * configures, a civetweb firmware server (HTTP, Range), the cloud service
+ * (devices, firmware store, jobs, push, progress, success rule) connected to
+ * the broker as an MQTT client, and a small REST API for interactive use.
+ * Everything it sees goes to the run's event log (evlog).
+ *
+ * Threads: civetweb's workers and libmosquitto's network thread call into the
+ * service; one mutex guards its state.
+ */
+#ifndef CLOUD_H
+#define CLOUD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLOUD_MAX_DEVICES  64
+#define CLOUD_MAX_FIRMWARE 64
+#define CLOUD_MAX_JOBS     256
+
+struct cloud_opts {
+    const char *workdir;     /* broker config, data dir and logs go here (created) */
+    const char *mosquitto;   /* broker binary; NULL = "mosquitto" from PATH or /usr/sbin */
+    int         mqtt_port;   /* 0 = pick a free loopback port */
+    int         http_port;   /* 0 = pick a free loopback port */
+    uint64_t    seed;        /* every random choice of the cloud comes from it */
+    uint32_t    throttle_bps;/* firmware server: limit each download to this rate (0 = off) */
+};
+
+enum job_state {
+    JOB_WAITING = 0,   /* created; device not seen online yet */
+    JOB_PUSHED,        /* push published */
+    JOB_IN_PROGRESS,   /* device reported progress >= 0 */
+    JOB_SUCCEEDED,     /* device informed the target version */
+    JOB_FAILED,        /* negative step, or another version after the push */
+};
+
+struct job_status {
+    int            id;
+    enum job_state state;
+    int            last_step;     /* last progress step seen (-1000 = none) */
+    char           reason[160];   /* why it failed or succeeded */
+    char           target[65];    /* version pushed */
+};
+
+/* Options for one push; zero = the spec's §14 defaults. */
+struct push_opts {
+    const char *sign_method;   /* "Md5" (default) or "Sha256" */
+};
+
+struct cloud;
+
+/* Starts broker, firmware server and service; waits until the service's own
+ * MQTT client is connected. NULL with a one-line reason in err. */
+struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen);
+
+/* Stops everything it started (broker killed and reaped). */
+void cloud_stop(struct cloud *c);
+
+int cloud_mqtt_port(const struct cloud *c);
+int cloud_http_port(const struct cloud *c);
+int cloud_broker_pid(const struct cloud *c);
+
+/* 0 while healthy; -1 once the broker process died or the service lost its
+ * broker connection and could not get it back (reason in err). */
+int cloud_health(struct cloud *c, char *err, size_t errlen);
+
+/* Registers a device (idempotent). 0 or -1. */
+int cloud_add_device(struct cloud *c, const char *pk, const char *dn, const char *secret);
+
+/* Adds a firmware file to the store (copied into workdir, served at
+ * /fw/<id>/<basename>). version NULL: read from the otahil image header.
+ * Returns the firmware id (>= 0) or -1 with err. */
+int cloud_add_firmware(struct cloud *c, const char *path, const char *version,
+                       char *err, size_t errlen);
+
+/* Creates an upgrade job; pushes at once if the device has informed since the
+ * cloud started, else at its next inform. Job id >= 0, or -1 with err. */
+int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmware_id,
+                     const struct push_opts *po, char *err, size_t errlen);
+
+/* 0 and fills st, or -1 for an unknown job. */
+int cloud_job_status(struct cloud *c, int job_id, struct job_status *st);
+
+const char *cloud_job_state_name(enum job_state s);
+
+#endif /* CLOUD_H */
