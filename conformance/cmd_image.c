@@ -1,0 +1,96 @@
+/* cmd_image.c - `otahil image make` and `otahil image info`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conformance/commands.h"
+#include "conformance/common.h"
+#include "sim/util/defaults.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: otahil image make --version V -o FILE [--size BYTES] [--seed N] [--board B]\n"
+            "                         [--crash-at-boot] [--never-confirm]\n"
+            "       otahil image info FILE\n"
+            "Images: a 128-byte header (version, behaviour flags), a payload generated from the\n"
+            "seed, and the AliOS 28-byte footer (magic 0xEFEFEFEF, size, MD5).\n");
+}
+
+int cmd_image(int argc, char **argv)
+{
+    char err[512];
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? OTAHIL_EXIT_HARNESS : 0;
+    }
+    if (!strcmp(argv[1], "info")) {
+        if (argc != 3) {
+            usage(stderr);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        uint8_t *d;
+        size_t len;
+        struct image_info info;
+        if (read_file(argv[2], &d, &len, err, sizeof(err)) != 0) {
+            fprintf(stderr, "otahil image: %s\n", err);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        int rc = image_parse(d, len, &info);
+        free(d);
+        if (rc != IMAGE_OK) {
+            fprintf(stderr, "otahil image: %s: not a valid otahil image: %s\n", argv[2],
+                    image_strerror(rc));
+            return OTAHIL_EXIT_HARNESS;
+        }
+        printf("version  %s\nflags    0x%x%s%s\nboard    %s\npayload  %u bytes (seed %u)\n"
+               "file     %u bytes (image %u + footer 28)\n",
+               info.version, info.flags, info.flags & IMAGE_F_CRASH_AT_BOOT ? " crash-at-boot" : "",
+               info.flags & IMAGE_F_NEVER_CONFIRM ? " never-confirm" : "",
+               info.board[0] ? info.board : "(any)", info.payload_len, info.seed, info.total_size,
+               info.image_size);
+        if (len != info.total_size)
+            printf("note     the file has %zu bytes after the footer\n", len - info.total_size);
+        return 0;
+    }
+    if (strcmp(argv[1], "make") != 0) {
+        fprintf(stderr, "otahil image: unknown subcommand '%s' (make, info)\n", argv[1]);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    struct image_spec s = { NULL, NULL, 64 * 1024, 1, 0 };
+    const char *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--version") && v) { s.version = v; i++; }
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && v) { out = v; i++; }
+        else if (!strcmp(a, "--size") && v) {
+            if (parse_u32(v, &s.payload_len) != 0) {
+                fprintf(stderr, "otahil image: --size '%s' is not a number\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            i++;
+        } else if (!strcmp(a, "--seed") && v) { s.seed = (uint32_t)strtoul(v, NULL, 0); i++; }
+        else if (!strcmp(a, "--board") && v) { s.board = v; i++; }
+        else if (!strcmp(a, "--crash-at-boot")) s.flags |= IMAGE_F_CRASH_AT_BOOT;
+        else if (!strcmp(a, "--never-confirm")) s.flags |= IMAGE_F_NEVER_CONFIRM;
+        else {
+            fprintf(stderr, "otahil image make: unknown or incomplete option '%s'\n", a);
+            return OTAHIL_EXIT_HARNESS;
+        }
+    }
+    if (!s.version || !out) {
+        fprintf(stderr, "otahil image make: --version and -o are required\n");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (!*s.version || strlen(s.version) >= IMAGE_VERSION_LEN) {
+        fprintf(stderr, "otahil image make: --version must be 1..%d characters\n",
+                IMAGE_VERSION_LEN - 1);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (make_image_file(out, &s, err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil image make: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    printf("%s: %s, %zu bytes\n", out, s.version, image_total_size(&s));
+    return 0;
+}

@@ -1,0 +1,125 @@
+/* cmd_run.c - `otahil run CASE` and `otahil certify`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conformance/commands.h"
+#include "conformance/common.h"
+#include "conformance/run.h"
+#include "sim/util/defaults.h"
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: otahil run CASE [--board B] [--seed N] [--out DIR] [--throttle BPS]\n"
+            "                       [--reboot-delay-ms N] [--timeout S]\n"
+            "       otahil run --list\n"
+            "Starts the fake cloud and a simulated device, runs one case, prints PASS or FAIL\n"
+            "with the event log's path. Exit 0 PASS (or SKIP), 1 FAIL, 2 harness error.\n");
+}
+
+static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *outbuf,
+                        size_t outlen, const char *cmd)
+{
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint32_t u;
+        if (!strcmp(a, "--board") && v) { o->board = v; i++; }
+        else if (!strcmp(a, "--out") && v) { snprintf(outbuf, outlen, "%s", v); o->out = outbuf; i++; }
+        else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 0); i++; }
+        else if (!strcmp(a, "--throttle") && v && parse_u32(v, &u) == 0) { o->throttle_bps = u; i++; }
+        else if (!strcmp(a, "--reboot-delay-ms") && v) { o->reboot_delay_ms = atol(v); i++; }
+        else if (!strcmp(a, "--timeout") && v) { o->timeout_s = atoi(v); i++; }
+        else {
+            fprintf(stderr, "otahil %s: unknown or incomplete option '%s'\n", cmd, a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        run_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? OTAHIL_EXIT_HARNESS : 0;
+    }
+    if (!strcmp(argv[1], "--list")) {
+        for (int i = 0; run_case_names[i]; i++)
+            printf("%-14s %s\n", run_case_names[i], run_case_title(run_case_names[i]));
+        return 0;
+    }
+    const char *name = argv[1];
+    if (!run_case_title(name)) {
+        fprintf(stderr, "otahil run: unknown case '%s' (otahil run --list)\n", name);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0 };
+    char outbuf[4096];
+    if (parse_common(argc, argv, 2, &o, outbuf, sizeof(outbuf), "run") != 0)
+        return OTAHIL_EXIT_HARNESS;
+    if (!o.out) {
+        const char *base = strrchr(o.board, '/') ? strrchr(o.board, '/') + 1 : o.board;
+        snprintf(outbuf, sizeof(outbuf), "out/run/%s-%.*s", name,
+                 (int)(strstr(base, ".ini") ? strstr(base, ".ini") - base : (long)strlen(base)), base);
+        o.out = outbuf;
+    }
+    struct run_result r;
+    enum verdict v = run_case(name, &o, &r);
+    printf("%s %s (board %s, seed %llu) in %.1f s: %s\n", verdict_name(v), name, o.board,
+           (unsigned long long)o.seed, r.seconds, r.reason);
+    if (r.events[0])
+        printf("event log: %s\n", r.events);
+    return v == V_PASS || v == V_SKIP ? 0 : v == V_FAIL ? OTAHIL_EXIT_FAIL : OTAHIL_EXIT_HARNESS;
+}
+
+int cmd_certify(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: otahil certify [--board B] [--seed N] [--out DIR]\n"
+               "Runs every case on the board with the reference port and writes DIR/summary.txt.\n"
+               "Exit 0 all pass, 1 any FAIL, 2 any harness ERROR.\n");
+        return 0;
+    }
+    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0 };
+    char outbuf[4096], dir[4200], summary[8192], err[512];
+    if (parse_common(argc, argv, 1, &o, outbuf, sizeof(outbuf), "certify") != 0)
+        return OTAHIL_EXIT_HARNESS;
+    const char *base = o.out ? o.out : "out/certify";
+    if (!o.out)
+        snprintf(outbuf, sizeof(outbuf), "%s/%s", base, o.board), base = outbuf;
+    int fails = 0, errors = 0, n = 0;
+    size_t sl = (size_t)snprintf(summary, sizeof(summary), "otahil certify: board %s, seed %llu\n",
+                                 o.board, (unsigned long long)o.seed);
+    printf("otahil certify: reference port on board %s\n", o.board);
+    for (int i = 0; run_case_names[i]; i++) {
+        struct run_result r;
+        struct run_opts ro = o;
+        snprintf(dir, sizeof(dir), "%s/%s", base, run_case_names[i]);
+        ro.out = dir;
+        enum verdict v = run_case(run_case_names[i], &ro, &r);
+        fails += v == V_FAIL;
+        errors += v == V_ERROR;
+        n++;
+        char line[1400];
+        snprintf(line, sizeof(line), "%-5s %-14s %5.1f s  %s\n      events: %s\n", verdict_name(v),
+                 run_case_names[i], r.seconds, r.reason, r.events[0] ? r.events : "-");
+        fputs(line, stdout);
+        fflush(stdout);
+        if (sl < sizeof(summary))
+            sl += (size_t)snprintf(summary + sl, sizeof(summary) - sl, "%s", line);
+    }
+    char spath[4200];
+    snprintf(spath, sizeof(spath), "%s/summary.txt", base);
+    if (sl < sizeof(summary))
+        snprintf(summary + sl, sizeof(summary) - sl, "%d cases: %d passed or skipped, %d failed, %d errors\n",
+                 n, n - fails - errors, fails, errors);
+    if (mkdir_p(base) != 0 || write_file_atomic(spath, summary, strlen(summary), err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil certify: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    printf("%d cases: %d failed, %d harness errors\nreport: %s\n", n, fails, errors, spath);
+    return errors ? OTAHIL_EXIT_HARNESS : fails ? OTAHIL_EXIT_FAIL : 0;
+}

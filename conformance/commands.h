@@ -1,0 +1,9 @@
+/* commands.h - the otahil subcommands; each returns the process exit code. */
+#ifndef OTAHIL_COMMANDS_H
+#define OTAHIL_COMMANDS_H
+int cmd_run(int argc, char **argv);
+int cmd_certify(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_flash(int argc, char **argv);
+int cmd_device(int argc, char **argv);
+#endif

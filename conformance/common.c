@@ -1,0 +1,206 @@
+/* common.c - file, image and flash helpers shared by the otahil commands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conformance/common.h"
+#include "hal/soc/flash.h"
+#include "sim/boot/boot.h"
+
+int write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t n)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, n, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            snprintf(err, n, "%s: %s", path, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, n, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, n, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, used = 0;
+    uint8_t *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + used, 1, cap - used, f)) > 0) {
+        used += r;
+        if (used == cap) {
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        snprintf(err, n, "%s: read error", path);
+        return -1;
+    }
+    *data = buf;
+    *len = used;
+    return 0;
+}
+
+int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return (mkdir(tmp, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+int make_image_file(const char *path, const struct image_spec *s, char *err, size_t n)
+{
+    size_t len = image_total_size(s);
+    uint8_t *buf = malloc(len);
+    if (!buf) {
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    int rc = image_build(s, buf, len);
+    if (rc != IMAGE_OK) {
+        snprintf(err, n, "bad image spec: %s", image_strerror(rc));
+        free(buf);
+        return -1;
+    }
+    rc = write_file_atomic(path, buf, len, err, n);
+    free(buf);
+    return rc;
+}
+
+int open_flash(struct flashfile *ff, const char *path, const struct board *b, char *err, size_t n)
+{
+    if (flashfile_open(ff, path, &b->geom, 0, 0, err, n) != 0)
+        return -1;
+    if (board_apply(b, &ff->fs) != 0) {
+        snprintf(err, n, "%s: cannot apply the partition table of board %s", path, b->name);
+        flashfile_close(ff);
+        return -1;
+    }
+    return 0;
+}
+
+int provision_flash(const char *path, const struct board *b, const char *image_path, char *err,
+                    size_t n)
+{
+    uint8_t *img;
+    size_t len;
+    struct image_info info;
+    if (read_file(image_path, &img, &len, err, n) != 0)
+        return -1;
+    int rc = image_parse(img, len, &info);
+    if (rc != IMAGE_OK) {
+        snprintf(err, n, "%s: not a valid otahil image: %s", image_path, image_strerror(rc));
+        free(img);
+        return -1;
+    }
+    const struct board_part *app = board_part(b, HAL_PARTITION_APPLICATION);
+    if (!app || len > app->length) {
+        snprintf(err, n, "%s: %zu bytes do not fit APPLICATION of board %s", image_path, len,
+                 b->name);
+        free(img);
+        return -1;
+    }
+    unlink(path);
+    char oplog[4200];
+    snprintf(oplog, sizeof(oplog), "%s.oplog", path);
+    unlink(oplog);
+    struct flashfile ff;
+    if (flashfile_open(&ff, path, &b->geom, 1, 0, err, n) != 0) {
+        free(img);
+        return -1;
+    }
+    memcpy(ff.fs.mem + (app->start - b->flash_base), img, len);
+    flashfile_close(&ff);
+    free(img);
+    return 0;
+}
+
+struct reader {
+    struct flashsim *fs;
+    int part;
+};
+
+static int rd(void *ctx, uint32_t off, void *buf, uint32_t nb)
+{
+    struct reader *r = ctx;
+    return flashsim_read(r->fs, r->part, off, buf, nb);
+}
+
+int slot_image(struct flashsim *fs, int part, struct image_info *info)
+{
+    const struct flashsim_part *p = flashsim_part(fs, part);
+    if (!p)
+        return IMAGE_ESIZE;
+    struct reader r = { fs, part };
+    return image_parse_reader(rd, &r, p->length, info);
+}
+
+int active_slot(struct flashsim *fs, const struct board *b)
+{
+    ota_boot_param_t r;
+    int last;
+    if (strcmp(b->bootloader, "pingpong") != 0 || !boot_record_newest(fs, &r, &last))
+        return HAL_PARTITION_APPLICATION;
+    const struct board_part *ota = board_part(b, HAL_PARTITION_OTA_TEMP);
+    if (ota && r.src_adr == ota->start && r.upg_flag != REC_DUAL_UPDATE_FLAG)
+        return HAL_PARTITION_OTA_TEMP;
+    if (ota && r.upg_flag == REC_DUAL_UPDATE_FLAG && r.dst_adr == ota->start)
+        return HAL_PARTITION_OTA_TEMP;
+    return HAL_PARTITION_APPLICATION;
+}
+
+int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (end == s || errno)
+        return -1;
+    if (*end == 'K' || *end == 'k') { v *= 1024; end++; }
+    else if (*end == 'M' || *end == 'm') { v *= 1024 * 1024; end++; }
+    if (*end || v > 0xFFFFFFFFull)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}

@@ -1,0 +1,437 @@
+/*
+ * run.c - the cases that exist so far, and the machinery that runs one:
+ * build the images, provision the flash with the old firmware, start the
+ * cloud (real broker, firmware server), create the job, boot the device
+ * again and again until the job ends, then check the event log and the
+ * flash. A harness failure (broker lost, device process failing) is ERROR,
+ * never FAIL.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "conformance/common.h"
+#include "conformance/run.h"
+#include "conformance/supervisor.h"
+#include "hal/soc/flash.h"
+#include "mock_cloud/cloud.h"
+#include "sim/device/dut.h"
+#include "sim/util/defaults.h"
+#include "sim/util/evlog.h"
+
+#define V1 "app-1.0.0-20180101.1000"
+#define V2 "app-2.0.0-20260101.1200"
+#define MAX_BOOTS 30
+
+struct case_def {
+    const char *name;
+    const char *title;
+    const char *target;      /* version pushed */
+    uint32_t    flags;       /* behaviour flags of the pushed image */
+    int         needs_pingpong;
+};
+
+static const struct case_def g_cases[] = {
+    { "update", "v1 -> v2 over MQTT + HTTP: download, verify, hand-off, reboot, report v2",
+      V2, 0, 0 },
+    { "rollback", "a v2 that crashes at boot is rolled back by the bootloader; v1 reported, job failed",
+      V2, IMAGE_F_CRASH_AT_BOOT, 1 },
+    { "version-same", "a push of the running version is refused with step -1 and no reboot",
+      V1, 0, 0 },
+};
+
+const char *const run_case_names[] = { "update", "rollback", "version-same", NULL };
+
+static const struct case_def *find_case(const char *name)
+{
+    for (size_t i = 0; i < sizeof(g_cases) / sizeof(g_cases[0]); i++)
+        if (!strcmp(g_cases[i].name, name))
+            return &g_cases[i];
+    return NULL;
+}
+
+const char *run_case_title(const char *name)
+{
+    const struct case_def *c = find_case(name);
+    return c ? c->title : NULL;
+}
+
+const char *verdict_name(enum verdict v)
+{
+    switch (v) {
+    case V_PASS: return "PASS";
+    case V_FAIL: return "FAIL";
+    case V_ERROR: return "ERROR";
+    default: return "SKIP";
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void msleep(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* ---- event log checks --------------------------------------------------- */
+
+struct evlist {
+    cJSON **ev;
+    int     n;
+};
+
+static int load_events(const char *path, struct evlist *l)
+{
+    uint8_t *data;
+    size_t len;
+    char err[256];
+    l->ev = NULL;
+    l->n = 0;
+    if (read_file(path, &data, &len, err, sizeof(err)) != 0)
+        return -1;
+    int cap = 0;
+    char *s = (char *)data, *end = s + len;
+    while (s < end) {
+        char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t ll = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        cJSON *j = cJSON_ParseWithLength(s, ll);
+        if (j) {
+            if (l->n == cap) {
+                cap = cap ? cap * 2 : 256;
+                l->ev = realloc(l->ev, sizeof(*l->ev) * (size_t)cap);
+            }
+            l->ev[l->n++] = j;
+        }
+        s += ll + 1;
+    }
+    free(data);
+    return 0;
+}
+
+static void free_events(struct evlist *l)
+{
+    for (int i = 0; i < l->n; i++)
+        cJSON_Delete(l->ev[i]);
+    free(l->ev);
+}
+
+static const char *sfield(const cJSON *e, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* One step of an expected sequence: event name, optional string field match. */
+struct expect {
+    const char *ev;
+    const char *key;
+    const char *val;
+    const char *label;
+};
+
+/* Checks the steps occur in this order. -1 and reason when one is missing. */
+static int check_order(const struct evlist *l, const struct expect *x, int nx, char *why, size_t n)
+{
+    int at = 0;
+    for (int k = 0; k < nx; k++) {
+        int found = -1;
+        for (int i = at; i < l->n; i++) {
+            const char *ev = sfield(l->ev[i], "ev");
+            if (!ev || strcmp(ev, x[k].ev) != 0)
+                continue;
+            if (x[k].key) {
+                const char *v = sfield(l->ev[i], x[k].key);
+                if (!v || strcmp(v, x[k].val) != 0)
+                    continue;
+            }
+            found = i;
+            break;
+        }
+        if (found < 0) {
+            snprintf(why, n, "event log: expected %s after %s, not found", x[k].label,
+                     k ? x[k - 1].label : "the start");
+            return -1;
+        }
+        at = found + 1;
+    }
+    return 0;
+}
+
+static int count_ev(const struct evlist *l, const char *ev)
+{
+    int c = 0;
+    for (int i = 0; i < l->n; i++) {
+        const char *e = sfield(l->ev[i], "ev");
+        if (e && !strcmp(e, ev))
+            c++;
+    }
+    return c;
+}
+
+static const char *last_inform(const struct evlist *l)
+{
+    const char *v = NULL;
+    for (int i = 0; i < l->n; i++) {
+        const char *e = sfield(l->ev[i], "ev");
+        if (e && !strcmp(e, "device.inform"))
+            v = sfield(l->ev[i], "version");
+    }
+    return v;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_interrupted;
+static void on_int(int sig) { (void)sig; g_interrupted = 1; }
+
+static enum verdict set(struct run_result *r, enum verdict v, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum verdict set(struct run_result *r, enum verdict v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+    va_end(ap);
+    r->verdict = v;
+    return v;
+}
+
+static enum verdict check_flash(const char *flash, const struct board *b, const char *want,
+                                struct run_result *res)
+{
+    struct flashfile ff;
+    char err[512];
+    if (open_flash(&ff, flash, b, err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
+    int slot = active_slot(&ff.fs, b);
+    struct image_info info;
+    int rc = slot_image(&ff.fs, slot, &info);
+    uint32_t viol = ff.fs.meta->violations;
+    flashfile_close(&ff);
+    if (viol)
+        return set(res, V_FAIL, "%u flash rule violation(s): see `otahil flash info %s --board %s`",
+                   viol, flash, b->name);
+    if (rc != IMAGE_OK)
+        return set(res, V_FAIL, "%s holds no valid image (%s)", board_part_name(slot),
+                   image_strerror(rc));
+    if (strcmp(info.version, want) != 0)
+        return set(res, V_FAIL, "%s holds %s, expected %s", board_part_name(slot), info.version,
+                   want);
+    return V_PASS;
+}
+
+static enum verdict judge(const struct case_def *c, const struct board *b, const char *flash,
+                          const struct job_status *js, struct run_result *res)
+{
+    struct evlist l;
+    char why[400];
+    if (load_events(res->events, &l) != 0)
+        return set(res, V_ERROR, "cannot read the event log %s", res->events);
+    enum verdict v = V_PASS;
+    int pingpong = !strcmp(b->bootloader, "pingpong");
+    if (!strcmp(c->name, "update")) {
+        struct expect x[] = {
+            { "device.inform", "version", V1, "inform v1" },
+            { "job.pushed", NULL, NULL, "the push" },
+            { "device.progress", NULL, NULL, "a progress report" },
+            { "http.request", NULL, NULL, "the GET" },
+            { "port.set_boot", "result_type", "FINISH", "set_boot FINISH" },
+            { "device.reboot", NULL, NULL, "the reboot" },
+            { pingpong ? "boot.switch" : "boot.copy", NULL, NULL,
+              pingpong ? "the bootloader's slot switch" : "the bootloader copy" },
+            { "device.inform", "version", V2, "inform v2" },
+            { "job.succeeded", NULL, NULL, "job succeeded" },
+        };
+        if (js->state != JOB_SUCCEEDED)
+            v = set(res, V_FAIL, "job %s: %s", cloud_job_state_name(js->state), js->reason);
+        else if (check_order(&l, x, (int)(sizeof(x) / sizeof(x[0])), why, sizeof(why)) != 0)
+            v = set(res, V_FAIL, "%s", why);
+        else
+            v = check_flash(flash, b, V2, res);
+    } else if (!strcmp(c->name, "rollback")) {
+        struct expect x[] = {
+            { "job.pushed", NULL, NULL, "the push" },
+            { "port.set_boot", "result_type", "FINISH", "set_boot FINISH" },
+            { "boot.switch", NULL, NULL, "the switch to the new slot" },
+            { "app.crash", NULL, NULL, "the crash of the new image" },
+            { "boot.rollback", NULL, NULL, "the bootloader's rollback" },
+            { "device.inform", "version", V1, "inform v1 after rollback" },
+            { "job.failed", NULL, NULL, "job failed" },
+        };
+        const char *li = last_inform(&l);
+        if (js->state != JOB_FAILED)
+            v = set(res, V_FAIL, "job %s, expected failed after rollback",
+                    cloud_job_state_name(js->state));
+        else if (check_order(&l, x, (int)(sizeof(x) / sizeof(x[0])), why, sizeof(why)) != 0)
+            v = set(res, V_FAIL, "%s", why);
+        else if (!li || strcmp(li, V1) != 0)
+            v = set(res, V_FAIL, "last version reported is %s, expected %s", li ? li : "none", V1);
+        else
+            v = check_flash(flash, b, V1, res);
+    } else if (!strcmp(c->name, "version-same")) {
+        struct expect x[] = {
+            { "job.pushed", NULL, NULL, "the push" },
+            { "agent.push_rejected", NULL, NULL, "the device's refusal" },
+            { "job.failed", NULL, NULL, "job failed" },
+        };
+        if (js->state != JOB_FAILED || js->last_step != -1)
+            v = set(res, V_FAIL, "job %s with last step %d, expected failed with step -1",
+                    cloud_job_state_name(js->state), js->last_step);
+        else if (check_order(&l, x, 3, why, sizeof(why)) != 0)
+            v = set(res, V_FAIL, "%s", why);
+        else if (count_ev(&l, "device.reboot") != 0)
+            v = set(res, V_FAIL, "the device rebooted after refusing the push");
+        else
+            v = check_flash(flash, b, V1, res);
+    }
+    free_events(&l);
+    if (v == V_PASS)
+        snprintf(res->reason, sizeof(res->reason), "%s", c->title);
+    return v;
+}
+
+enum verdict run_case(const char *name, const struct run_opts *o, struct run_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    double t0 = now_s();
+    const struct case_def *c = find_case(name);
+    static struct board b;
+    char err[1024], path[4200], flash[4200], v1img[4200], v2img[4200], cloudir[4200];
+    if (!c)
+        return set(res, V_ERROR, "unknown case '%s' (otahil run --list)", name);
+    if (board_open(&b, o->board, err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
+    if (c->needs_pingpong && strcmp(b.bootloader, "pingpong") != 0)
+        return set(res, V_SKIP, "board %s has a %s bootloader; the case needs pingpong", b.name,
+                   b.bootloader);
+    if (mkdir_p(o->out) != 0)
+        return set(res, V_ERROR, "%s: %s", o->out, strerror(errno));
+
+    snprintf(res->events, sizeof(res->events), "%s/events.jsonl", o->out);
+    snprintf(path, sizeof(path), "%s.seq", res->events);
+    unlink(res->events);
+    unlink(path);
+    snprintf(flash, sizeof(flash), "%s/flash.bin", o->out);
+    snprintf(v1img, sizeof(v1img), "%s/fw-v1.bin", o->out);
+    snprintf(v2img, sizeof(v2img), "%s/fw-target.bin", o->out);
+    snprintf(cloudir, sizeof(cloudir), "%s/cloud", o->out);
+
+    uint32_t s32 = (uint32_t)(o->seed ^ (o->seed >> 32));
+    struct image_spec s1 = { V1, NULL, 48 * 1024 + (s32 % 4096), s32 * 2654435761u + 1, 0 };
+    struct image_spec s2 = { c->target, NULL, 64 * 1024 + (s32 % 8192), s32 * 2246822519u + 7,
+                             c->flags };
+    if (make_image_file(v1img, &s1, err, sizeof(err)) != 0 ||
+        make_image_file(v2img, &s2, err, sizeof(err)) != 0 ||
+        provision_flash(flash, &b, v1img, err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
+
+    if (evlog_open(res->events) != 0)
+        return set(res, V_ERROR, "%s: %s", res->events, strerror(errno));
+    evlog_emit("run", "run.start", "\"case\":\"%s\",\"board\":\"%s\",\"seed\":%llu", c->name,
+               b.name, (unsigned long long)o->seed);
+
+    struct cloud_opts co = { cloudir, NULL, 0, 0, o->seed, o->throttle_bps };
+    struct cloud *cl = cloud_start(&co, err, sizeof(err));
+    if (!cl) {
+        evlog_close();
+        return set(res, V_ERROR, "cloud: %s", err);
+    }
+    int fw = cloud_add_firmware(cl, v2img, NULL, err, sizeof(err));
+    int job = fw < 0 ? -1
+                     : cloud_create_job(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, fw, NULL, err,
+                                        sizeof(err));
+    if (job < 0) {
+        cloud_stop(cl);
+        evlog_close();
+        return set(res, V_ERROR, "cloud: %s", err);
+    }
+
+    char broker[64];
+    snprintf(broker, sizeof(broker), "127.0.0.1:%d", cloud_mqtt_port(cl));
+    struct supervisor_opts so = { NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
+                                  OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, res->events,
+                                  o->reboot_delay_ms, 1 };
+    struct supervisor sv;
+    if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
+        supervisor_boot(&sv, err, sizeof(err)) != 0) {
+        cloud_stop(cl);
+        evlog_close();
+        return set(res, V_ERROR, "%s", err);
+    }
+
+    void (*old_int)(int) = signal(SIGINT, on_int);
+    struct job_status js;
+    memset(&js, 0, sizeof(js));
+    enum verdict v = V_PASS;
+    int done = 0;
+    double deadline = now_s() + (o->timeout_s > 0 ? o->timeout_s : 60);
+    while (!done) {
+        struct boot_end be;
+        if (g_interrupted) {
+            v = set(res, V_ERROR, "interrupted");
+            break;
+        }
+        if (cloud_health(cl, err, sizeof(err)) != 0) {
+            v = set(res, V_ERROR, "harness: %s", err);
+            break;
+        }
+        cloud_job_status(cl, job, &js);
+        if (js.state == JOB_SUCCEEDED || js.state == JOB_FAILED) {
+            /* Let the device settle on what it just reported, then power it off. */
+            msleep(100);
+            break;
+        }
+        if (supervisor_poll(&sv, &be)) {
+            evlog_emit("supervisor", "device.exit", "\"boot\":%d,\"status\":\"%s\",\"code\":%d,\"signal\":%d",
+                       sv.boots, be.code >= 0 ? dut_exit_name(be.code) : "signal", be.code,
+                       be.signal);
+            if (be.code == DUT_EXIT_BRICKED) {
+                v = set(res, V_FAIL, "device bricked: no valid image to boot (boot %d)", sv.boots);
+                break;
+            }
+            if (be.code != DUT_EXIT_REBOOT && be.code != DUT_EXIT_CRASH) {
+                v = set(res, V_ERROR, "device process ended with %s (code %d, signal %d)",
+                        be.code >= 0 ? dut_exit_name(be.code) : "a signal", be.code, be.signal);
+                break;
+            }
+            if (sv.boots >= MAX_BOOTS) {
+                v = set(res, V_FAIL, "boot loop: %d boots without a verdict", sv.boots);
+                break;
+            }
+            if (supervisor_boot(&sv, err, sizeof(err)) != 0) {
+                v = set(res, V_ERROR, "%s", err);
+                break;
+            }
+        }
+        if (now_s() > deadline) {
+            v = set(res, V_FAIL, "no verdict within %d s (job %s)", o->timeout_s > 0 ? o->timeout_s : 60,
+                    cloud_job_state_name(js.state));
+            break;
+        }
+        msleep(10);
+    }
+    signal(SIGINT, old_int);
+    supervisor_stop(&sv);
+    cloud_stop(cl);
+    if (v == V_PASS)
+        v = judge(c, &b, flash, &js, res);
+    res->verdict = v;
+    res->seconds = now_s() - t0;
+    evlog_emit("run", "run.verdict", "\"case\":\"%s\",\"verdict\":\"%s\"", c->name,
+               verdict_name(v));
+    evlog_close();
+    return v;
+}

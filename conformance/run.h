@@ -1,0 +1,36 @@
+/* run.h - running one case end to end: cloud, device, checks, verdict. */
+#ifndef OTAHIL_RUN_H
+#define OTAHIL_RUN_H
+
+#include <stdint.h>
+
+enum verdict { V_PASS = 0, V_FAIL = 1, V_ERROR = 2, V_SKIP = 3 };
+
+struct run_opts {
+    const char *board;           /* name or path */
+    const char *out;             /* output directory (created) */
+    uint64_t    seed;
+    uint32_t    throttle_bps;    /* firmware server rate limit (0 = off) */
+    long        reboot_delay_ms; /* agent's pause before rebooting */
+    int         timeout_s;       /* no verdict by then: FAIL */
+    int         quiet;
+};
+
+struct run_result {
+    enum verdict verdict;
+    char   reason[512];
+    char   events[4200];         /* event log path */
+    double seconds;
+};
+
+/* Known case names, NULL-terminated. */
+extern const char *const run_case_names[];
+/* One-line description of a case, or NULL when unknown. */
+const char *run_case_title(const char *name);
+
+/* Runs the case. Returns the verdict (also in res). */
+enum verdict run_case(const char *name, const struct run_opts *o, struct run_result *res);
+
+const char *verdict_name(enum verdict v);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * agent.h - otahil's reference OTA agent: the device side of the protocol,
+ * following AliOS rel_2.0.0 (G1) as the spec describes it (§1.7), with the
+ * known G1 defects fixed where a correct device must behave better (see
+ * docs/ARCHITECTURE.md, "Reference agent"). Freestanding: it reaches the
+ * world only through ota_hal_os.h, the OTA HAL (hal/ota.h) and the KV store.
+ */
+#ifndef OTAHIL_AGENT_H
+#define OTAHIL_AGENT_H
+
+#include <stdint.h>
+
+#define AGENT_RESP_MAX_LEN 1216  /* OTA_RESP_MAX_LEN: a push of 1216+ bytes is cut */
+#define AGENT_URL_MAX      1024  /* download_url[1024]: URLs are cut at 1023 */
+#define AGENT_VERSION_MAX  64    /* KV version entries are 64 bytes */
+#define AGENT_READ_SIZE    512   /* OTA_BUFFER_MAX_SIZE - 1 */
+#define AGENT_READ_RETRIES 6     /* a 7th failed read ends the download */
+
+struct agent_cfg {
+    const char *pk, *dn, *ds;   /* device identity */
+    const char *version;        /* running firmware version (SYSINFO_APP_VERSION) */
+    int         confirm;        /* call hal_ota_rollback() once healthy (0: image never confirms) */
+    uint32_t    reboot_delay_ms;/* pause before the post-attempt reboot (spec: 3000) */
+    int         resume;         /* breakpoint resume (KV key_ota_*) */
+};
+
+/* Writes KV app_version, connects MQTT and runs the service init: subscribe
+ * the upgrade topic, report a pending version, inform, confirm the boot.
+ * The download runs on its own thread when a push is accepted; every attempt
+ * ends in ota_reboot(). 0, or a negative value when MQTT cannot start. */
+int agent_start(const struct agent_cfg *cfg);
+
+/* Called by the platform on every MQTT (re)connect: re-runs the service init
+ * (G1 apps call ota_service_init from their connected callback). */
+void agent_on_connected(void);
+
+/* The G1 version rule (spec §9.4): 1 when new is accepted over current,
+ * i.e. strncmp(new, current, strlen(new)) > 0; 0 otherwise. */
+int agent_version_newer(const char *new_version, const char *current);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * dut_main.c - one boot of the native simulated device:
+ *   board file -> flash file -> bootloader model -> booted image -> agent.
+ * The image decides the firmware's behaviour: it reports the image's version,
+ * crashes at boot when flagged so, and confirms its boot unless flagged
+ * "never confirms". A reboot ends the process (exit 10); the supervisor
+ * starts the next boot. The vendor's port is linked in and registered here,
+ * as a platform's start-up code does.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hal/ota.h"
+#include "sim/agent/agent.h"
+#include "sim/board/board.h"
+#include "sim/boot/boot.h"
+#include "sim/device/dut.h"
+#include "sim/flash/flashfile.h"
+#include "sim/hal/platform.h"
+#include "sim/kv/kv.h"
+#include "sim/posix/os_posix.h"
+#include "sim/util/defaults.h"
+#include "sim/util/evlog.h"
+
+#ifndef OTAHIL_PORT_MODULE
+#define OTAHIL_PORT_MODULE reference_ota_module
+#endif
+extern struct hal_ota_module_s OTAHIL_PORT_MODULE;
+
+static struct flashfile g_ff;
+
+void otahil_platform_reboot(const char *reason)
+{
+    evlog_emit("device", "device.reboot", "\"reason\":\"%s\"", reason);
+    flashfile_close(&g_ff);
+    _exit(DUT_EXIT_REBOOT);
+}
+
+static void on_term(int sig)
+{
+    (void)sig;
+    evlog_emit("device", "device.poweroff", "");
+    _exit(DUT_EXIT_OFF);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: otahil-dut --board B --flash FILE --broker HOST:PORT [--pk PK] [--dn DN]\n"
+            "                  [--secret S] [--events FILE] [--reboot-delay-ms N] [--no-resume]\n"
+            "One boot of the simulated device; normally started by `otahil device` or `otahil run`.\n");
+}
+
+static const char *need(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "otahil-dut: %s needs a value\n", argv[*i]);
+        exit(DUT_EXIT_HARNESS);
+    }
+    return argv[++*i];
+}
+
+int main(int argc, char **argv)
+{
+    const char *board_arg = OTAHIL_DEFAULT_BOARD, *flash = NULL, *broker = NULL, *events = NULL;
+    const char *pk = OTAHIL_DEFAULT_PK, *dn = OTAHIL_DEFAULT_DN, *ds = OTAHIL_DEFAULT_SECRET;
+    long reboot_delay = 3000;
+    int resume = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--board")) board_arg = need(argc, argv, &i);
+        else if (!strcmp(a, "--flash")) flash = need(argc, argv, &i);
+        else if (!strcmp(a, "--broker")) broker = need(argc, argv, &i);
+        else if (!strcmp(a, "--events")) events = need(argc, argv, &i);
+        else if (!strcmp(a, "--pk")) pk = need(argc, argv, &i);
+        else if (!strcmp(a, "--dn")) dn = need(argc, argv, &i);
+        else if (!strcmp(a, "--secret")) ds = need(argc, argv, &i);
+        else if (!strcmp(a, "--reboot-delay-ms")) reboot_delay = atol(need(argc, argv, &i));
+        else if (!strcmp(a, "--no-resume")) resume = 0;
+        else if (!strcmp(a, "--help")) { usage(stdout); return 0; }
+        else {
+            fprintf(stderr, "otahil-dut: unknown option '%s'\n", a);
+            return DUT_EXIT_HARNESS;
+        }
+    }
+    if (!flash || !broker) {
+        usage(stderr);
+        return DUT_EXIT_HARNESS;
+    }
+    char host[256];
+    const char *colon = strrchr(broker, ':');
+    if (!colon || (size_t)(colon - broker) >= sizeof(host) || atoi(colon + 1) <= 0) {
+        fprintf(stderr, "otahil-dut: --broker '%s': expected HOST:PORT\n", broker);
+        return DUT_EXIT_HARNESS;
+    }
+    memcpy(host, broker, (size_t)(colon - broker));
+    host[colon - broker] = 0;
+
+    if (events && evlog_open(events) != 0) {
+        fprintf(stderr, "otahil-dut: %s: %s\n", events, strerror(errno));
+        return DUT_EXIT_HARNESS;
+    }
+    signal(SIGTERM, on_term);
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct board b;
+    char err[512];
+    if (board_open(&b, board_arg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil-dut: %s\n", err);
+        evlog_emit("device", "device.harness_error", "\"what\":\"board\"");
+        return DUT_EXIT_HARNESS;
+    }
+    if (flashfile_open(&g_ff, flash, &b.geom, 0, 1, err, sizeof(err)) != 0 ||
+        board_apply(&b, &g_ff.fs) != 0) {
+        fprintf(stderr, "otahil-dut: %s\n", err);
+        evlog_emit("device", "device.harness_error", "\"what\":\"flash\"");
+        return DUT_EXIT_HARNESS;
+    }
+    g_ff.fs.meta->boots++;
+    evlog_emit("device", "boot.start", "\"boot\":%u,\"board\":\"%s\",\"pid\":%d",
+               g_ff.fs.meta->boots, b.name, (int)getpid());
+
+    struct boot_cfg bc = { strcmp(b.bootloader, "pingpong") == 0 ? BOOT_PINGPONG : BOOT_COPY,
+                           b.boot_attempts, b.flash_base };
+    struct boot_result br;
+    if (boot_run(&g_ff.fs, &bc, &br) == FLASHSIM_ECUT) {
+        evlog_emit("device", "device.power_cut", "\"where\":\"bootloader\"");
+        _exit(DUT_EXIT_CUT);
+    }
+    if (br.bricked) {
+        evlog_emit("boot", "boot.bricked", "\"why\":\"%s\"", br.why);
+        flashfile_close(&g_ff);
+        return DUT_EXIT_BRICKED;
+    }
+    evlog_emit("boot", "boot.image", "\"slot\":\"%s\",\"version\":\"%s\",\"flags\":%u",
+               board_part_name(br.slot), br.image.version, br.image.flags);
+
+    static struct otahil_platform plat;
+    static struct kv_store kv;
+    plat.fs = &g_ff.fs;
+    plat.flash_base = b.flash_base;
+    plat.pingpong = bc.kind == BOOT_PINGPONG;
+    otahil_platform_bind(&plat);
+    int krc = kv_mount(&kv, &g_ff.fs, b.kv_parts, b.nkv);
+    if (krc != 0) {
+        evlog_emit("device", "kv.mount_failed", "\"rc\":%d", krc);
+        flashfile_close(&g_ff);
+        return krc == KV_ECUT ? DUT_EXIT_CUT : DUT_EXIT_CRASH;
+    }
+    plat.kv = &kv;
+
+    if (br.image.flags & IMAGE_F_CRASH_AT_BOOT) {
+        evlog_emit("app", "app.crash", "\"version\":\"%s\"", br.image.version);
+        flashfile_close(&g_ff);
+        return DUT_EXIT_CRASH;
+    }
+    hal_ota_register_module(&OTAHIL_PORT_MODULE);
+
+    struct os_posix_cfg oc = { host, atoi(colon + 1), pk, dn, ds, agent_on_connected };
+    os_posix_configure(&oc);
+    struct agent_cfg ac = { pk, dn, ds, br.image.version,
+                            !(br.image.flags & IMAGE_F_NEVER_CONFIRM),
+                            (uint32_t)(reboot_delay < 0 ? 0 : reboot_delay), resume };
+    evlog_emit("app", "app.start", "\"version\":\"%s\",\"confirms\":%s", br.image.version,
+               ac.confirm ? "true" : "false");
+    if (agent_start(&ac) != 0) {
+        flashfile_close(&g_ff);
+        return DUT_EXIT_CRASH;
+    }
+    for (;;)
+        pause();
+}

@@ -1,0 +1,33 @@
+/*
+ * hal_kv.c - aos_kv_* (aos/kv.h) over the platform's log-structured KV store.
+ * Freestanding.
+ */
+#include <stddef.h>
+
+#include "aos/kv.h"
+#include "sim/hal/platform.h"
+
+int aos_kv_set(const char *key, const void *value, int len, int sync)
+{
+    (void)sync; /* every set is synchronous */
+    struct otahil_platform *p = otahil_platform_get();
+    if (!p || !p->kv)
+        return -1;
+    return kv_set(p->kv, key, value, len);
+}
+
+int aos_kv_get(const char *key, void *buffer, int *buffer_len)
+{
+    struct otahil_platform *p = otahil_platform_get();
+    if (!p || !p->kv || !buffer_len)
+        return -1;
+    return kv_get(p->kv, key, buffer, buffer_len);
+}
+
+int aos_kv_del(const char *key)
+{
+    struct otahil_platform *p = otahil_platform_get();
+    if (!p || !p->kv)
+        return -1;
+    return kv_del(p->kv, key);
+}

@@ -1,0 +1,535 @@
+/*
+ * os_posix.c - the OS port layer (ota_hal_os.h) of the native device:
+ * POSIX threads and time, TCP sockets with the default AliOS read semantics
+ * (fill the whole buffer or wait OTA_SSL_TIMEOUT), TLS through OpenSSL, MQTT
+ * through libmosquitto with Alibaba-style credentials (spec §2.1), KV through
+ * aos_kv_*. Identity and broker address come from os_posix_configure().
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "aos/kernel.h"
+#include "aos/log.h"
+#include "hal/soc/soc.h"
+#include "aos/kv.h"
+#include "ota_hal_os.h"
+#include "sim/hal/platform.h"
+#include "sim/posix/os_posix.h"
+#include "sim/util/event.h"
+
+static struct os_posix_cfg g_os;
+
+void os_posix_configure(const struct os_posix_cfg *cfg)
+{
+    g_os = *cfg;
+}
+
+/* ---- memory, sync, threads, time --------------------------------------- */
+
+void *ota_malloc(int size) { return size > 0 ? malloc((size_t)size) : NULL; }
+void *ota_realloc(void *ptr, int size) { return realloc(ptr, size > 0 ? (size_t)size : 1); }
+void *ota_calloc(int n, int size) { return (n > 0 && size > 0) ? calloc((size_t)n, (size_t)size) : NULL; }
+void  ota_free(void *ptr) { free(ptr); }
+
+void *aos_malloc(unsigned int size) { return malloc(size); }
+void *aos_zalloc(unsigned int size) { return calloc(1, size); }
+void  aos_free(void *mem) { free(mem); }
+
+void *ota_mutex_init(void)
+{
+    pthread_mutex_t *m = malloc(sizeof(*m));
+    if (m)
+        pthread_mutex_init(m, NULL);
+    return m;
+}
+void ota_mutex_lock(void *mutex) { if (mutex) pthread_mutex_lock(mutex); }
+void ota_mutex_unlock(void *mutex) { if (mutex) pthread_mutex_unlock(mutex); }
+void ota_mutex_destroy(void *mutex)
+{
+    if (mutex) {
+        pthread_mutex_destroy(mutex);
+        free(mutex);
+    }
+}
+
+void *ota_semaphore_init(void)
+{
+    sem_t *s = malloc(sizeof(*s));
+    if (s && sem_init(s, 0, 0) != 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+int ota_semaphore_wait(void *sem, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (sem_timedwait(sem, &ts) != 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+void ota_semaphore_post(void *sem) { sem_post(sem); }
+void ota_semaphore_destroy(void *sem)
+{
+    if (sem) {
+        sem_destroy(sem);
+        free(sem);
+    }
+}
+
+int ota_thread_create(void **thread_handle, void *(*work_routine)(void *), void *arg,
+                      hal_os_thread_param_t *param, int *stack_used)
+{
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    if (!param || param->detach_state)
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &a, work_routine, arg);
+    pthread_attr_destroy(&a);
+    if (rc != 0)
+        return -1;
+    if (thread_handle)
+        *thread_handle = (void *)(uintptr_t)t;
+    if (stack_used)
+        *stack_used = 0;
+    return 0;
+}
+
+void ota_thread_exit(void *thread)
+{
+    (void)thread;
+    pthread_exit(NULL);
+}
+
+void ota_msleep(uint32_t ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+void aos_msleep(int ms) { ota_msleep(ms > 0 ? (uint32_t)ms : 0); }
+
+long long aos_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct ota_timer {
+    void (*fn)(void *);
+    void *arg;
+    int ms;
+};
+
+static void *timer_main(void *p)
+{
+    struct ota_timer *t = p;
+    ota_msleep((uint32_t)t->ms);
+    t->fn(t->arg);
+    return NULL;
+}
+
+void *ota_timer_create(const char *name, void (*func)(void *), void *user_data)
+{
+    (void)name;
+    struct ota_timer *t = calloc(1, sizeof(*t));
+    if (t) {
+        t->fn = func;
+        t->arg = user_data;
+    }
+    return t;
+}
+
+int ota_timer_start(void *t, int ms)
+{
+    struct ota_timer *tm = t;
+    if (!tm)
+        return -1;
+    tm->ms = ms;
+    pthread_t th;
+    if (pthread_create(&th, NULL, timer_main, tm) != 0)
+        return -1;
+    pthread_detach(th);
+    return 0;
+}
+
+void ota_reboot(void) { otahil_platform_reboot("ota_reboot"); }
+void aos_reboot(void) { otahil_platform_reboot("aos_reboot"); }
+void hal_reboot(void) { otahil_platform_reboot("hal_reboot"); }
+
+/* ---- KV and identity ---------------------------------------------------- */
+
+int ota_kv_set(const char *key, const void *val, int len, int sync)
+{
+    return aos_kv_set(key, val, len, sync);
+}
+int ota_kv_get(const char *key, void *buffer, int *buffer_len)
+{
+    return aos_kv_get(key, buffer, buffer_len);
+}
+int ota_kv_del(const char *key) { return aos_kv_del(key); }
+int ota_kv_erase_all(void)
+{
+    static const char *keys[] = { "key_ota_breakpoint", "key_ota_hash", "key_ota_hash_ctx_head",
+                                  "key_ota_hash_ctx_body", "ota_ota_version", "ota_dev_version" };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        (void)aos_kv_del(keys[i]);
+    return 0;
+}
+
+static int copy_id(char *dst, size_t n, const char *src)
+{
+    if (!src)
+        return -1;
+    snprintf(dst, n, "%s", src);
+    return 0;
+}
+int ota_HAL_GetProductKey(char pk[PRODUCT_KEY_MAXLEN]) { return copy_id(pk, PRODUCT_KEY_MAXLEN, g_os.pk); }
+int ota_HAL_GetProductSecret(char ps[PRODUCT_SECRET_MAXLEN]) { return copy_id(ps, PRODUCT_SECRET_MAXLEN, ""); }
+int ota_HAL_GetDeviceName(char dn[DEVICE_NAME_MAXLEN]) { return copy_id(dn, DEVICE_NAME_MAXLEN, g_os.dn); }
+int ota_HAL_GetDeviceSecret(char ds[DEVICE_SECRET_MAXLEN]) { return copy_id(ds, DEVICE_SECRET_MAXLEN, g_os.ds); }
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+int ota_socket_connect(char *host, int port)
+{
+    struct addrinfo hints, *res = NULL;
+    char ps[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(ps, sizeof(ps), "%d", port);
+    if (getaddrinfo(host, ps, &hints, &res) != 0)
+        return -1;
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        struct timeval tv = { OTA_SSL_TIMEOUT / 1000, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int ota_socket_send(int fd, char *buf, size_t len)
+{
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t n = send(fd, buf + sent, len - sent, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return sent ? (int)sent : -1;
+        }
+        sent += (size_t)n;
+    }
+    return (int)sent;
+}
+
+/* HAL_TCP_Read semantics: fill len bytes, or stop at OTA_SSL_TIMEOUT. */
+int ota_socket_recv(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+    long long deadline = aos_now_ms() + OTA_SSL_TIMEOUT;
+    int closed = 0;
+    while (got < len) {
+        long long left = deadline - aos_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = { fd, POLLIN, 0 };
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        ssize_t n = recv(fd, buf + got, len - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            closed = 1;
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (got)
+        return (int)got;
+    return closed ? -1 : -2;
+}
+
+void ota_socket_close(int fd)
+{
+    if (fd > 0)
+        close(fd);
+}
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+struct ota_ssl {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int fd;
+};
+
+void *ota_ssl_connect(const char *host, uint16_t port, const char *ca_crt, uint32_t ca_crt_len)
+{
+    struct ota_ssl *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->fd = ota_socket_connect((char *)host, port);
+    s->ctx = SSL_CTX_new(TLS_client_method());
+    if (s->fd <= 0 || !s->ctx)
+        goto err;
+    SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
+    if (ca_crt && ca_crt_len > 1) {
+        BIO *bio = BIO_new_mem_buf(ca_crt, (int)ca_crt_len - 1);
+        X509 *x;
+        X509_STORE *st = SSL_CTX_get_cert_store(s->ctx);
+        while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+            X509_STORE_add_cert(st, x);
+            X509_free(x);
+        }
+        BIO_free(bio);
+        ERR_clear_error();
+        SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
+    }
+    s->ssl = SSL_new(s->ctx);
+    if (!s->ssl)
+        goto err;
+    SSL_set_tlsext_host_name(s->ssl, host);
+    if (ca_crt)
+        SSL_set1_host(s->ssl, host);
+    SSL_set_fd(s->ssl, s->fd);
+    if (SSL_connect(s->ssl) != 1) {
+        otahil_event("os", "tls.handshake_failed", "\"host\":\"%s\",\"port\":%u", host, port);
+        goto err;
+    }
+    return s;
+err:
+    if (s->ssl) SSL_free(s->ssl);
+    if (s->ctx) SSL_CTX_free(s->ctx);
+    if (s->fd > 0) close(s->fd);
+    free(s);
+    return NULL;
+}
+
+int32_t ota_ssl_send(void *ssl, char *buf, uint32_t len)
+{
+    struct ota_ssl *s = ssl;
+    int n = s ? SSL_write(s->ssl, buf, (int)len) : -1;
+    return n > 0 ? n : -1;
+}
+
+int32_t ota_ssl_recv(void *ssl, char *buf, uint32_t len)
+{
+    struct ota_ssl *s = ssl;
+    if (!s)
+        return -1;
+    uint32_t got = 0;
+    long long deadline = aos_now_ms() + OTA_SSL_TIMEOUT;
+    while (got < len) {
+        if (SSL_pending(s->ssl) == 0) {
+            long long left = deadline - aos_now_ms();
+            struct pollfd p = { s->fd, POLLIN, 0 };
+            if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+                break;
+        }
+        int n = SSL_read(s->ssl, buf + got, (int)(len - got));
+        if (n <= 0)
+            break;
+        got += (uint32_t)n;
+    }
+    return (int32_t)got; /* as HAL_SSL_Read: a timeout or close returns what arrived, maybe 0 */
+}
+
+/* ---- MQTT --------------------------------------------------------------- */
+
+#define MAX_SUBS 8
+
+struct sub {
+    char topic[160];
+    void (*cb)(char *topic, int topic_len, void *payload, int payload_len, void *ctx);
+    void *ctx;
+};
+
+static struct mosquitto *g_mosq;
+static pthread_mutex_t g_sub_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sub g_subs[MAX_SUBS];
+static int g_nsubs;
+static volatile int g_connected;
+
+static void on_connect(struct mosquitto *m, void *ud, int rc)
+{
+    (void)m; (void)ud;
+    otahil_event("os", "mqtt.connected", "\"rc\":%d", rc);
+    if (rc == 0) {
+        g_connected = 1;
+        if (g_os.on_connected)
+            g_os.on_connected();
+    }
+}
+
+static void on_disconnect(struct mosquitto *m, void *ud, int rc)
+{
+    (void)m; (void)ud;
+    g_connected = 0;
+    otahil_event("os", "mqtt.disconnected", "\"rc\":%d", rc);
+}
+
+static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+    (void)m; (void)ud;
+    struct sub s;
+    int found = 0;
+    pthread_mutex_lock(&g_sub_lock);
+    for (int i = 0; i < g_nsubs; i++)
+        if (strcmp(g_subs[i].topic, msg->topic) == 0) {
+            s = g_subs[i];
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&g_sub_lock);
+    if (found)
+        s.cb(msg->topic, (int)strlen(msg->topic), msg->payload, msg->payloadlen, s.ctx);
+}
+
+/* password = lowercase hex HMAC-SHA1(deviceSecret, "clientId<id>deviceName<dn>productKey<pk>timestamp<ts>") */
+static void sign_password(const char *pk, const char *dn, const char *ds, char out[41])
+{
+    char msg[512];
+    unsigned char mac[20];
+    unsigned int maclen = 0;
+    snprintf(msg, sizeof(msg), "clientId%s.%sdeviceName%sproductKey%stimestamp2524608000000", pk,
+             dn, dn, pk);
+    HMAC(EVP_sha1(), ds, (int)strlen(ds), (const unsigned char *)msg, strlen(msg), mac, &maclen);
+    for (unsigned i = 0; i < 20; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+int ota_hal_mqtt_init_instance(char *productKey, char *deviceName, char *deviceSecret,
+                               int maxMsgSize)
+{
+    (void)maxMsgSize;
+    if (g_mosq)
+        return 1;
+    char client_id[256], user[128], pass[41];
+    snprintf(client_id, sizeof(client_id),
+             "%s.%s|securemode=3,timestamp=2524608000000,signmethod=hmacsha1,gw=0,ext=0|",
+             productKey, deviceName);
+    snprintf(user, sizeof(user), "%s&%s", deviceName, productKey);
+    sign_password(productKey, deviceName, deviceSecret, pass);
+    mosquitto_lib_init();
+    /* G1: clean_session = 0, keepalive 60 s (spec §1.2). */
+    g_mosq = mosquitto_new(client_id, false, NULL);
+    if (!g_mosq)
+        return -1;
+    mosquitto_username_pw_set(g_mosq, user, pass);
+    mosquitto_connect_callback_set(g_mosq, on_connect);
+    mosquitto_disconnect_callback_set(g_mosq, on_disconnect);
+    mosquitto_message_callback_set(g_mosq, on_message);
+    mosquitto_reconnect_delay_set(g_mosq, 1, 2, false);
+    int rc = mosquitto_connect_async(g_mosq, g_os.broker_host, g_os.broker_port, 60);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_loop_start(g_mosq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        otahil_event("os", "mqtt.connect_failed", "\"error\":\"%s\"", mosquitto_strerror(rc));
+        mosquitto_destroy(g_mosq);
+        g_mosq = NULL;
+        return -2;
+    }
+    return 0;
+}
+
+int ota_hal_mqtt_publish(char *topic, int qos, void *data, int len)
+{
+    if (!g_mosq)
+        return -1;
+    int rc = mosquitto_publish(g_mosq, NULL, topic, len, data, qos, false);
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+int ota_hal_mqtt_subscribe(char *topic,
+                           void (*cb)(char *topic, int topic_len, void *payload, int payload_len,
+                                      void *ctx),
+                           void *ctx)
+{
+    if (!g_mosq)
+        return -1;
+    pthread_mutex_lock(&g_sub_lock);
+    int dup = 0;
+    for (int i = 0; i < g_nsubs; i++)
+        if (strcmp(g_subs[i].topic, topic) == 0)
+            dup = 1; /* G1 ignores duplicate subscriptions */
+    if (!dup && g_nsubs < MAX_SUBS) {
+        snprintf(g_subs[g_nsubs].topic, sizeof(g_subs[0].topic), "%s", topic);
+        g_subs[g_nsubs].cb = cb;
+        g_subs[g_nsubs].ctx = ctx;
+        g_nsubs++;
+    }
+    pthread_mutex_unlock(&g_sub_lock);
+    return mosquitto_subscribe(g_mosq, NULL, topic, 1) == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+int ota_hal_mqtt_deinit_instance(void)
+{
+    if (!g_mosq)
+        return 0;
+    mosquitto_disconnect(g_mosq);
+    mosquitto_loop_stop(g_mosq, false);
+    mosquitto_destroy(g_mosq);
+    g_mosq = NULL;
+    return 0;
+}
+
+int os_posix_mqtt_connected(void)
+{
+    return g_connected;
+}
+
+/* Port log lines go to the event log. */
+void otahil_port_log(const char *tag, const char *fmt, ...)
+{
+    char line[256], esc[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    otahil_json_escape(esc, sizeof(esc), line);
+    otahil_event("port", "port.log", "\"tag\":\"%s\",\"line\":\"%s\"", tag, esc);
+}
