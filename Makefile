@@ -13,7 +13,7 @@ BOARD   ?= native
 CC      ?= cc
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
-           -Wpointer-arith -Wformat=2 -Wno-format-zero-length
+           -Wpointer-arith -Wformat=2 -Wno-format-zero-length -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -Iinclude -I. -D_GNU_SOURCE -fno-strict-aliasing
 LDLIBS  := -lmosquitto -lcivetweb -lcjson -linih -lcrypto -lssl -lpthread -ldl

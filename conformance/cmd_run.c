@@ -84,7 +84,7 @@ int cmd_certify(int argc, char **argv)
         return 0;
     }
     struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0 };
-    char outbuf[4096], dir[4200], summary[8192], err[512];
+    char outbuf[4096], dir[4200], summary[32768], err[512];
     if (parse_common(argc, argv, 1, &o, outbuf, sizeof(outbuf), "certify") != 0)
         return OTAHIL_EXIT_HARNESS;
     const char *base = o.out ? o.out : "out/certify";
@@ -103,7 +103,7 @@ int cmd_certify(int argc, char **argv)
         fails += v == V_FAIL;
         errors += v == V_ERROR;
         n++;
-        char line[1400];
+        char line[6000];
         snprintf(line, sizeof(line), "%-5s %-14s %5.1f s  %s\n      events: %s\n", verdict_name(v),
                  run_case_names[i], r.seconds, r.reason, r.events[0] ? r.events : "-");
         fputs(line, stdout);

@@ -110,6 +110,7 @@ int make_image_file(const char *path, const struct image_spec *s, char *err, siz
 
 int open_flash(struct flashfile *ff, const char *path, const struct board *b, char *err, size_t n)
 {
+    memset(ff, 0, sizeof(*ff));
     if (flashfile_open(ff, path, &b->geom, 0, 0, err, n) != 0)
         return -1;
     if (board_apply(b, &ff->fs) != 0) {
@@ -146,6 +147,7 @@ int provision_flash(const char *path, const struct board *b, const char *image_p
     snprintf(oplog, sizeof(oplog), "%s.oplog", path);
     unlink(oplog);
     struct flashfile ff;
+    memset(&ff, 0, sizeof(ff));
     if (flashfile_open(&ff, path, &b->geom, 1, 0, err, n) != 0) {
         free(img);
         return -1;

@@ -246,7 +246,7 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         struct expect x[] = {
             { "device.inform", "version", V1, "inform v1" },
             { "job.pushed", NULL, NULL, "the push" },
-            { "device.progress", NULL, NULL, "a progress report" },
+            { "agent.progress", NULL, NULL, "a progress report" },
             { "http.request", NULL, NULL, "the GET" },
             { "port.set_boot", "result_type", "FINISH", "set_boot FINISH" },
             { "device.reboot", NULL, NULL, "the reboot" },

@@ -84,4 +84,36 @@ int cloud_job_status(struct cloud *c, int job_id, struct job_status *st);
 
 const char *cloud_job_state_name(enum job_state s);
 
+/* ---- Added for the firmware server, the REST API and the commands ---- */
+
+/* A firmware in the store, as served. */
+struct cloud_fw_info {
+    int      id;            /* >= 1 */
+    char     name[96];      /* served as /fw/<id>/<name>: [A-Za-z0-9._-] only */
+    char     path[4096];    /* the stored copy, WORKDIR/fw/<id>-<name> */
+    char     version[65];   /* pushed as data.version */
+    uint64_t size;          /* bytes of the whole file */
+    char     md5[33];       /* lowercase hex MD5 of the whole file */
+    char     sha256[65];    /* lowercase hex SHA-256 of the whole file */
+    char     url[192];      /* http://127.0.0.1:PORT/fw/<id>/<name> */
+};
+
+/* 0 and fills fi, or -1 for an unknown firmware id. */
+int cloud_firmware_info(struct cloud *c, int firmware_id, struct cloud_fw_info *fi);
+
+/* The whole service state as JSON text (what GET /api/status returns):
+ * {"mqtt_port","http_port","broker_pid","workdir","devices":[{"pk","dn",
+ * "version","online"}],"firmware":[{"id","name","version","size","md5",
+ * "sha256","url"}],"jobs":[<as cloud_job_json>]}. Caller frees; NULL when
+ * out of memory. */
+char *cloud_status_json(struct cloud *c);
+
+/* One job as JSON text: {"id","pk","dn","firmware","version","sign_method",
+ * "state","last_step","reason","push_id"}; last_step is null before any
+ * progress. Caller frees; NULL for an unknown job or out of memory. */
+char *cloud_job_json(struct cloud *c, int job_id);
+
+/* Creates dir and any missing parents (mode 0755). 0, or -1 with errno. */
+int cloud_mkdir_p(const char *dir);
+
 #endif /* CLOUD_H */

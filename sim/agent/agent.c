@@ -122,8 +122,9 @@ static int kv_get_str(const char *key, char *buf, int n)
 static void kv_set_version(const char *key, const char *v)
 {
     char buf[AGENT_VERSION_MAX];
+    size_t n = strlen(v);
     memset(buf, 0, sizeof(buf));
-    strncpy(buf, v, sizeof(buf) - 1);
+    memcpy(buf, v, n < sizeof(buf) - 1 ? n : sizeof(buf) - 1);
     ota_kv_set(key, buf, sizeof(buf), 1);
 }
 

@@ -3,9 +3,10 @@
  *
  * Behaves as a careful vendor driver would: erase rounds out to whole
  * sectors (erasing bytes outside the requested range, as real NOR does);
- * write pads an unaligned head or tail of the program unit with the erase
- * value, so a port may write any length, while the model still catches a
- * unit programmed twice on ECC flash. Freestanding.
+ * write completes an unaligned head of the program unit with the bytes
+ * already in flash and pads an unaligned tail with the erase value, so a
+ * port may write any length, while the model still catches a unit
+ * programmed twice on ECC flash. Freestanding.
  */
 #include <string.h>
 
@@ -88,8 +89,11 @@ static int32_t program_padded(hal_partition_t p, uint32_t off, const uint8_t *bu
     uint32_t head = off % pu;
     int32_t rc;
     if (head) {
+        /* Read-modify-program: bytes already in the unit are written back
+         * unchanged, so only the new bytes change. */
         uint32_t n = pu - head < len ? pu - head : len;
-        memset(unit, fs->geom.erase_value, pu);
+        if ((rc = flashsim_read(fs, p, off - head, unit, pu)) != 0)
+            return rc;
         memcpy(unit + head, buf, n);
         if ((rc = flashsim_program(fs, p, off - head, unit, pu)) != 0)
             return rc;

@@ -42,6 +42,7 @@
 #define IMAGE_ESIZE     (-3) /* buffer or slot too small for the declared size */
 #define IMAGE_EFOOTER   (-4) /* footer magic or size wrong */
 #define IMAGE_EMD5      (-5) /* footer MD5 does not match */
+#define IMAGE_EIO       (-6) /* image_parse_reader: the read callback failed */
 
 struct image_info {
     uint32_t flags;
@@ -62,7 +63,8 @@ struct image_spec {
     uint32_t    flags;
 };
 
-/* Bytes image_make writes for this spec. */
+/* Bytes image_make writes for this spec (header + payload + footer); 0 when
+ * payload_len is too large for the 32-bit image_size. */
 size_t image_total_size(const struct image_spec *s);
 
 /* Builds the image into out (at least image_total_size bytes).
@@ -70,11 +72,19 @@ size_t image_total_size(const struct image_spec *s);
 int image_build(const struct image_spec *s, uint8_t *out, size_t outlen);
 
 /* Parses and fully verifies an image held in memory (header CRC, footer,
- * MD5). len may exceed the image (a slot); trailing bytes are ignored. */
+ * MD5). len may exceed the image (a slot); trailing bytes are ignored.
+ * Checks run in this order: magic (IMAGE_EMAGIC), room for the header
+ * (IMAGE_ESIZE), header_size, header CRC, flags, version (IMAGE_EHEADER),
+ * room for header + payload + footer (IMAGE_ESIZE), footer magic and
+ * image_size (IMAGE_EFOOTER), MD5 (IMAGE_EMD5). IMAGE_OK when all pass.
+ * info (may be NULL) is filled once the header is valid, so it also
+ * describes an image that fails a later check. */
 int image_parse(const uint8_t *buf, size_t len, struct image_info *info);
 
 /* Same, reading through a callback (a flash slot): read(ctx, off, buf, n)
- * returns 0 on success. slot_len bounds the declared size. */
+ * returns 0 on success. slot_len bounds the declared size. Reads at most 512
+ * bytes per call and only inside [0, slot_len). Same codes, plus IMAGE_EIO
+ * when a read fails. */
 int image_parse_reader(int (*read)(void *ctx, uint32_t off, void *buf, uint32_t n),
                        void *ctx, uint32_t slot_len, struct image_info *info);
 

@@ -32,6 +32,9 @@
 struct kv_sector {
     int      part;   /* partition id */
     uint32_t off;    /* offset of the sector within the partition */
+    uint32_t seq;    /* generation from the sector header (when used) */
+    uint32_t nslots; /* record entry slots in use, valid or torn (when used) */
+    int      used;   /* 1: valid sector header; 0: free (erased or junk) */
 };
 
 struct kv_store {

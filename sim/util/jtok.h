@@ -22,6 +22,10 @@ enum jtok_type {
 #define JTOK_EINVAL (-2) /* not valid JSON */
 #define JTOK_EPART  (-3) /* input ends inside a value */
 
+/* Token shape: tokens are in document order. An object's children are its
+ * keys: JTOK_STRING tokens of size 1, each followed by its value, whose
+ * parent is the key. An array's children are its elements. A container's
+ * start is its opening bracket and its end is one past the closing one. */
 struct jtok {
     uint8_t type;   /* enum jtok_type */
     int     start;  /* first byte */
@@ -32,19 +36,24 @@ struct jtok {
 
 /* Tokenizes js[0..len). Returns the number of tokens (>= 1) or a JTOK_E*
  * code. The root must be an object or array; trailing whitespace and NUL
- * bytes are allowed, anything else after the root is JTOK_EINVAL. */
+ * bytes are allowed, anything else after the root is JTOK_EINVAL. Empty or
+ * blank input is JTOK_EINVAL; input cut inside the root is JTOK_EPART. */
 int jtok_parse(const char *js, size_t len, struct jtok *toks, int ntoks);
 
-/* Index of the value whose key equals key (exact, case-sensitive) among the
- * direct members of object token obj; -1 when absent. */
+/* Index of the value whose key equals key (exact, case-sensitive, escapes
+ * decoded) among the direct members of object token obj; -1 when absent or
+ * when obj is not an object. ntoks is the count jtok_parse returned. */
 int jtok_find(const char *js, const struct jtok *toks, int ntoks, int obj, const char *key);
 
-/* 1 if string token t equals s exactly, else 0. */
+/* 1 if string token t, escapes decoded, equals s exactly, else 0 (also for
+ * a token that is not a string). */
 int jtok_streq(const char *js, const struct jtok *t, const char *s);
 
-/* Copies string token t, with escapes decoded (\uXXXX as UTF-8), into dst
+/* Copies string token t, with escapes decoded (\uXXXX as UTF-8, a surrogate
+ * pair as one 4-byte character, a lone surrogate as U+FFFD), into dst
  * (NUL-terminated). Returns the decoded length; if it does not fit, copies
- * dstlen-1 bytes and returns -1. A non-string token returns -2. */
+ * dstlen-1 bytes and returns -1. A non-string token returns -2 (dst set to
+ * "" when dstlen > 0). \u0000 is copied as a NUL byte and counted. */
 int jtok_copy(const char *js, const struct jtok *t, char *dst, size_t dstlen);
 
 /* Reads a primitive integer token (optional '-', digits; no fraction or

@@ -30,9 +30,30 @@
 
 #define KV_KEY_CRC "hal_ota_get_crc16"
 
-static uint32_t        s_off;   /* bytes written to the download partition */
-static CRC16_Context   s_crc;   /* running CRC16 of what was written */
+/* Writes reach flash in whole STAGE-byte units (a multiple of every program
+ * unit up to 32), so no program unit is written twice during a download;
+ * the remainder waits in s_stage until the next write or a flush. */
+#define STAGE 32
+
+static uint32_t        s_off;   /* bytes handed to flash (s_stage excluded) */
+static CRC16_Context   s_crc;   /* running CRC16 of everything written */
 static hal_partition_t s_dl = HAL_PARTITION_OTA_TEMP;
+static uint8_t         s_stage[STAGE];
+static uint32_t        s_nstage; /* bytes waiting in s_stage */
+
+/* Writes the staged remainder, padded with 0xFF to a whole unit. */
+static int flush_stage(void)
+{
+    if (!s_nstage)
+        return 0;
+    uint32_t off = s_off;
+    memset(s_stage + s_nstage, 0xFF, STAGE - s_nstage);
+    if (hal_flash_write(s_dl, &off, s_stage, STAGE) != 0)
+        return -1;
+    s_off += s_nstage;
+    s_nstage = 0;
+    return 0;
+}
 
 static uint16_t rec_crc(const ota_boot_param_t *r)
 {
@@ -140,6 +161,7 @@ static int ref_init(hal_ota_module_t *m, void *something)
             return -1;
         CRC16_Init(&s_crc);
         s_off = 0;
+        s_nstage = 0;
         return 0;
     }
     uint16_t crc = 0;
@@ -150,6 +172,7 @@ static int ref_init(hal_ota_module_t *m, void *something)
     }
     s_crc.crc = crc;
     s_off = off;
+    s_nstage = 0;
     return 0;
 }
 
@@ -158,10 +181,27 @@ static int ref_write(hal_ota_module_t *m, volatile uint32_t *off_set, uint8_t *i
 {
     (void)m; (void)off_set; /* the agent passes NULL: the port keeps its own offset */
     hal_logic_partition_t *pp = hal_flash_get_info(s_dl);
-    if (!pp || in_buf_len > pp->partition_length - s_off)
+    if (!pp || in_buf_len > pp->partition_length - s_off - s_nstage)
         return -1;
     CRC16_Update(&s_crc, in_buf, in_buf_len);
-    return hal_flash_write(s_dl, &s_off, in_buf, in_buf_len) == 0 ? 0 : -1;
+    while (in_buf_len) {
+        if (s_nstage || in_buf_len < STAGE) {
+            uint32_t n = STAGE - s_nstage < in_buf_len ? STAGE - s_nstage : in_buf_len;
+            memcpy(s_stage + s_nstage, in_buf, n);
+            s_nstage += n; in_buf += n; in_buf_len -= n;
+            if (s_nstage == STAGE) {
+                if (hal_flash_write(s_dl, &s_off, s_stage, STAGE) != 0)
+                    return -1;
+                s_nstage = 0;
+            }
+            continue;
+        }
+        uint32_t n = in_buf_len - in_buf_len % STAGE;
+        if (hal_flash_write(s_dl, &s_off, in_buf, n) != 0)
+            return -1;
+        in_buf += n; in_buf_len -= n;
+    }
+    return 0;
 }
 
 static int ref_read(hal_ota_module_t *m, volatile uint32_t *off_set, uint8_t *out_buf,
@@ -169,7 +209,7 @@ static int ref_read(hal_ota_module_t *m, volatile uint32_t *off_set, uint8_t *ou
 {
     (void)m;
     uint32_t off = *off_set;
-    if (hal_flash_read(s_dl, &off, out_buf, out_buf_len) != 0)
+    if (flush_stage() != 0 || hal_flash_read(s_dl, &off, out_buf, out_buf_len) != 0)
         return -1;
     *off_set = off;
     return 0;
@@ -180,6 +220,8 @@ static int ref_set_boot(hal_ota_module_t *m, void *something)
     (void)m;
     ota_finish_param_t *p = something;
     if (!p)
+        return -1;
+    if (flush_stage() != 0)
         return -1;
     if (p->result_type == OTA_BREAKPOINT)
         return aos_kv_set(KV_KEY_CRC, &s_crc.crc, sizeof(s_crc.crc), 1) == 0 ? 0 : -1;

@@ -1,0 +1,637 @@
+/*
+ * cmd_cloud.c - `otahil cloud` (run the fake cloud in the foreground) and
+ * `otahil push` (register a firmware and create an upgrade job through the
+ * running cloud's REST API, optionally waiting for the verdict).
+ *
+ * `otahil cloud` blocks SIGINT and SIGTERM before anything starts, so every
+ * thread it creates inherits the mask and the main thread alone collects the
+ * signals with sigtimedwait(); between signals it polls cloud_health(). It
+ * publishes where it runs in WORKDIR/cloud.json (written to a temporary name
+ * and renamed, so a reader never sees half a file).
+ *
+ * `otahil push` talks plain HTTP/1.1 over a socket: one request per
+ * connection, Connection: close, the whole response read to EOF.
+ */
+#include "conformance/cmd_cloud.h"
+#include "mock_cloud/cloud.h"
+#include "sim/util/defaults.h"
+#include "sim/util/evlog.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMD_DEFAULT_WORKDIR   ".otahil/cloud"
+#define CMD_HEALTH_POLL_MS    200   /* otahil cloud: health check period */
+#define CMD_JOB_POLL_MS       250   /* otahil push --wait: job poll period */
+#define CMD_DEFAULT_TIMEOUT_S 300   /* otahil push --wait without --timeout */
+#define CMD_HTTP_TIMEOUT_S    10    /* one REST call */
+#define CMD_HTTP_MAX          (1u << 20)
+
+static const char cloud_usage[] =
+    "usage: otahil cloud [options]\n"
+    "Runs the fake cloud (Mosquitto broker, firmware server, REST API) until Ctrl-C.\n"
+    "  --workdir DIR          broker config, logs and firmware store (default " CMD_DEFAULT_WORKDIR ")\n"
+    "  --mqtt-port P          MQTT port on 127.0.0.1 (default: a free port)\n"
+    "  --http-port P          HTTP port on 127.0.0.1 (default: a free port)\n"
+    "  --events FILE          event log (default WORKDIR/events.jsonl); events are echoed to stderr\n"
+    "  --seed N               seed of every random choice of the cloud (default 0)\n"
+    "  --throttle BPS         limit each firmware download to BPS bytes per second\n"
+    "  --device PK/DN/SECRET  register a device (repeatable; " OTAHIL_DEFAULT_PK "/" OTAHIL_DEFAULT_DN
+    " is always there)\n"
+    "  --help                 this text\n"
+    "Writes WORKDIR/cloud.json for `otahil push`. Exit: 0 after Ctrl-C/SIGTERM, 2 when the\n"
+    "cloud cannot start or loses its broker.\n";
+
+static const char push_usage[] =
+    "usage: otahil push --image FILE [options]\n"
+    "Registers FILE with a running cloud and creates an upgrade job for a device.\n"
+    "  --image FILE           firmware to push (an otahil image: its version comes from its header)\n"
+    "  --device PK/DN         target device (default " OTAHIL_DEFAULT_PK "/" OTAHIL_DEFAULT_DN ")\n"
+    "  --workdir DIR          find the cloud through DIR/cloud.json (default " CMD_DEFAULT_WORKDIR ")\n"
+    "  --api URL              or talk to the REST API at URL, e.g. http://127.0.0.1:8080\n"
+    "  --sign-method M        Md5 (default) or Sha256\n"
+    "  --wait                 wait for the job's verdict\n"
+    "  --timeout S            with --wait: give up after S seconds (default 300)\n"
+    "  --help                 this text\n"
+    "Exit: 0 job created (with --wait: SUCCEEDED), 1 job FAILED, 2 timeout or harness error.\n";
+
+/* ---- option parsing ---- */
+
+/* Matches argv[*i] against "--name VALUE" or "--name=VALUE". 1 and *val set
+ * (advancing *i past a separate value), 0 no match, -1 value missing. */
+static int cmd_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static int cmd_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    unsigned long long v;
+    char *end;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || *end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* "A/B" or "A/B/C" split in place; the last part takes the rest. */
+static int cmd_split(char *s, char **parts, int n)
+{
+    for (int k = 0; k < n; k++) {
+        parts[k] = s;
+        if (k < n - 1) {
+            s = strchr(s, '/');
+            if (!s)
+                return -1;
+            *s++ = '\0';
+        }
+        if (!parts[k][0])
+            return -1;
+    }
+    return 0;
+}
+
+static void cmd_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* ---- otahil cloud ---- */
+
+struct cmd_device {
+    char  spec[160];   /* PK/DN/SECRET, split in place */
+    char *part[3];
+};
+
+static int cmd_write_cloud_json(const char *dir, struct cloud *c, const char *events)
+{
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    cJSON *o = cJSON_CreateObject();
+    char *text;
+    FILE *f;
+    int ok;
+
+    cJSON_AddNumberToObject(o, "mqtt_port", cloud_mqtt_port(c));
+    cJSON_AddNumberToObject(o, "http_port", cloud_http_port(c));
+    cJSON_AddNumberToObject(o, "pid", (double)getpid());
+    cJSON_AddStringToObject(o, "events", events);
+    text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text)
+        return -1;
+    snprintf(path, sizeof path, "%s/cloud.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    f = fopen(tmp, "w");
+    ok = f && fprintf(f, "%s\n", text) > 0;
+    ok = f && fclose(f) == 0 && ok;
+    free(text);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_cloud(int argc, char **argv)
+{
+    static struct cmd_device devs[CLOUD_MAX_DEVICES];
+    struct cloud_opts o = { 0 };
+    const char *workdir = CMD_DEFAULT_WORKDIR, *events = NULL, *v = NULL;
+    char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[512], jpath[PATH_MAX + 16];
+    sigset_t set, old;
+    struct cloud *c;
+    int ndev = 0, rc = OTAHIL_EXIT_PASS;
+    uint64_t n;
+
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(cloud_usage, stdout);
+            return OTAHIL_EXIT_PASS;
+        }
+        if ((m = cmd_opt(argc, argv, &i, "--workdir", &v)) > 0) {
+            workdir = v;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--events", &v)) > 0) {
+            events = v;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--mqtt-port", &v)) > 0) {
+            if (cmd_u64(v, 65535, &n) != 0) {
+                fprintf(stderr, "otahil cloud: bad --mqtt-port %s (0..65535)\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            o.mqtt_port = (int)n;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--http-port", &v)) > 0) {
+            if (cmd_u64(v, 65535, &n) != 0) {
+                fprintf(stderr, "otahil cloud: bad --http-port %s (0..65535)\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            o.http_port = (int)n;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--seed", &v)) > 0) {
+            if (cmd_u64(v, UINT64_MAX, &o.seed) != 0) {
+                fprintf(stderr, "otahil cloud: bad --seed %s\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--throttle", &v)) > 0) {
+            if (cmd_u64(v, UINT32_MAX, &n) != 0) {
+                fprintf(stderr, "otahil cloud: bad --throttle %s (bytes per second)\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            o.throttle_bps = (uint32_t)n;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--device", &v)) > 0) {
+            if (ndev >= CLOUD_MAX_DEVICES) {
+                fprintf(stderr, "otahil cloud: more than %d --device options\n", CLOUD_MAX_DEVICES);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            if ((size_t)snprintf(devs[ndev].spec, sizeof devs[ndev].spec, "%s", v) >=
+                    sizeof devs[ndev].spec ||
+                cmd_split(devs[ndev].spec, devs[ndev].part, 3) != 0) {
+                fprintf(stderr, "otahil cloud: bad --device %s (PK/DN/SECRET)\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            ndev++;
+        } else if (m < 0) {
+            fprintf(stderr, "otahil cloud: option %s needs a value\n", argv[i]);
+            return OTAHIL_EXIT_HARNESS;
+        } else {
+            fprintf(stderr, "otahil cloud: unknown option %s (see otahil cloud --help)\n", argv[i]);
+            return OTAHIL_EXIT_HARNESS;
+        }
+    }
+
+    if (cloud_mkdir_p(workdir) != 0 || !realpath(workdir, dir)) {
+        fprintf(stderr, "otahil cloud: cannot create work directory %s: %s\n", workdir,
+                strerror(errno));
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (!events) {
+        snprintf(evpath, sizeof evpath, "%.*s/events.jsonl", (int)sizeof evpath - 16, dir);
+        events = evpath;
+    }
+    if (evlog_open(events) != 0 || !realpath(events, evabs)) {
+        fprintf(stderr, "otahil cloud: cannot open event log %s: %s\n", events, strerror(errno));
+        evlog_close();
+        return OTAHIL_EXIT_HARNESS;
+    }
+    evlog_set_echo(1);
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+
+    o.workdir = dir;
+    c = cloud_start(&o, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "otahil cloud: %s\n", err);
+        rc = OTAHIL_EXIT_HARNESS;
+        goto out;
+    }
+    for (int k = 0; k < ndev; k++) {
+        if (cloud_add_device(c, devs[k].part[0], devs[k].part[1], devs[k].part[2]) != 0) {
+            fprintf(stderr, "otahil cloud: cannot register device %s/%s (pk <= 20, dn <= 32, "
+                    "secret <= 64 characters, no '/', '+', '#', quotes or spaces)\n",
+                    devs[k].part[0], devs[k].part[1]);
+            rc = OTAHIL_EXIT_HARNESS;
+            goto stop;
+        }
+    }
+    snprintf(jpath, sizeof jpath, "%s/cloud.json", dir);
+    if (cmd_write_cloud_json(dir, c, evabs) != 0) {
+        fprintf(stderr, "otahil cloud: cannot write %s: %s\n", jpath, strerror(errno));
+        rc = OTAHIL_EXIT_HARNESS;
+        goto stop;
+    }
+    printf("otahil cloud: mqtt 127.0.0.1:%d  http http://127.0.0.1:%d  events %s  (Ctrl-C stops)\n",
+           cloud_mqtt_port(c), cloud_http_port(c), evabs);
+    fflush(stdout);
+
+    for (;;) {
+        struct timespec ts = { 0, CMD_HEALTH_POLL_MS * 1000000L };
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+        if (cloud_health(c, err, sizeof err) != 0) {
+            fprintf(stderr, "otahil cloud: %s\n", err);
+            rc = OTAHIL_EXIT_HARNESS;
+            break;
+        }
+    }
+    unlink(jpath);
+stop:
+    cloud_stop(c);
+out:
+    evlog_close();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* ---- otahil push ---- */
+
+struct cmd_api {
+    struct sockaddr_in addr;   /* REST API endpoint */
+    char               host[72]; /* "HOST:PORT" for the Host header */
+};
+
+/* "http://HOST:PORT[/]" with HOST an IPv4 address or "localhost". */
+static int cmd_parse_api(const char *url, struct cmd_api *api)
+{
+    char host[64];
+    const char *p, *colon;
+    uint64_t port;
+    char *end;
+
+    if (strncmp(url, "http://", 7) != 0)
+        return -1;
+    p = url + 7;
+    colon = strchr(p, ':');
+    if (!colon || (size_t)(colon - p) >= sizeof host || colon == p)
+        return -1;
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    errno = 0;
+    port = strtoull(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || port == 0 || port > 65535 || (*end && strcmp(end, "/") != 0))
+        return -1;
+    memset(&api->addr, 0, sizeof api->addr);
+    api->addr.sin_family = AF_INET;
+    api->addr.sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0)
+        api->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &api->addr.sin_addr) != 1)
+        return -1;
+    snprintf(api->host, sizeof api->host, "%s:%u", host, (unsigned)port);
+    return 0;
+}
+
+static int cmd_api_from_workdir(const char *workdir, struct cmd_api *api, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16], buf[4096];
+    const cJSON *port;
+    cJSON *root;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/cloud.json", workdir);
+    f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "no cloud found: cannot read %.200s (%s); start one with `otahil "
+                 "cloud --workdir %.200s` or give --api", path, strerror(errno), workdir);
+        return -1;
+    }
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    root = cJSON_Parse(buf);
+    port = cJSON_GetObjectItemCaseSensitive(root, "http_port");
+    if (!cJSON_IsNumber(port) || port->valueint <= 0 || port->valueint > 65535) {
+        snprintf(err, errlen, "%.400s has no http_port", path);
+        cJSON_Delete(root);
+        return -1;
+    }
+    memset(&api->addr, 0, sizeof api->addr);
+    api->addr.sin_family = AF_INET;
+    api->addr.sin_port = htons((uint16_t)port->valueint);
+    api->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    snprintf(api->host, sizeof api->host, "127.0.0.1:%d", port->valueint);
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* One REST call. Returns the HTTP status and the parsed JSON body in *out
+ * (may be NULL for a non-JSON body), or -1 with err. */
+static int cmd_http(const struct cmd_api *api, const char *method, const char *path,
+                    const char *body, cJSON **out, char *err, size_t errlen)
+{
+    struct timeval tv = { CMD_HTTP_TIMEOUT_S, 0 };
+    char head[512], *resp = NULL, *sep;
+    size_t blen = body ? strlen(body) : 0, len = 0, cap = 0;
+    int s, status = -1, hn;
+
+    *out = NULL;
+    s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(s, (const struct sockaddr *)&api->addr, sizeof api->addr) != 0) {
+        snprintf(err, errlen, "cannot reach the cloud's REST API at http://%s: %s", api->host,
+                 strerror(errno));
+        goto out;
+    }
+    hn = snprintf(head, sizeof head,
+                  "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n"
+                  "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                  method, path, api->host, blen);
+    if (send(s, head, (size_t)hn, MSG_NOSIGNAL) != hn ||
+        (blen && send(s, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
+        snprintf(err, errlen, "sending to http://%s failed: %s", api->host, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        ssize_t r;
+        if (cap - len < 4096) {
+            char *nb;
+            if (cap >= CMD_HTTP_MAX) {
+                snprintf(err, errlen, "reply from http://%s too large", api->host);
+                goto out;
+            }
+            cap = cap ? cap * 2 : 8192;
+            nb = realloc(resp, cap);
+            if (!nb) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+            resp = nb;
+        }
+        r = recv(s, resp + len, cap - len - 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "reading from http://%s failed: %s", api->host, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (!resp || len < 12 || strncmp(resp, "HTTP/1.", 7) != 0) {
+        snprintf(err, errlen, "http://%s sent no HTTP reply", api->host);
+        goto out;
+    }
+    resp[len] = '\0';
+    status = atoi(resp + 9);
+    sep = strstr(resp, "\r\n\r\n");
+    if (sep)
+        *out = cJSON_Parse(sep + 4);
+out:
+    close(s);
+    free(resp);
+    return status;
+}
+
+/* Error text of an API reply, for messages. */
+static const char *cmd_api_error(const cJSON *reply)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+
+    return cJSON_IsString(e) ? e->valuestring : "no error text";
+}
+
+static int cmd_wait_job(const struct cmd_api *api, int job, unsigned timeout_s)
+{
+    char path[64], err[512], last[32] = "";
+    uint64_t deadline = evlog_now_us() + (uint64_t)timeout_s * 1000000u;
+
+    snprintf(path, sizeof path, "/api/jobs/%d", job);
+    for (;;) {
+        cJSON *r = NULL;
+        int st = cmd_http(api, "GET", path, NULL, &r, err, sizeof err);
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(r, "state");
+        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(r, "reason");
+        const cJSON *step = cJSON_GetObjectItemCaseSensitive(r, "last_step");
+        const char *sname;
+
+        if (st != 200 || !cJSON_IsString(state)) {
+            if (st < 0)
+                fprintf(stderr, "otahil push: %s\n", err);
+            else
+                fprintf(stderr, "otahil push: job %d: the cloud answered %d: %s\n", job, st,
+                        cmd_api_error(r));
+            cJSON_Delete(r);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        sname = state->valuestring;
+        if (strcmp(sname, last) != 0) {
+            if (cJSON_IsNumber(step))
+                printf("job %d: %s (step %d)\n", job, sname, step->valueint);
+            else
+                printf("job %d: %s\n", job, sname);
+            fflush(stdout);
+            snprintf(last, sizeof last, "%s", sname);
+        }
+        if (strcmp(sname, "SUCCEEDED") == 0 || strcmp(sname, "FAILED") == 0) {
+            int fail = sname[0] == 'F';
+            printf("job %d %s: %s\n", job, fail ? "failed" : "succeeded",
+                   cJSON_IsString(reason) ? reason->valuestring : "");
+            cJSON_Delete(r);
+            return fail ? OTAHIL_EXIT_FAIL : OTAHIL_EXIT_PASS;
+        }
+        cJSON_Delete(r);
+        if (evlog_now_us() >= deadline) {
+            fprintf(stderr, "otahil push: job %d still %s after %u s\n", job, last, timeout_s);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        cmd_sleep_ms(CMD_JOB_POLL_MS);
+    }
+}
+
+int cmd_push(int argc, char **argv)
+{
+    const char *image = NULL, *workdir = NULL, *apiurl = NULL, *sign = NULL, *device = NULL, *v = NULL;
+    char devbuf[80], *dv[2] = { (char *)OTAHIL_DEFAULT_PK, (char *)OTAHIL_DEFAULT_DN };
+    char abs[PATH_MAX], err[512], *body;
+    int wait = 0, have_timeout = 0, st, fwid, job;
+    uint64_t timeout = CMD_DEFAULT_TIMEOUT_S;
+    const cJSON *jid, *jurl, *jver;
+    struct cmd_api api;
+    cJSON *req, *r = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(push_usage, stdout);
+            return OTAHIL_EXIT_PASS;
+        }
+        if (strcmp(argv[i], "--wait") == 0) {
+            wait = 1;
+            continue;
+        }
+        if ((m = cmd_opt(argc, argv, &i, "--image", &v)) > 0)
+            image = v;
+        else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--device", &v)) > 0)
+            device = v;
+        else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--workdir", &v)) > 0)
+            workdir = v;
+        else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--api", &v)) > 0)
+            apiurl = v;
+        else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--sign-method", &v)) > 0)
+            sign = v;
+        else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--timeout", &v)) > 0) {
+            if (cmd_u64(v, 86400, &timeout) != 0 || timeout == 0) {
+                fprintf(stderr, "otahil push: bad --timeout %s (1..86400 seconds)\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            have_timeout = 1;
+        } else if (m < 0) {
+            fprintf(stderr, "otahil push: option %s needs a value\n", argv[i]);
+            return OTAHIL_EXIT_HARNESS;
+        } else {
+            fprintf(stderr, "otahil push: unknown option %s (see otahil push --help)\n", argv[i]);
+            return OTAHIL_EXIT_HARNESS;
+        }
+    }
+    if (!image) {
+        fprintf(stderr, "otahil push: --image FILE is required\n");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (workdir && apiurl) {
+        fprintf(stderr, "otahil push: give --workdir or --api, not both\n");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (have_timeout && !wait) {
+        fprintf(stderr, "otahil push: --timeout only applies with --wait\n");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (sign && strcasecmp(sign, "Md5") != 0 && strcasecmp(sign, "Sha256") != 0) {
+        fprintf(stderr, "otahil push: bad --sign-method %s (Md5 or Sha256)\n", sign);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (device && ((size_t)snprintf(devbuf, sizeof devbuf, "%s", device) >= sizeof devbuf ||
+                   cmd_split(devbuf, dv, 2) != 0 || strchr(dv[1], '/'))) {
+        fprintf(stderr, "otahil push: bad --device %s (PK/DN)\n", device);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (!realpath(image, abs)) {
+        fprintf(stderr, "otahil push: cannot find image %s: %s\n", image, strerror(errno));
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (apiurl ? cmd_parse_api(apiurl, &api) != 0
+               : cmd_api_from_workdir(workdir ? workdir : CMD_DEFAULT_WORKDIR, &api, err, sizeof err) != 0) {
+        if (apiurl)
+            fprintf(stderr, "otahil push: bad --api %s (http://HOST:PORT)\n", apiurl);
+        else
+            fprintf(stderr, "otahil push: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+
+    /* 1. the firmware */
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "path", abs);
+    body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    snprintf(err, sizeof err, "out of memory");
+    st = body ? cmd_http(&api, "POST", "/api/firmware", body, &r, err, sizeof err) : -1;
+    free(body);
+    jid = cJSON_GetObjectItemCaseSensitive(r, "id");
+    if (st != 201 || !cJSON_IsNumber(jid)) {
+        if (st < 0)
+            fprintf(stderr, "otahil push: %s\n", err);
+        else
+            fprintf(stderr, "otahil push: the cloud refused %s: %s\n", abs, cmd_api_error(r));
+        cJSON_Delete(r);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    fwid = jid->valueint;
+    jurl = cJSON_GetObjectItemCaseSensitive(r, "url");
+    jver = cJSON_GetObjectItemCaseSensitive(r, "version");
+    printf("firmware %d: %s  %s\n", fwid, cJSON_IsString(jver) ? jver->valuestring : "?",
+           cJSON_IsString(jurl) ? jurl->valuestring : "?");
+    cJSON_Delete(r);
+    r = NULL;
+
+    /* 2. the job */
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "pk", dv[0]);
+    cJSON_AddStringToObject(req, "dn", dv[1]);
+    cJSON_AddNumberToObject(req, "firmware", fwid);
+    if (sign)
+        cJSON_AddStringToObject(req, "signMethod", sign);
+    body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    snprintf(err, sizeof err, "out of memory");
+    st = body ? cmd_http(&api, "POST", "/api/jobs", body, &r, err, sizeof err) : -1;
+    free(body);
+    jid = cJSON_GetObjectItemCaseSensitive(r, "id");
+    if (st != 201 || !cJSON_IsNumber(jid)) {
+        if (st < 0)
+            fprintf(stderr, "otahil push: %s\n", err);
+        else
+            fprintf(stderr, "otahil push: the cloud refused the job for %s/%s: %s\n", dv[0], dv[1],
+                    cmd_api_error(r));
+        cJSON_Delete(r);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    job = jid->valueint;
+    cJSON_Delete(r);
+    printf("job %d: %s/%s <- firmware %d\n", job, dv[0], dv[1], fwid);
+    fflush(stdout);
+    if (!wait)
+        return OTAHIL_EXIT_PASS;
+    return cmd_wait_job(&api, job, (unsigned)timeout);
+}

@@ -1,0 +1,1155 @@
+/*
+ * cloud.c - the fake cloud service: devices, firmware store, upgrade jobs.
+ *
+ * It owns a broker process (broker.c) and an HTTP server (fwserver.c) and is
+ * itself an MQTT client of that broker, subscribed to every device's inform
+ * and progress topics. It behaves as the real Alibaba IoT cloud does
+ * (shared spec §1, §9.3, §14):
+ *  - inform: record the version; a waiting job is pushed now; after a push,
+ *    the next version report decides: the target version means SUCCEEDED,
+ *    any other version FAILED.
+ *  - progress: a negative step fails the job, a step >= 0 marks it in
+ *    progress.
+ *  - push: /ota/device/upgrade/{pk}/{dn}, QoS 1, the §1.5 JSON with a
+ *    numeric size, sign/md5 over the whole served file, a message id drawn
+ *    from the seed (no clock), message "success".
+ * It is tolerant of what devices really send (trailing NUL bytes, numeric or
+ * string ids, "step" as a string or a number, no desc); what it cannot parse
+ * becomes a "cloud.bad_payload" event and is otherwise ignored.
+ *
+ * Locking: one mutex (mu) guards the service state. It is taken by the
+ * libmosquitto network thread, civetweb's workers and API callers. Events
+ * are emitted with mu held where their order matters: evlog has its own
+ * lock and never calls back, so that cannot deadlock. MQTT publishes happen
+ * after mu is released.
+ */
+#include "mock_cloud/cloud.h"
+#include "mock_cloud/broker.h"
+#include "mock_cloud/fwserver.h"
+#include "sim/util/defaults.h"
+#include "sim/util/event.h"
+#include "sim/util/evlog.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mosquitto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLOUD_PK_MAX        20      /* spec §11 identity limits */
+#define CLOUD_DN_MAX        32
+#define CLOUD_SECRET_MAX    64
+#define CLOUD_VERSION_MAX   64      /* KV and image header hold 64 bytes */
+#define CLOUD_NAME_MAX      80      /* served file name */
+#define CLOUD_NO_STEP       (-1000) /* job_status.last_step before any progress */
+#define CLOUD_SUBACK_US     5000000u
+#define CLOUD_LOST_GRACE_US 2000000u /* a lost MQTT session counts after this long */
+#define CLOUD_KEEPALIVE_S   30
+#define CLOUD_CLIENT_ID     "otahil-cloud"
+#define CLOUD_TOPIC_INFORM   "/ota/device/inform/"
+#define CLOUD_TOPIC_PROGRESS "/ota/device/progress/"
+
+/* Image header fields read by the store (sim/image/image.h). */
+#define CLOUD_IMG_MAGIC     "OTAHIMG1"
+#define CLOUD_IMG_VER_OFF   24
+#define CLOUD_IMG_VER_LEN   64
+
+struct cloud_device {
+    char pk[CLOUD_PK_MAX + 1];
+    char dn[CLOUD_DN_MAX + 1];
+    char secret[CLOUD_SECRET_MAX + 1];
+    char version[CLOUD_VERSION_MAX + 1]; /* last informed version, "" = none yet */
+    int  online;                         /* informed since the cloud started */
+};
+
+struct cloud_job {
+    int            id;             /* >= 1, index + 1 */
+    int            dev;            /* index into devices */
+    int            fw;             /* firmware id */
+    char           sign_method[8]; /* "Md5" or "Sha256" */
+    enum job_state state;
+    int            last_step;      /* CLOUD_NO_STEP until the first progress */
+    char           reason[160];    /* why it failed or succeeded */
+    uint64_t       push_id;        /* "id" of the push message */
+};
+
+struct cloud {
+    pthread_mutex_t mu;            /* guards everything below */
+    pthread_cond_t  cv;            /* MQTT session changes (CLOCK_MONOTONIC) */
+    char            workdir[PATH_MAX]; /* absolute */
+    char            fwdir[PATH_MAX + 8]; /* WORKDIR/fw */
+    uint64_t        seed;
+    struct broker   broker;
+    struct fwserver *http;
+    struct mosquitto *mq;
+    int             http_port;
+    int             started;       /* cloud.started was emitted */
+    int             stopping;      /* teardown began: a disconnect is expected */
+    int             connected;     /* MQTT session up */
+    int             subscribed;    /* SUBACK seen on the current session */
+    int             sub_mid;       /* mid of the pending SUBSCRIBE */
+    int             sub_failed;    /* the broker refused a subscription */
+    int             had_session;   /* connected at least once */
+    uint64_t        lost_at_us;    /* when the session dropped; 0 while up */
+    int             lost_reported; /* cloud.broker_lost emitted */
+    unsigned        tmp_seq;       /* names of incoming firmware copies */
+    int             ndev, nfw, njob;
+    struct cloud_device  dev[CLOUD_MAX_DEVICES];
+    struct cloud_fw_info fw[CLOUD_MAX_FIRMWARE];   /* id = index + 1 */
+    struct cloud_job     job[CLOUD_MAX_JOBS];      /* id = index + 1 */
+};
+
+/* A push prepared under the lock and published after it. */
+struct cloud_push {
+    int  job;                      /* 0 = nothing to publish */
+    char topic[96];
+    char payload[1024];
+    int  len;
+};
+
+static pthread_once_t cloud_mosq_once = PTHREAD_ONCE_INIT;
+static void cloud_mosq_init(void) { mosquitto_lib_init(); }
+
+const char *cloud_job_state_name(enum job_state s)
+{
+    switch (s) {
+    case JOB_WAITING:     return "WAITING";
+    case JOB_PUSHED:      return "PUSHED";
+    case JOB_IN_PROGRESS: return "IN_PROGRESS";
+    case JOB_SUCCEEDED:   return "SUCCEEDED";
+    case JOB_FAILED:      return "FAILED";
+    }
+    return "UNKNOWN";
+}
+
+int cloud_mkdir_p(const char *dir)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(dir);
+
+    if (len == 0 || len >= sizeof buf) {
+        errno = len ? ENAMETOOLONG : ENOENT;
+        return -1;
+    }
+    memcpy(buf, dir, len + 1);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = saved;
+            if (!saved)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* splitmix64: the cloud's only source of "random" numbers. */
+static uint64_t cloud_mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* A 13-digit message id, like the real cloud's millisecond ids, exactly
+ * representable as a JSON number (< 2^53). */
+static uint64_t cloud_push_id(uint64_t seed, int job)
+{
+    return 1500000000000ull + cloud_mix(seed ^ cloud_mix((uint64_t)job)) % 100000000000ull;
+}
+
+/* Identifier text for topics and names: printable, no space, no MQTT
+ * topic separators or wildcards, nothing that needs escaping in JSON. */
+static int cloud_ident_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || *s == '/' || *s == '+' ||
+            *s == '#' || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+static int cloud_version_ok(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > CLOUD_VERSION_MAX)
+        return 0;
+    for (; *v; v++)
+        if ((unsigned char)*v < ' ' || (unsigned char)*v >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* ---- devices ---- */
+
+static int cloud_find_device(const struct cloud *c, const char *pk, const char *dn)
+{
+    for (int i = 0; i < c->ndev; i++)
+        if (strcmp(c->dev[i].pk, pk) == 0 && strcmp(c->dev[i].dn, dn) == 0)
+            return i;
+    return -1;
+}
+
+/* Index of the device, adding it if new. Caller holds mu. -1 if the table
+ * is full or the identity is malformed. */
+static int cloud_device_locked(struct cloud *c, const char *pk, const char *dn, const char *secret,
+                               int automatic)
+{
+    char epk[64], edn[96];
+    int i = cloud_find_device(c, pk, dn);
+
+    if (i >= 0) {
+        if (secret)
+            snprintf(c->dev[i].secret, sizeof c->dev[i].secret, "%s", secret);
+        return i;
+    }
+    if (c->ndev >= CLOUD_MAX_DEVICES || !cloud_ident_ok(pk, CLOUD_PK_MAX) ||
+        !cloud_ident_ok(dn, CLOUD_DN_MAX))
+        return -1;
+    i = c->ndev++;
+    memset(&c->dev[i], 0, sizeof c->dev[i]);
+    strcpy(c->dev[i].pk, pk);
+    strcpy(c->dev[i].dn, dn);
+    snprintf(c->dev[i].secret, sizeof c->dev[i].secret, "%s", secret ? secret : "");
+    evlog_emit("cloud", "device.added", "\"pk\":\"%s\",\"dn\":\"%s\",\"auto\":%s",
+               otahil_json_escape(epk, sizeof epk, pk), otahil_json_escape(edn, sizeof edn, dn),
+               automatic ? "true" : "false");
+    return i;
+}
+
+int cloud_add_device(struct cloud *c, const char *pk, const char *dn, const char *secret)
+{
+    int i;
+
+    if (!c || !pk || !dn || !secret || strlen(secret) > CLOUD_SECRET_MAX)
+        return -1;
+    pthread_mutex_lock(&c->mu);
+    i = cloud_device_locked(c, pk, dn, secret, 0);
+    pthread_mutex_unlock(&c->mu);
+    return i >= 0 ? 0 : -1;
+}
+
+/* ---- firmware store ---- */
+
+static void cloud_hex(const unsigned char *d, unsigned n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = hx[d[i] >> 4];
+        out[2 * i + 1] = hx[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The served name: the file's basename restricted to [A-Za-z0-9._-]. */
+static void cloud_fw_name(const char *path, char *out, size_t outlen)
+{
+    const char *base = strrchr(path, '/');
+    size_t o = 0;
+
+    base = base ? base + 1 : path;
+    for (; *base && o + 1 < outlen && o < CLOUD_NAME_MAX; base++) {
+        char ch = *base;
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '-';
+        out[o++] = ok ? ch : '_';
+    }
+    out[o] = '\0';
+    if (o == 0 || strspn(out, ".") == o)
+        snprintf(out, outlen, "firmware.bin");
+}
+
+/* Reads the version from an otahil image header. 0 or -1 with err. */
+static int cloud_image_version(int fd, const char *path, char *ver, char *err, size_t errlen)
+{
+    unsigned char h[CLOUD_IMG_VER_OFF + CLOUD_IMG_VER_LEN];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+
+    if (n < (ssize_t)sizeof h || memcmp(h, CLOUD_IMG_MAGIC, 8) != 0) {
+        snprintf(err, errlen, "%s is not an otahil image (no OTAHIMG1 header); give its version "
+                 "explicitly", path);
+        return -1;
+    }
+    memcpy(ver, h + CLOUD_IMG_VER_OFF, CLOUD_IMG_VER_LEN);
+    ver[CLOUD_IMG_VER_LEN] = '\0';
+    if (!cloud_version_ok(ver)) {
+        snprintf(err, errlen, "%s: the otahil image header holds no usable version", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies src to dst (created exclusively) hashing it on the way. */
+static int cloud_copy_hash(int in, const char *dst, uint64_t *size, char *md5, char *sha256)
+{
+    unsigned char buf[65536], d1[EVP_MAX_MD_SIZE], d2[EVP_MAX_MD_SIZE];
+    unsigned l1 = 0, l2 = 0;
+    EVP_MD_CTX *m = EVP_MD_CTX_new(), *s = EVP_MD_CTX_new();
+    int out = -1, rc = -1, e = 0;
+    uint64_t total = 0;
+    ssize_t n;
+
+    if (!m || !s || !EVP_DigestInit_ex(m, EVP_md5(), NULL) ||
+        !EVP_DigestInit_ex(s, EVP_sha256(), NULL)) {
+        e = ENOMEM;
+        goto out;
+    }
+    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        e = errno;
+        goto out;
+    }
+    for (;;) {
+        n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            e = errno;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t w = 0; w < n;) {
+            ssize_t k = write(out, buf + w, (size_t)(n - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                e = errno;
+                goto out;
+            }
+            w += k;
+        }
+        EVP_DigestUpdate(m, buf, (size_t)n);
+        EVP_DigestUpdate(s, buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    if (!EVP_DigestFinal_ex(m, d1, &l1) || !EVP_DigestFinal_ex(s, d2, &l2)) {
+        e = EIO;
+        goto out;
+    }
+    cloud_hex(d1, l1, md5);
+    cloud_hex(d2, l2, sha256);
+    *size = total;
+    rc = 0;
+out:
+    if (out >= 0 && close(out) != 0 && rc == 0) {
+        e = errno;
+        rc = -1;
+    }
+    if (rc != 0 && out >= 0)
+        unlink(dst);
+    EVP_MD_CTX_free(m);
+    EVP_MD_CTX_free(s);
+    errno = e;
+    return rc;
+}
+
+int cloud_add_firmware(struct cloud *c, const char *path, const char *version, char *err,
+                       size_t errlen)
+{
+    struct cloud_fw_info fi;
+    char tmp[PATH_MAX + 64], ever[CLOUD_VERSION_MAX * 6 + 1], eurl[256], epath[PATH_MAX];
+    struct stat st;
+    unsigned seq;
+    int fd, id, e = 0;
+
+    if (!c || !path || !path[0]) {
+        snprintf(err, errlen, "no firmware file given");
+        return -1;
+    }
+    memset(&fi, 0, sizeof fi);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open firmware %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "firmware %s is not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    if (version) {
+        if (!cloud_version_ok(version)) {
+            snprintf(err, errlen, "bad version for %s: 1..64 printable characters", path);
+            close(fd);
+            return -1;
+        }
+        snprintf(fi.version, sizeof fi.version, "%s", version);
+    } else if (cloud_image_version(fd, path, fi.version, err, errlen) != 0) {
+        close(fd);
+        return -1;
+    }
+    cloud_fw_name(path, fi.name, sizeof fi.name);
+
+    pthread_mutex_lock(&c->mu);
+    seq = ++c->tmp_seq;
+    pthread_mutex_unlock(&c->mu);
+    snprintf(tmp, sizeof tmp, "%s/.incoming-%ld-%u", c->fwdir, (long)getpid(), seq);
+    if (cloud_copy_hash(fd, tmp, &fi.size, fi.md5, fi.sha256) != 0) {
+        snprintf(err, errlen, "cannot copy %s into %s: %s", path, c->fwdir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+
+    pthread_mutex_lock(&c->mu);
+    if (c->nfw >= CLOUD_MAX_FIRMWARE) {
+        pthread_mutex_unlock(&c->mu);
+        unlink(tmp);
+        snprintf(err, errlen, "firmware store full (%d files)", CLOUD_MAX_FIRMWARE);
+        return -1;
+    }
+    id = c->nfw + 1;
+    fi.id = id;
+    snprintf(fi.url, sizeof fi.url, "http://127.0.0.1:%d/fw/%d/%s", c->http_port, id, fi.name);
+    if ((size_t)snprintf(fi.path, sizeof fi.path, "%s/%d-%s", c->fwdir, id, fi.name) >= sizeof fi.path)
+        e = ENAMETOOLONG;
+    else if (rename(tmp, fi.path) != 0)
+        e = errno;
+    if (e) {
+        pthread_mutex_unlock(&c->mu);
+        unlink(tmp);
+        snprintf(err, errlen, "cannot store %s as %s: %s", path, fi.path, strerror(e));
+        return -1;
+    }
+    c->fw[c->nfw++] = fi;
+    evlog_emit("cloud", "firmware.added",
+               "\"id\":%d,\"version\":\"%s\",\"size\":%llu,\"md5\":\"%s\",\"sha256\":\"%s\","
+               "\"url\":\"%s\",\"source\":\"%s\"",
+               id, otahil_json_escape(ever, sizeof ever, fi.version), (unsigned long long)fi.size,
+               fi.md5, fi.sha256, otahil_json_escape(eurl, sizeof eurl, fi.url),
+               otahil_json_escape(epath, sizeof epath, path));
+    pthread_mutex_unlock(&c->mu);
+    return id;
+}
+
+int cloud_firmware_info(struct cloud *c, int firmware_id, struct cloud_fw_info *fi)
+{
+    int rc = -1;
+
+    pthread_mutex_lock(&c->mu);
+    if (firmware_id >= 1 && firmware_id <= c->nfw) {
+        *fi = c->fw[firmware_id - 1];
+        rc = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* ---- jobs ---- */
+
+/* The newest job of device d in one of the states of mask (bit per state). */
+static struct cloud_job *cloud_active_job(struct cloud *c, int d, unsigned mask)
+{
+    for (int i = c->njob - 1; i >= 0; i--)
+        if (c->job[i].dev == d && (mask & (1u << c->job[i].state)))
+            return &c->job[i];
+    return NULL;
+}
+
+#define CLOUD_ACTIVE ((1u << JOB_WAITING) | (1u << JOB_PUSHED) | (1u << JOB_IN_PROGRESS))
+#define CLOUD_SENT   ((1u << JOB_PUSHED) | (1u << JOB_IN_PROGRESS))
+
+static void cloud_job_fail(struct cloud_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void cloud_job_fail(struct cloud_job *j, const char *fmt, ...)
+{
+    char er[sizeof j->reason * 6];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(j->reason, sizeof j->reason, fmt, ap);
+    va_end(ap);
+    j->state = JOB_FAILED;
+    evlog_emit("cloud", "job.failed", "\"job\":%d,\"reason\":\"%s\"", j->id,
+               otahil_json_escape(er, sizeof er, j->reason));
+}
+
+/* Moves job j to PUSHED and prepares its message (spec §1.5). Caller holds
+ * mu and publishes p after releasing it. */
+static void cloud_prepare_push(struct cloud *c, struct cloud_job *j, struct cloud_push *p)
+{
+    const struct cloud_device *d = &c->dev[j->dev];
+    const struct cloud_fw_info *f = &c->fw[j->fw - 1];
+    char ever[CLOUD_VERSION_MAX * 6 + 1], eurl[sizeof f->url * 6];
+    const char *sign = strcmp(j->sign_method, "Sha256") == 0 ? f->sha256 : f->md5;
+    int n;
+
+    otahil_json_escape(ever, sizeof ever, f->version);
+    otahil_json_escape(eurl, sizeof eurl, f->url);
+    snprintf(p->topic, sizeof p->topic, "/ota/device/upgrade/%s/%s", d->pk, d->dn);
+    n = snprintf(p->payload, sizeof p->payload,
+                 "{\"code\":\"1000\",\"data\":{\"size\":%llu,\"sign\":\"%s\",\"version\":\"%s\","
+                 "\"url\":\"%s\",\"signMethod\":\"%s\",\"md5\":\"%s\"},\"id\":%llu,"
+                 "\"message\":\"success\"}",
+                 (unsigned long long)f->size, sign, ever, eurl, j->sign_method, f->md5,
+                 (unsigned long long)j->push_id);
+    if (n < 0 || (size_t)n >= sizeof p->payload) {
+        p->job = 0;
+        cloud_job_fail(j, "push message over %zu bytes", sizeof p->payload);
+        return;
+    }
+    p->len = n;
+    p->job = j->id;
+    j->state = JOB_PUSHED;
+    evlog_emit("cloud", "job.pushed",
+               "\"job\":%d,\"pk\":\"%s\",\"dn\":\"%s\",\"version\":\"%s\",\"url\":\"%s\","
+               "\"size\":%llu,\"sign_method\":\"%s\",\"push_id\":%llu",
+               j->id, d->pk, d->dn, ever, eurl, (unsigned long long)f->size, j->sign_method,
+               (unsigned long long)j->push_id);
+}
+
+/* Publishes a prepared push (mu not held). */
+static void cloud_publish(struct cloud *c, const struct cloud_push *p)
+{
+    int rc;
+
+    if (!p->job)
+        return;
+    rc = mosquitto_publish(c->mq, NULL, p->topic, p->len, p->payload, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        pthread_mutex_lock(&c->mu);
+        struct cloud_job *j = &c->job[p->job - 1];
+        if (j->state == JOB_PUSHED)
+            cloud_job_fail(j, "push not published: %s", mosquitto_strerror(rc));
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmware_id,
+                     const struct push_opts *po, char *err, size_t errlen)
+{
+    const char *sm = po && po->sign_method ? po->sign_method : "Md5";
+    struct cloud_push push = { 0 };
+    struct cloud_job *j, *old;
+    char ever[CLOUD_VERSION_MAX * 6 + 1];
+    int d, id;
+
+    if (!c || !pk || !dn) {
+        snprintf(err, errlen, "no device given");
+        return -1;
+    }
+    if (strcasecmp(sm, "md5") == 0)
+        sm = "Md5";
+    else if (strcasecmp(sm, "sha256") == 0)
+        sm = "Sha256";
+    else {
+        snprintf(err, errlen, "unknown sign method \"%.32s\" (Md5 or Sha256)", sm);
+        return -1;
+    }
+    pthread_mutex_lock(&c->mu);
+    d = cloud_find_device(c, pk, dn);
+    if (d < 0) {
+        pthread_mutex_unlock(&c->mu);
+        snprintf(err, errlen, "unknown device %.32s/%.32s (register it first)", pk, dn);
+        return -1;
+    }
+    if (firmware_id < 1 || firmware_id > c->nfw) {
+        pthread_mutex_unlock(&c->mu);
+        snprintf(err, errlen, "unknown firmware %d", firmware_id);
+        return -1;
+    }
+    if (c->njob >= CLOUD_MAX_JOBS) {
+        pthread_mutex_unlock(&c->mu);
+        snprintf(err, errlen, "job table full (%d jobs)", CLOUD_MAX_JOBS);
+        return -1;
+    }
+    id = c->njob + 1;
+    old = cloud_active_job(c, d, CLOUD_ACTIVE);
+    if (old)
+        cloud_job_fail(old, "superseded by job %d", id);
+    j = &c->job[c->njob++];
+    memset(j, 0, sizeof *j);
+    j->id = id;
+    j->dev = d;
+    j->fw = firmware_id;
+    snprintf(j->sign_method, sizeof j->sign_method, "%s", sm);
+    j->state = JOB_WAITING;
+    j->last_step = CLOUD_NO_STEP;
+    j->push_id = cloud_push_id(c->seed, id);
+    evlog_emit("cloud", "job.created",
+               "\"job\":%d,\"pk\":\"%s\",\"dn\":\"%s\",\"firmware\":%d,\"version\":\"%s\","
+               "\"sign_method\":\"%s\",\"device_online\":%s",
+               id, c->dev[d].pk, c->dev[d].dn, firmware_id,
+               otahil_json_escape(ever, sizeof ever, c->fw[firmware_id - 1].version), sm,
+               c->dev[d].online ? "true" : "false");
+    if (c->dev[d].online)
+        cloud_prepare_push(c, j, &push);
+    pthread_mutex_unlock(&c->mu);
+    cloud_publish(c, &push);
+    return id;
+}
+
+int cloud_job_status(struct cloud *c, int job_id, struct job_status *st)
+{
+    int rc = -1;
+
+    pthread_mutex_lock(&c->mu);
+    if (job_id >= 1 && job_id <= c->njob) {
+        const struct cloud_job *j = &c->job[job_id - 1];
+        memset(st, 0, sizeof *st);
+        st->id = j->id;
+        st->state = j->state;
+        st->last_step = j->last_step;
+        snprintf(st->reason, sizeof st->reason, "%s", j->reason);
+        snprintf(st->target, sizeof st->target, "%s", c->fw[j->fw - 1].version);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* ---- JSON views ---- */
+
+static cJSON *cloud_job_obj(const struct cloud *c, const struct cloud_job *j)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(o, "id", j->id);
+    cJSON_AddStringToObject(o, "pk", c->dev[j->dev].pk);
+    cJSON_AddStringToObject(o, "dn", c->dev[j->dev].dn);
+    cJSON_AddNumberToObject(o, "firmware", j->fw);
+    cJSON_AddStringToObject(o, "version", c->fw[j->fw - 1].version);
+    cJSON_AddStringToObject(o, "sign_method", j->sign_method);
+    cJSON_AddStringToObject(o, "state", cloud_job_state_name(j->state));
+    if (j->last_step == CLOUD_NO_STEP)
+        cJSON_AddNullToObject(o, "last_step");
+    else
+        cJSON_AddNumberToObject(o, "last_step", j->last_step);
+    cJSON_AddStringToObject(o, "reason", j->reason);
+    cJSON_AddNumberToObject(o, "push_id", (double)j->push_id);
+    return o;
+}
+
+char *cloud_job_json(struct cloud *c, int job_id)
+{
+    char *text = NULL;
+
+    pthread_mutex_lock(&c->mu);
+    if (job_id >= 1 && job_id <= c->njob) {
+        cJSON *o = cloud_job_obj(c, &c->job[job_id - 1]);
+        text = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return text;
+}
+
+char *cloud_status_json(struct cloud *c)
+{
+    cJSON *o = cJSON_CreateObject(), *devs, *fws, *jobs;
+    char *text;
+
+    pthread_mutex_lock(&c->mu);
+    cJSON_AddNumberToObject(o, "mqtt_port", c->broker.port);
+    cJSON_AddNumberToObject(o, "http_port", c->http_port);
+    cJSON_AddNumberToObject(o, "broker_pid", c->broker.pid);
+    cJSON_AddStringToObject(o, "workdir", c->workdir);
+    cJSON_AddBoolToObject(o, "mqtt_connected", c->connected);
+    devs = cJSON_AddArrayToObject(o, "devices");
+    for (int i = 0; i < c->ndev; i++) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "pk", c->dev[i].pk);
+        cJSON_AddStringToObject(d, "dn", c->dev[i].dn);
+        if (c->dev[i].version[0])
+            cJSON_AddStringToObject(d, "version", c->dev[i].version);
+        else
+            cJSON_AddNullToObject(d, "version");
+        cJSON_AddBoolToObject(d, "online", c->dev[i].online);
+        cJSON_AddItemToArray(devs, d);
+    }
+    fws = cJSON_AddArrayToObject(o, "firmware");
+    for (int i = 0; i < c->nfw; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddNumberToObject(f, "id", c->fw[i].id);
+        cJSON_AddStringToObject(f, "name", c->fw[i].name);
+        cJSON_AddStringToObject(f, "version", c->fw[i].version);
+        cJSON_AddNumberToObject(f, "size", (double)c->fw[i].size);
+        cJSON_AddStringToObject(f, "md5", c->fw[i].md5);
+        cJSON_AddStringToObject(f, "sha256", c->fw[i].sha256);
+        cJSON_AddStringToObject(f, "url", c->fw[i].url);
+        cJSON_AddItemToArray(fws, f);
+    }
+    jobs = cJSON_AddArrayToObject(o, "jobs");
+    for (int i = 0; i < c->njob; i++)
+        cJSON_AddItemToArray(jobs, cloud_job_obj(c, &c->job[i]));
+    pthread_mutex_unlock(&c->mu);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* ---- what devices send ---- */
+
+static void cloud_bad_payload(const char *topic, const char *error, int len)
+{
+    char et[512], ee[256];
+
+    evlog_emit("cloud", "cloud.bad_payload", "\"topic\":\"%s\",\"error\":\"%s\",\"len\":%d",
+               otahil_json_escape(et, sizeof et, topic), otahil_json_escape(ee, sizeof ee, error),
+               len);
+}
+
+/* Splits "PREFIX{pk}/{dn}". 0 or -1. */
+static int cloud_topic_ids(const char *topic, const char *prefix, char *pk, char *dn)
+{
+    const char *rest = topic + strlen(prefix), *slash = strchr(rest, '/');
+    size_t pl;
+
+    if (!slash || strchr(slash + 1, '/'))
+        return -1;
+    pl = (size_t)(slash - rest);
+    if (pl == 0 || pl > CLOUD_PK_MAX || strlen(slash + 1) == 0 || strlen(slash + 1) > CLOUD_DN_MAX)
+        return -1;
+    memcpy(pk, rest, pl);
+    pk[pl] = '\0';
+    strcpy(dn, slash + 1);
+    return 0;
+}
+
+/* Parses a device payload: trailing NUL bytes stripped, one JSON object,
+ * nothing but white space after it, with an object "params". NULL and a
+ * reason in err otherwise. */
+static cJSON *cloud_parse(const struct mosquitto_message *m, const cJSON **params, char *err,
+                          size_t errlen)
+{
+    const char *p = m->payload, *end = NULL;
+    size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+    cJSON *root;
+
+    while (len > 0 && p[len - 1] == '\0')
+        len--;
+    if (len == 0) {
+        snprintf(err, errlen, "empty payload");
+        return NULL;
+    }
+    root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        snprintf(err, errlen, "not JSON (error at byte %ld)", at ? (long)(at - p) : 0L);
+        return NULL;
+    }
+    while (end && end < p + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
+    if (end && end < p + len) {
+        snprintf(err, errlen, "data after the JSON value at byte %ld", (long)(end - p));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    *params = cJSON_GetObjectItemCaseSensitive(root, "params");
+    if (!cJSON_IsObject(root) || !cJSON_IsObject(*params)) {
+        snprintf(err, errlen, "no \"params\" object");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* "step" as a JSON number or a string holding a decimal integer. */
+static int cloud_step(const cJSON *v, int *step)
+{
+    if (cJSON_IsNumber(v)) {
+        if (v->valuedouble != (double)(int)v->valuedouble)
+            return -1;
+        *step = (int)v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        char *end;
+        long n;
+
+        while (*s == ' ')
+            s++;
+        errno = 0;
+        n = strtol(s, &end, 10);
+        while (*end == ' ')
+            end++;
+        if (errno || end == s || *end || n < INT32_MIN || n > INT32_MAX)
+            return -1;
+        *step = (int)n;
+        return 0;
+    }
+    return -1;
+}
+
+static void cloud_on_inform(struct cloud *c, const char *pk, const char *dn, const char *version)
+{
+    char ev[CLOUD_VERSION_MAX * 6 + 1];
+    struct cloud_push push = { 0 };
+    struct cloud_job *j;
+    int d;
+
+    pthread_mutex_lock(&c->mu);
+    evlog_emit("cloud", "device.inform", "\"pk\":\"%s\",\"dn\":\"%s\",\"version\":\"%s\"", pk, dn,
+               otahil_json_escape(ev, sizeof ev, version));
+    d = cloud_device_locked(c, pk, dn, NULL, 1);
+    if (d >= 0) {
+        snprintf(c->dev[d].version, sizeof c->dev[d].version, "%s", version);
+        c->dev[d].online = 1;
+        j = cloud_active_job(c, d, CLOUD_ACTIVE);
+        if (j && j->state == JOB_WAITING) {
+            cloud_prepare_push(c, j, &push);
+        } else if (j) {
+            const char *target = c->fw[j->fw - 1].version;
+            if (strcmp(version, target) == 0) {
+                j->state = JOB_SUCCEEDED;
+                snprintf(j->reason, sizeof j->reason, "device reported the target version %s",
+                         version);
+                evlog_emit("cloud", "job.succeeded", "\"job\":%d,\"version\":\"%s\"", j->id, ev);
+            } else {
+                cloud_job_fail(j, "device reported %s after the push, expected %s", version, target);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    cloud_publish(c, &push);
+}
+
+static void cloud_on_progress(struct cloud *c, const char *pk, const char *dn, int step,
+                              const char *desc)
+{
+    char edesc[512];
+    struct cloud_job *j;
+    int d;
+
+    otahil_json_escape(edesc, sizeof edesc, desc);
+    pthread_mutex_lock(&c->mu);
+    evlog_emit("cloud", "device.progress", "\"pk\":\"%s\",\"dn\":\"%s\",\"step\":%d,\"desc\":\"%s\"",
+               pk, dn, step, edesc);
+    d = cloud_device_locked(c, pk, dn, NULL, 1);
+    j = d >= 0 ? cloud_active_job(c, d, CLOUD_SENT) : NULL;
+    if (j) {
+        j->last_step = step;
+        if (step < 0) {
+            if (desc[0])
+                cloud_job_fail(j, "device reported step %d (%.100s)", step, desc);
+            else
+                cloud_job_fail(j, "device reported step %d", step);
+        } else if (j->state == JOB_PUSHED) {
+            j->state = JOB_IN_PROGRESS;
+            evlog_emit("cloud", "job.in_progress", "\"job\":%d,\"step\":%d", j->id, step);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void cloud_on_message(struct mosquitto *mq, void *obj, const struct mosquitto_message *m)
+{
+    struct cloud *c = obj;
+    char pk[CLOUD_PK_MAX + 1], dn[CLOUD_DN_MAX + 1], err[160];
+    const cJSON *params, *v;
+    int inform, step;
+    cJSON *root;
+
+    (void)mq;
+    inform = strncmp(m->topic, CLOUD_TOPIC_INFORM, strlen(CLOUD_TOPIC_INFORM)) == 0;
+    if (!inform && strncmp(m->topic, CLOUD_TOPIC_PROGRESS, strlen(CLOUD_TOPIC_PROGRESS)) != 0)
+        return;
+    if (cloud_topic_ids(m->topic, inform ? CLOUD_TOPIC_INFORM : CLOUD_TOPIC_PROGRESS, pk, dn) != 0 ||
+        !cloud_ident_ok(pk, CLOUD_PK_MAX) || !cloud_ident_ok(dn, CLOUD_DN_MAX)) {
+        cloud_bad_payload(m->topic, "topic does not end in a valid {pk}/{dn}", m->payloadlen);
+        return;
+    }
+    root = cloud_parse(m, &params, err, sizeof err);
+    if (!root) {
+        cloud_bad_payload(m->topic, err, m->payloadlen);
+        return;
+    }
+    if (inform) {
+        v = cJSON_GetObjectItemCaseSensitive(params, "version");
+        if (!cJSON_IsString(v) || !cloud_version_ok(v->valuestring))
+            cloud_bad_payload(m->topic, "params.version is not a 1..64 character string",
+                              m->payloadlen);
+        else
+            cloud_on_inform(c, pk, dn, v->valuestring);
+    } else {
+        v = cJSON_GetObjectItemCaseSensitive(params, "desc");
+        if (cloud_step(cJSON_GetObjectItemCaseSensitive(params, "step"), &step) != 0)
+            cloud_bad_payload(m->topic, "params.step is not an integer or a string holding one",
+                              m->payloadlen);
+        else
+            cloud_on_progress(c, pk, dn, step, cJSON_IsString(v) ? v->valuestring : "");
+    }
+    cJSON_Delete(root);
+}
+
+/* ---- the service's MQTT session ---- */
+
+static void cloud_on_connect(struct mosquitto *mq, void *obj, int rc)
+{
+    static char *const topics[] = { CLOUD_TOPIC_INFORM "+/+", CLOUD_TOPIC_PROGRESS "+/+" };
+    struct cloud *c = obj;
+    int mid = 0, again;
+
+    if (rc != 0) {
+        evlog_emit("cloud", "cloud.mqtt_refused", "\"rc\":%d,\"reason\":\"%s\"", rc,
+                   mosquitto_connack_string(rc));
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    again = c->had_session;
+    c->connected = 1;
+    c->had_session = 1;
+    c->subscribed = 0;
+    c->lost_at_us = 0;
+    if (mosquitto_subscribe_multiple(mq, &mid, 2, topics, 1, 0, NULL) == MOSQ_ERR_SUCCESS)
+        c->sub_mid = mid;
+    else
+        c->sub_failed = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (again)
+        evlog_emit("cloud", "cloud.mqtt_reconnected", NULL);
+}
+
+static void cloud_on_subscribe(struct mosquitto *mq, void *obj, int mid, int n, const int *granted)
+{
+    struct cloud *c = obj;
+    int ok = 1;
+
+    (void)mq;
+    for (int i = 0; i < n; i++)
+        if (granted[i] > 2)
+            ok = 0;
+    pthread_mutex_lock(&c->mu);
+    if (mid == c->sub_mid) {
+        c->subscribed = ok;
+        c->sub_failed = !ok;
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void cloud_on_disconnect(struct mosquitto *mq, void *obj, int rc)
+{
+    struct cloud *c = obj;
+    int expected;
+
+    (void)mq;
+    pthread_mutex_lock(&c->mu);
+    expected = c->stopping;
+    c->connected = 0;
+    c->subscribed = 0;
+    if (!expected && !c->lost_at_us)
+        c->lost_at_us = evlog_now_us();
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (!expected)
+        evlog_emit("cloud", "cloud.mqtt_disconnected", "\"rc\":%d,\"reason\":\"%s\"", rc,
+                   mosquitto_strerror(rc));
+}
+
+/* Waits for the SUBACK of the first session. 0 or -1. */
+static int cloud_wait_subscribed(struct cloud *c)
+{
+    struct timespec dl;
+    int rc = -1;
+
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += CLOUD_SUBACK_US / 1000000u;
+    pthread_mutex_lock(&c->mu);
+    while (!c->subscribed && !c->sub_failed)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT)
+            break;
+    if (c->subscribed)
+        rc = 0;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static int cloud_connect(struct cloud *c, char *err, size_t errlen)
+{
+    int rc;
+
+    pthread_once(&cloud_mosq_once, cloud_mosq_init);
+    c->mq = mosquitto_new(CLOUD_CLIENT_ID, true, c);
+    if (!c->mq) {
+        snprintf(err, errlen, "cannot create the service's MQTT client: %s", strerror(errno));
+        return -1;
+    }
+    mosquitto_connect_callback_set(c->mq, cloud_on_connect);
+    mosquitto_disconnect_callback_set(c->mq, cloud_on_disconnect);
+    mosquitto_subscribe_callback_set(c->mq, cloud_on_subscribe);
+    mosquitto_message_callback_set(c->mq, cloud_on_message);
+    mosquitto_reconnect_delay_set(c->mq, 1, 1, false);
+    rc = mosquitto_connect(c->mq, "127.0.0.1", c->broker.port, CLOUD_KEEPALIVE_S);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_loop_start(c->mq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        snprintf(err, errlen, "cannot connect the service's MQTT client to 127.0.0.1:%d: %s",
+                 c->broker.port, mosquitto_strerror(rc));
+        mosquitto_destroy(c->mq);
+        c->mq = NULL;
+        return -1;
+    }
+    if (cloud_wait_subscribed(c) != 0) {
+        snprintf(err, errlen, "the broker on 127.0.0.1:%d did not %s within 5 s; see %s",
+                 c->broker.port, c->connected ? "acknowledge the subscriptions" : "accept the connection",
+                 c->broker.log);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+/* Stops whatever is running; safe at any point of a start. */
+static void cloud_teardown(struct cloud *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->stopping = 1;
+    pthread_mutex_unlock(&c->mu);
+    if (c->mq) {
+        mosquitto_disconnect(c->mq);
+        mosquitto_loop_stop(c->mq, false);
+        mosquitto_destroy(c->mq);
+        c->mq = NULL;
+    }
+    if (c->http) {
+        fwserver_stop(c->http);
+        c->http = NULL;
+    }
+    broker_stop(&c->broker);
+    if (c->started)
+        evlog_emit("cloud", "cloud.stopped", NULL);
+    c->started = 0;
+}
+
+struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
+{
+    char ew[PATH_MAX * 2];
+    pthread_condattr_t ca;
+    struct cloud *c;
+
+    if (!o || !o->workdir || !o->workdir[0]) {
+        snprintf(err, errlen, "no work directory given");
+        return NULL;
+    }
+    if (o->mqtt_port < 0 || o->mqtt_port > 65535 || o->http_port < 0 || o->http_port > 65535) {
+        snprintf(err, errlen, "ports must be 0 (any) or 1..65535");
+        return NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    c->seed = o->seed;
+
+    if (cloud_mkdir_p(o->workdir) != 0 || !realpath(o->workdir, c->workdir)) {
+        snprintf(err, errlen, "cannot create work directory %s: %s", o->workdir, strerror(errno));
+        goto fail;
+    }
+    snprintf(c->fwdir, sizeof c->fwdir, "%s/fw", c->workdir);
+    if (cloud_mkdir_p(c->fwdir) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", c->fwdir, strerror(errno));
+        goto fail;
+    }
+    if (broker_start(&c->broker, o->mosquitto, c->workdir, o->mqtt_port, err, errlen) != 0)
+        goto fail;
+    c->http = fwserver_start(c, o->http_port, o->throttle_bps, err, errlen);
+    if (!c->http)
+        goto fail;
+    c->http_port = fwserver_port(c->http);
+    cloud_add_device(c, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET);
+    if (cloud_connect(c, err, errlen) != 0)
+        goto fail;
+    c->started = 1;
+    evlog_emit("cloud", "cloud.started", "\"mqtt_port\":%d,\"http_port\":%d,\"workdir\":\"%s\"",
+               c->broker.port, c->http_port, otahil_json_escape(ew, sizeof ew, c->workdir));
+    return c;
+
+fail:
+    cloud_teardown(c);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    return NULL;
+}
+
+void cloud_stop(struct cloud *c)
+{
+    if (!c)
+        return;
+    cloud_teardown(c);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+int cloud_mqtt_port(const struct cloud *c)
+{
+    return c->broker.port;
+}
+
+int cloud_http_port(const struct cloud *c)
+{
+    return c->http_port;
+}
+
+int cloud_broker_pid(const struct cloud *c)
+{
+    return (int)c->broker.pid;
+}
+
+int cloud_health(struct cloud *c, char *err, size_t errlen)
+{
+    char why[96], reason[256], er[sizeof reason * 6];
+    int rc = 0;
+
+    reason[0] = '\0';
+    pthread_mutex_lock(&c->mu);
+    if (!broker_alive(&c->broker, why, sizeof why)) {
+        snprintf(reason, sizeof reason, "broker (mosquitto pid %d) exited: %s", (int)c->broker.pid,
+                 why);
+        rc = -1;
+    } else if (!c->connected && c->lost_at_us &&
+               evlog_now_us() - c->lost_at_us > CLOUD_LOST_GRACE_US) {
+        snprintf(reason, sizeof reason, "lost the MQTT connection to the broker on 127.0.0.1:%d "
+                 "for %llu ms", c->broker.port,
+                 (unsigned long long)((evlog_now_us() - c->lost_at_us) / 1000u));
+        rc = -1;
+    }
+    if (rc && !c->lost_reported) {
+        c->lost_reported = 1;
+        evlog_emit("cloud", "cloud.broker_lost", "\"reason\":\"%s\"",
+                   otahil_json_escape(er, sizeof er, reason));
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rc && err)
+        snprintf(err, errlen, "%s", reason);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/*
+ * fwserver.h - the fake cloud's HTTP face: a civetweb server on 127.0.0.1
+ * that serves the firmware store (GET/HEAD /fw/<id>/<name>, with Range) and
+ * the REST API (/api/...). Every firmware response is written by us byte for
+ * byte (status line, headers, body), never by civetweb. See docs/cloud.md.
+ */
+#ifndef FWSERVER_H
+#define FWSERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cloud;
+struct fwserver;
+
+/* Starts the server for cloud c on 127.0.0.1:port (0 = a free port chosen
+ * by the kernel). throttle_bps > 0 limits each firmware body to that many
+ * bytes per second, sent in small pieces. NULL with a one-line reason in err
+ * (port in use, civetweb start failure, out of memory). */
+struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps,
+                                char *err, size_t errlen);
+
+/* The port it listens on. */
+int fwserver_port(const struct fwserver *s);
+
+/* Stops the server: aborts throttled transfers, waits for the workers, frees
+ * s. NULL is a no-op. */
+void fwserver_stop(struct fwserver *s);
+
+#endif /* FWSERVER_H */
