@@ -1,5 +1,5 @@
 # Malformed board files and images are refused with a one-line error and exit 2.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 cp "$OTAHIL_BOARDS/native.ini" "$T/bad.ini"
 printf '\n[partition OTA_TEMP2]\nstart = 0x0\nlength = 0x1000\noptions = read\n' >> "$T/bad.ini"
 "$OTAHIL" flash info "$T/none.bin" --board "$T/bad.ini" 2>"$T/err"; rc=$?

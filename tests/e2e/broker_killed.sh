@@ -1,5 +1,5 @@
 # Killing the broker mid-run is a harness error (exit 2) within seconds, not a hang or a FAIL.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 "$OTAHIL" run update --board native --out "$T/run" --throttle 20000 --reboot-delay-ms 200 >"$T/out" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do

@@ -1,5 +1,5 @@
 # A v2 that crashes at boot on a pingpong board: rollback, v1 reported, job failed.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 "$OTAHIL" run rollback --board esp8266 --out "$T/run" --reboot-delay-ms 200 | tee "$T/out" || die "run rollback failed"
 grep -q '^PASS rollback' "$T/out" || die "no PASS line"
 expect_events "$T/run/events.jsonl" job.pushed boot.switch app.crash boot.rollback device.inform job.failed

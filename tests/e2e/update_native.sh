@@ -1,5 +1,5 @@
 # The v1 -> v2 update on the default board, end to end.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 "$OTAHIL" run update --board native --out "$T/run" --reboot-delay-ms 200 | tee "$T/out" || die "run update failed"
 grep -q '^PASS update' "$T/out" || die "no PASS line"
 grep -q "event log: $T/run/events.jsonl" "$T/out" || die "no event log path"

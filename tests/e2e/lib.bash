@@ -1,4 +1,4 @@
-# lib.sh - helpers for the end-to-end tests (sourced, not run).
+# lib.bash - helpers for the end-to-end tests (sourced, not run).
 set -u
 : "${OTAHIL:?OTAHIL must point at the otahil binary}"
 T=$(mktemp -d)
