@@ -61,7 +61,7 @@ $(BUILD)/bin/otahil-dut: $(BUILD)/obj/sim/device/dut_main.o $(BUILD)/obj/$(PORT_
 # Boards are data: the build tree points at the source folder.
 $(BUILD)/boards:
 	@mkdir -p $(BUILD)
-	@ln -sfn ../boards $@ 2>/dev/null || ln -sfn $(CURDIR)/boards $@
+	@ln -sfn $(CURDIR)/boards $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libotahil.a
 	@mkdir -p $(dir $@)

@@ -29,6 +29,9 @@
 
 #define BOARD_LINE_MAX 1024 /* longest physical line read before inih's own limit */
 
+/* Partitions are unique by id, so the table can never overflow. */
+_Static_assert(BOARD_MAX_PARTS >= HAL_PARTITION_MAX, "BOARD_MAX_PARTS too small");
+
 /* Partition names, indexed by rel_2.0.0 hal_partition_t value. */
 static const char *const part_names[HAL_PARTITION_MAX] = {
     [HAL_PARTITION_BOOTLOADER] = "BOOTLOADER",
@@ -487,10 +490,6 @@ static void section_begin(struct loader *L, const char *line)
                  b->parts[i].line);
             return;
         }
-    if (b->nparts == BOARD_MAX_PARTS) { /* unreachable: fewer ids than slots */
-        fail(L, L->line, "too many partitions");
-        return;
-    }
     L->part = b->nparts++;
     p = &b->parts[L->part];
     p->id = id;
@@ -515,17 +514,17 @@ static char *reader(char *str, int num, void *stream)
     if (n == sizeof(buf) - 1 && buf[n - 1] != '\n' && !feof(L->f)) {
         while ((c = fgetc(L->f)) != EOF && c != '\n')
             ;
-        fail(L, L->line, "line too long (at most %d characters)", num - 3);
+        fail(L, L->line, "line too long (at most %d characters)", num - 2);
         return NULL;
     }
     p = buf;
-    if (L->line == 1 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+    if (L->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;
     while (*p == ' ' || *p == '\t' || *p == '\v' || *p == '\f')
         p++;
     n = strlen(p);
     if (num < 3 || n + 1 > (size_t)num || (n + 2 > (size_t)num && p[n - 1] != '\n')) {
-        fail(L, L->line, "line too long (at most %d characters)", num - 3);
+        fail(L, L->line, "line too long (at most %d characters)", num - 2);
         return NULL;
     }
     if (*p == '[') {

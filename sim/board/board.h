@@ -48,13 +48,23 @@ int board_load(struct board *b, const char *path, char *err, size_t errlen);
 
 /* Resolves a board argument: a path to an .ini file, or a name looked up as
  * DIR/NAME.ini in the boards directory (OTAHIL_BOARDS, else the boards/
- * folder beside the executable's build tree, else ./boards). 0 or -1. */
+ * folder beside the executable's build tree, else ./boards). 0 or -1.
+ * An argument containing '/' or ending in ".ini" is copied as it is (0 even
+ * if the file does not exist; board_load reports that). OTAHIL_BOARDS may
+ * list several folders separated by ':'. The build-tree folders are
+ * EXE_DIR/../../boards then EXE_DIR/../boards. -1: empty argument, no
+ * readable NAME.ini anywhere, or pathlen too small (path set to ""). */
 int board_resolve(const char *name_or_path, char *path, size_t pathlen);
 
-/* Loads by name or path (board_resolve + board_load). */
+/* Loads by name or path (board_resolve + board_load). 0, or -1 with one line
+ * in err; for a name found nowhere the line lists the folders searched. */
 int board_open(struct board *b, const char *name_or_path, char *err, size_t errlen);
 
-/* Adds the board's partitions to a flash model (chip offsets = start - flash_base). */
+/* Adds the board's partitions to a flash model (chip offsets = start - flash_base,
+ * options copied). 0; FLASHSIM_EINVAL when b or fs is NULL or the model's
+ * geometry differs from the board's (nothing added then); otherwise the first
+ * error of flashsim_add_part (e.g. FLASHSIM_EINVAL for a partition id the
+ * model already has). */
 int board_apply(const struct board *b, struct flashsim *fs);
 
 /* The partition with this id, or NULL. */
