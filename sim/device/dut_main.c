@@ -115,7 +115,8 @@ int main(int argc, char **argv)
         return DUT_EXIT_HARNESS;
     }
     if (flashfile_open(&g_ff, flash, &b.geom, 0, 1, err, sizeof(err)) != 0 ||
-        board_apply(&b, &g_ff.fs) != 0) {
+        (board_apply(&b, &g_ff.fs) != 0 &&
+         snprintf(err, sizeof(err), "%s: board %s does not fit this flash file", flash, b.name))) {
         fprintf(stderr, "otahil-dut: %s\n", err);
         evlog_emit("device", "device.harness_error", "\"what\":\"flash\"");
         return DUT_EXIT_HARNESS;

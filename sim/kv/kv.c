@@ -628,30 +628,75 @@ static int advance(struct kv_store *kv)
     return KV_OK;
 }
 
-/* Bytes (data and entry) of every live value except the key's own. */
-static int live_usage(struct kv_store *kv, const uint8_t *key, uint32_t klen, uint64_t *total)
+/* How many advances make room for p data bytes: 0 when no sequence of
+ * compactions can (then nothing is written, so a full store does not wear
+ * itself out on retries). A dry run of advance() and gc(): it reads flash
+ * but writes nothing. Its victims are sectors that exist now (each advance
+ * collects at most one sector, the opened ones are newer than all others),
+ * and copies made on the way never change which records of later victims
+ * are live (a key with a record live in an older victim has none in a newer
+ * one), so reading today's flash gives the same decisions as the real run. */
+static int advances_needed(struct kv_store *kv, uint32_t p, int *needed)
 {
-    uint8_t kbuf[KV_MAX_KEY];
+    uint8_t used[KV_MAX_SECTORS], kbuf[KV_MAX_KEY];
+    uint32_t seq[KV_MAX_SECTORS], gen = kv->generation, wo = kv->write_off, ns, k;
+    int i, j, t, o, nused = 0, nfree, act = kv->active, st, rc, rounds;
     struct kv_ent e;
-    uint32_t k;
-    int s, st, rc;
 
-    *total = 0;
-    for (s = 0; s < kv->nsec; s++) {
-        if (!kv->sec[s].used)
-            continue;
-        for (k = 0; k < kv->sec[s].nslots; k++) {
-            rc = ent_read(kv, s, k, &e, &st);
-            if (rc)
-                return rc;
-            if (st != SLOT_VALID || e.type != KV_T_SET)
-                continue;
-            rc = is_newest(kv, s, k, &e, kbuf);
-            if (rc < 0)
-                return rc;
-            if (!rc || (e.klen == klen && !memcmp(kbuf, key, klen)))
-                continue;
-            *total += data_size(kv, e.klen, e.vlen) + ent_size(kv);
+    for (i = 0; i < kv->nsec; i++) {
+        used[i] = (uint8_t)kv->sec[i].used;
+        seq[i] = kv->sec[i].seq;
+        nused += used[i];
+    }
+    ns = kv->sec[act].nslots;
+    rounds = nused;
+    *needed = 0;
+    for (i = 1; i <= rounds; i++) {
+        for (j = 1, t = -1; j < kv->nsec && t < 0; j++)
+            if (!used[(act + j) % kv->nsec])
+                t = (act + j) % kv->nsec;
+        if (t < 0)
+            return KV_OK;
+        used[t] = 1;
+        seq[t] = ++gen;
+        act = t;
+        wo = hdr_size(kv);
+        ns = 0;
+        for (j = 0, nfree = 0; j < kv->nsec; j++)
+            nfree += !used[j];
+        if (!nfree) {
+            for (j = 0, o = -1; j < kv->nsec; j++)
+                if (used[j] && j != act && (o < 0 || seq[j] < seq[o]))
+                    o = j;
+            for (k = 0; o >= 0 && k < kv->sec[o].nslots; k++) {
+                uint32_t dp;
+
+                rc = ent_read(kv, o, k, &e, &st);
+                if (rc)
+                    return rc;
+                if (st != SLOT_VALID)
+                    continue;
+                rc = is_newest(kv, o, k, &e, kbuf);
+                if (rc < 0)
+                    return rc;
+                if (rc && e.type == KV_T_DEL)
+                    rc = older_in_sector(kv, o, k, kbuf, &e);
+                if (rc < 0)
+                    return rc;
+                if (!rc)
+                    continue;
+                dp = data_size(kv, e.klen, e.vlen);
+                if (ns >= max_slots(kv) || (uint64_t)wo + dp > slot_pos(kv, ns + 1))
+                    return KV_OK;
+                wo += dp;
+                ns++;
+            }
+            if (o >= 0)
+                used[o] = 0;
+        }
+        if (ns < max_slots(kv) && (uint64_t)wo + p <= slot_pos(kv, ns + 1)) {
+            *needed = i;
+            return KV_OK;
         }
     }
     return KV_OK;
@@ -671,14 +716,14 @@ static int append_new(struct kv_store *kv, uint8_t type, const uint8_t *key, uin
     if ((uint64_t)hsz + p + 2 * esz > kv->sector_size)
         return KV_ENOSPC; /* larger than an empty sector */
     if (!fits(kv, p)) {
-        uint64_t used, cap = (uint64_t)(kv->nsec - 1) * (kv->sector_size - hsz - esz);
+        int needed;
 
-        rc = live_usage(kv, key, klen, &used);
+        rc = advances_needed(kv, p, &needed);
         if (rc)
             return rc;
-        if (used + p + esz > cap)
+        if (!needed)
             return KV_ENOSPC;
-        for (i = 0; i < kv->nsec && !fits(kv, p); i++) {
+        for (i = 0; i < needed && !fits(kv, p); i++) {
             rc = advance(kv);
             if (rc)
                 return rc;
