@@ -169,7 +169,7 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, const char *ev
 
 int cmd_cloud(int argc, char **argv)
 {
-    static struct cmd_device devs[CLOUD_MAX_DEVICES];
+    struct cmd_device devs[CLOUD_MAX_DEVICES];
     struct cloud_opts o = { 0 };
     const char *workdir = CMD_DEFAULT_WORKDIR, *events = NULL, *v = NULL;
     char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[512], jpath[PATH_MAX + 16];

@@ -167,7 +167,8 @@ static void broker_log_error(const struct broker *b, char *out, size_t outlen)
     if (n <= 0)
         return;
     buf[n] = '\0';
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
         char *e = strstr(line, "Error");
         if (e)
             snprintf(out, outlen, "%s", e);

@@ -56,6 +56,7 @@
 #define CLOUD_LOST_GRACE_US 2000000u /* a lost MQTT session counts after this long */
 #define CLOUD_KEEPALIVE_S   30
 #define CLOUD_CLIENT_ID     "otahil-cloud"
+#define CLOUD_COPY_BUF      65536   /* firmware copy buffer (heap: civetweb workers have 100 KiB stacks) */
 #define CLOUD_TOPIC_INFORM   "/ota/device/inform/"
 #define CLOUD_TOPIC_PROGRESS "/ota/device/progress/"
 
@@ -309,14 +310,14 @@ static int cloud_image_version(int fd, const char *path, char *ver, char *err, s
 /* Copies src to dst (created exclusively) hashing it on the way. */
 static int cloud_copy_hash(int in, const char *dst, uint64_t *size, char *md5, char *sha256)
 {
-    unsigned char buf[65536], d1[EVP_MAX_MD_SIZE], d2[EVP_MAX_MD_SIZE];
+    unsigned char *buf = malloc(CLOUD_COPY_BUF), d1[EVP_MAX_MD_SIZE], d2[EVP_MAX_MD_SIZE];
     unsigned l1 = 0, l2 = 0;
     EVP_MD_CTX *m = EVP_MD_CTX_new(), *s = EVP_MD_CTX_new();
     int out = -1, rc = -1, e = 0;
     uint64_t total = 0;
     ssize_t n;
 
-    if (!m || !s || !EVP_DigestInit_ex(m, EVP_md5(), NULL) ||
+    if (!buf || !m || !s || !EVP_DigestInit_ex(m, EVP_md5(), NULL) ||
         !EVP_DigestInit_ex(s, EVP_sha256(), NULL)) {
         e = ENOMEM;
         goto out;
@@ -327,7 +328,7 @@ static int cloud_copy_hash(int in, const char *dst, uint64_t *size, char *md5, c
         goto out;
     }
     for (;;) {
-        n = read(in, buf, sizeof buf);
+        n = read(in, buf, CLOUD_COPY_BUF);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -367,24 +368,29 @@ out:
         unlink(dst);
     EVP_MD_CTX_free(m);
     EVP_MD_CTX_free(s);
+    free(buf);
     errno = e;
     return rc;
 }
 
-int cloud_add_firmware(struct cloud *c, const char *path, const char *version, char *err,
-                       size_t errlen)
-{
+/* cloud_add_firmware's working set, on the heap: it runs on civetweb
+ * workers' small stacks. */
+struct cloud_fw_scratch {
     struct cloud_fw_info fi;
-    char tmp[PATH_MAX + 64], ever[CLOUD_VERSION_MAX * 6 + 1], eurl[256], epath[PATH_MAX];
+    char tmp[PATH_MAX + 64];                 /* the incoming copy */
+    char ever[CLOUD_VERSION_MAX * 6 + 1];    /* escaped for the event */
+    char eurl[256];
+    char epath[PATH_MAX];
+};
+
+static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *version,
+                                 struct cloud_fw_scratch *w, char *err, size_t errlen)
+{
+    struct cloud_fw_info *fi = &w->fi;
     struct stat st;
     unsigned seq;
     int fd, id, e = 0;
 
-    if (!c || !path || !path[0]) {
-        snprintf(err, errlen, "no firmware file given");
-        return -1;
-    }
-    memset(&fi, 0, sizeof fi);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open firmware %s: %s", path, strerror(errno));
@@ -401,18 +407,18 @@ int cloud_add_firmware(struct cloud *c, const char *path, const char *version, c
             close(fd);
             return -1;
         }
-        snprintf(fi.version, sizeof fi.version, "%s", version);
-    } else if (cloud_image_version(fd, path, fi.version, err, errlen) != 0) {
+        snprintf(fi->version, sizeof fi->version, "%s", version);
+    } else if (cloud_image_version(fd, path, fi->version, err, errlen) != 0) {
         close(fd);
         return -1;
     }
-    cloud_fw_name(path, fi.name, sizeof fi.name);
+    cloud_fw_name(path, fi->name, sizeof fi->name);
 
     pthread_mutex_lock(&c->mu);
     seq = ++c->tmp_seq;
     pthread_mutex_unlock(&c->mu);
-    snprintf(tmp, sizeof tmp, "%s/.incoming-%ld-%u", c->fwdir, (long)getpid(), seq);
-    if (cloud_copy_hash(fd, tmp, &fi.size, fi.md5, fi.sha256) != 0) {
+    snprintf(w->tmp, sizeof w->tmp, "%s/.incoming-%ld-%u", c->fwdir, (long)getpid(), seq);
+    if (cloud_copy_hash(fd, w->tmp, &fi->size, fi->md5, fi->sha256) != 0) {
         snprintf(err, errlen, "cannot copy %s into %s: %s", path, c->fwdir, strerror(errno));
         close(fd);
         return -1;
@@ -422,31 +428,51 @@ int cloud_add_firmware(struct cloud *c, const char *path, const char *version, c
     pthread_mutex_lock(&c->mu);
     if (c->nfw >= CLOUD_MAX_FIRMWARE) {
         pthread_mutex_unlock(&c->mu);
-        unlink(tmp);
+        unlink(w->tmp);
         snprintf(err, errlen, "firmware store full (%d files)", CLOUD_MAX_FIRMWARE);
         return -1;
     }
     id = c->nfw + 1;
-    fi.id = id;
-    snprintf(fi.url, sizeof fi.url, "http://127.0.0.1:%d/fw/%d/%s", c->http_port, id, fi.name);
-    if ((size_t)snprintf(fi.path, sizeof fi.path, "%s/%d-%s", c->fwdir, id, fi.name) >= sizeof fi.path)
+    fi->id = id;
+    snprintf(fi->url, sizeof fi->url, "http://127.0.0.1:%d/fw/%d/%s", c->http_port, id, fi->name);
+    if ((size_t)snprintf(fi->path, sizeof fi->path, "%s/%d-%s", c->fwdir, id, fi->name) >= sizeof fi->path)
         e = ENAMETOOLONG;
-    else if (rename(tmp, fi.path) != 0)
+    else if (rename(w->tmp, fi->path) != 0)
         e = errno;
     if (e) {
         pthread_mutex_unlock(&c->mu);
-        unlink(tmp);
-        snprintf(err, errlen, "cannot store %s as %s: %s", path, fi.path, strerror(e));
+        unlink(w->tmp);
+        snprintf(err, errlen, "cannot store %s as %s: %s", path, fi->path, strerror(e));
         return -1;
     }
-    c->fw[c->nfw++] = fi;
+    c->fw[c->nfw++] = *fi;
     evlog_emit("cloud", "firmware.added",
                "\"id\":%d,\"version\":\"%s\",\"size\":%llu,\"md5\":\"%s\",\"sha256\":\"%s\","
                "\"url\":\"%s\",\"source\":\"%s\"",
-               id, otahil_json_escape(ever, sizeof ever, fi.version), (unsigned long long)fi.size,
-               fi.md5, fi.sha256, otahil_json_escape(eurl, sizeof eurl, fi.url),
-               otahil_json_escape(epath, sizeof epath, path));
+               id, otahil_json_escape(w->ever, sizeof w->ever, fi->version), (unsigned long long)fi->size,
+               fi->md5, fi->sha256, otahil_json_escape(w->eurl, sizeof w->eurl, fi->url),
+               otahil_json_escape(w->epath, sizeof w->epath, path));
     pthread_mutex_unlock(&c->mu);
+    return id;
+}
+
+int cloud_add_firmware(struct cloud *c, const char *path, const char *version, char *err,
+                       size_t errlen)
+{
+    struct cloud_fw_scratch *w;
+    int id;
+
+    if (!c || !path || !path[0]) {
+        snprintf(err, errlen, "no firmware file given");
+        return -1;
+    }
+    w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    id = cloud_add_firmware_in(c, path, version, w, err, errlen);
+    free(w);
     return id;
 }
 

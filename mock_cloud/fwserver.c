@@ -205,10 +205,12 @@ static int fw_parse_range(const char *h, uint64_t size, uint64_t *a, uint64_t *b
 static uint64_t fw_send_body(struct fwserver *s, struct mg_connection *conn, int fd, uint64_t a,
                              uint64_t b)
 {
-    char buf[FW_CHUNK];
+    char *buf = malloc(FW_CHUNK); /* heap: civetweb workers have 100 KiB stacks */
     uint64_t total = b - a + 1, sent = 0, t0 = evlog_now_us();
     size_t piece = FW_CHUNK;
 
+    if (!buf)
+        return 0;
     if (s->throttle_bps) {
         piece = s->throttle_bps / 20u;
         piece = piece < FW_PIECE_MIN ? FW_PIECE_MIN : piece > FW_PIECE_MAX ? FW_PIECE_MAX : piece;
@@ -233,6 +235,7 @@ static uint64_t fw_send_body(struct fwserver *s, struct mg_connection *conn, int
                 break;
         }
     }
+    free(buf);
     return sent;
 }
 
@@ -452,15 +455,17 @@ static int api_serve(struct fwserver *s, struct mg_connection *conn, const struc
     const char *uri = ri->local_uri, *m = ri->request_method;
     int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0, status = 0;
     int (*poster)(struct fwserver *, struct mg_connection *, const cJSON *) = NULL;
+    char *text;
     cJSON *in;
 
     if (strcmp(uri, "/api/status") == 0) {
         if (!get)
             return api_error(conn, 405, "%s %s: use GET", m, uri);
-        return api_reply(conn, 200, cloud_status_json(s->cloud));
+        text = cloud_status_json(s->cloud);
+        return text ? api_reply(conn, 200, text) : api_error(conn, 500, "out of memory");
     }
     if (strncmp(uri, "/api/jobs/", 10) == 0) {
-        char *end, *text;
+        char *end;
         long id;
 
         if (!get)

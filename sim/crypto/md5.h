@@ -11,5 +11,6 @@ struct md5_ctx {
 };
 void md5_init(struct md5_ctx *c);
 void md5_update(struct md5_ctx *c, const void *data, size_t len);
+/* final writes the digest and wipes the context. */
 void md5_final(struct md5_ctx *c, uint8_t out[16]);
 #endif

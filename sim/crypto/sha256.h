@@ -11,5 +11,6 @@ struct sha256_ctx {
 };
 void sha256_init(struct sha256_ctx *c);
 void sha256_update(struct sha256_ctx *c, const void *data, size_t len);
+/* final writes the digest and wipes the context. */
 void sha256_final(struct sha256_ctx *c, uint8_t out[32]);
 #endif

@@ -31,10 +31,15 @@ struct flashfile {
  * existing file of the wrong size is refused. Partitions are added by the
  * caller afterwards. oplog non-zero appends ops to PATH.oplog.
  * 0, or -1 with a one-line reason in err. */
+/* (flashfile_open) user_hook and user_ctx set before the call are kept. ff
+ * must stay at the same address while open: the model's hook points at it.
+ * The op log gets every program and erase, and reads with a violation, as
+ * they complete (a cut op has no line). */
 int flashfile_open(struct flashfile *ff, const char *path, const struct flashsim_geom *g,
                    int create, int oplog, char *err, size_t errlen);
 
 /* Flushes and unmaps. */
+/* Closing a closed ff, or one whose open failed, does nothing. */
 void flashfile_close(struct flashfile *ff);
 
 #endif /* FLASHFILE_H */

@@ -130,6 +130,10 @@ int flashsim_geom_check(const struct flashsim_geom *g);
  * when its magic is wrong (a new file) the metadata is initialised and, if
  * fresh is non-zero, the chip is filled with the erase value.
  * 0 or FLASHSIM_EINVAL. */
+/* (flashsim_init, continued) With a wrong magic and fresh 0 (a raw image),
+ * a program unit holding any non-erased byte counts as programmed. State
+ * whose valid metadata name another sector count, or state not aligned for
+ * struct flashsim_meta, is FLASHSIM_EINVAL. */
 int flashsim_init(struct flashsim *fs, const struct flashsim_geom *g, uint8_t *mem,
                   void *state, int fresh);
 
@@ -147,6 +151,15 @@ const struct flashsim_part *flashsim_part(const struct flashsim *fs, int id);
  * permission violation changes nothing. A physics violation (bits that cannot
  * be set, a unit programmed twice) is applied as the chip would (AND of old
  * and new) and returns FLASHSIM_EIO. Every violation is recorded. */
+/* Accounting: a call that never reaches the chip (NULL model or buffer,
+ * unknown partition) is not an op: not numbered, counted or hooked. A call
+ * rejected for range, alignment or permission is one numbered op (a rejected
+ * erase too, whatever its length). A power cut consumes the op's number, so
+ * "cut before op k" names the same op on every run. meta->programs and
+ * meta->erases count numbered ops, rejected and cut ones included (op_seq ==
+ * programs + erases); erase_count[] counts sectors actually erased. A
+ * zero-length program is one op that changes nothing; a zero-length erase
+ * is no op. */
 int flashsim_read(struct flashsim *fs, int part, uint32_t off, void *buf, uint32_t len);
 int flashsim_program(struct flashsim *fs, int part, uint32_t off, const void *buf, uint32_t len);
 /* off and len must be sector-aligned in absolute chip terms. Each sector

@@ -56,15 +56,24 @@ int kv_mount(struct kv_store *kv, struct flashsim *fs, const int *parts, int npa
 
 /* Copies the newest value of key into buf (*len: buffer size in, value length
  * out). KV_OK, KV_ENOENT, KV_ETOOSMALL (then *len is the size needed). */
+/* (kv_get) Also KV_EINVAL (store not mounted, bad key, len NULL, buf NULL
+ * for a non-empty value) and KV_EIO. */
 int kv_get(struct kv_store *kv, const char *key, void *buf, int *len);
 
 /* Durably stores len bytes. KV_OK, KV_EINVAL, KV_ENOSPC, KV_EIO, KV_ECUT. */
+/* (kv_set) len may be 0. Setting the value a key already holds writes
+ * nothing. KV_ENOSPC is decided before any compaction runs and leaves flash
+ * untouched. Every set leaves room for one delete, so a full store can
+ * still take a delete. */
 int kv_set(struct kv_store *kv, const char *key, const void *val, int len);
 
 /* Deletes key. KV_OK, KV_ENOENT, KV_EIO, KV_ECUT. */
+/* (kv_del) Also KV_EINVAL (store not mounted, bad key) and KV_ENOSPC. */
 int kv_del(struct kv_store *kv, const char *key);
 
 /* Calls fn for every live key (in no particular order). Returns the count. */
+/* (kv_foreach) 0 when the store is not mounted. fn may be NULL (count only)
+ * and must not modify the store. */
 int kv_foreach(struct kv_store *kv, void (*fn)(void *ctx, const char *key,
                const uint8_t *val, int len), void *ctx);
 

@@ -53,6 +53,7 @@ static unsigned char *image_bytes;
 static struct cloud *cl;
 static int fw_id;                /* image in the store */
 static uint64_t job1_push_id;    /* push id of job 1 under SEED */
+static pid_t cmd_child;          /* a running `otahil cloud`, killed at teardown if a test failed */
 
 static uint64_t now_ms(void)
 {
@@ -433,6 +434,11 @@ static int group_teardown(void **state)
     char cmd[128];
 
     (void)state;
+    if (cmd_child > 0) { /* its broker follows it (PR_SET_PDEATHSIG) */
+        kill(cmd_child, SIGKILL);
+        waitpid(cmd_child, NULL, 0);
+        cmd_child = 0;
+    }
     dev_close(&dev);
     cloud_stop(cl);
     cl = NULL;
@@ -952,6 +958,27 @@ static int run_captured(int (*fn)(int, char **), char **argv, char *out, size_t 
     return rc;
 }
 
+/* waitpid with a deadline: a child still running then is killed and the
+ * test fails. */
+static int wait_child(pid_t pid, unsigned timeout_ms)
+{
+    uint64_t end = now_ms() + timeout_ms;
+    int status;
+    pid_t r;
+
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < end)
+        sleep_ms(10);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cmd_child = 0;
+        fail_msg("`otahil cloud` (pid %d) did not exit within %u ms", (int)pid, timeout_ms);
+    }
+    assert_int_equal(r, pid);
+    cmd_child = 0;
+    return status;
+}
+
 static void test_cmd_options(void **state)
 {
     char out[8192];
@@ -996,6 +1023,8 @@ static void test_cmd_cloud_and_push(void **state)
     (void)state;
     snprintf(wd, sizeof wd, "%s/cmdcloud", tmpdir);
     snprintf(jpath, sizeof jpath, "%s/cloud.json", wd);
+    fflush(stdout); /* the child must not repeat our buffered output */
+    fflush(stderr);
     child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -1009,6 +1038,7 @@ static void test_cmd_cloud_and_push(void **state)
         exit(cmd_cloud(6, (char *[]){ "cloud", "--workdir", wd, "--seed", "7",
                                       "--device=a1Cmd/dev-c/secret", NULL }));
     }
+    cmd_child = child;
     t0 = now_ms();
     while (access(jpath, R_OK) != 0 && now_ms() - t0 < 5000)
         sleep_ms(10);
@@ -1066,7 +1096,7 @@ static void test_cmd_cloud_and_push(void **state)
 
     /* SIGTERM: clean stop, exit 0, no broker left, cloud.json gone */
     assert_int_equal(kill(child, SIGTERM), 0);
-    assert_int_equal(waitpid(child, &status, 0), child);
+    status = wait_child(child, 10000);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_int_equal(kill(bpid, 0), -1);
@@ -1076,6 +1106,8 @@ static void test_cmd_cloud_and_push(void **state)
 
     /* the port is free again: a cloud on that fixed port starts and its
      * broker, killed, makes `otahil cloud` exit 2 */
+    fflush(stdout); /* the child must not repeat our buffered output */
+    fflush(stderr);
     child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -1088,6 +1120,7 @@ static void test_cmd_cloud_and_push(void **state)
         dup2(fd, 2);
         exit(cmd_cloud(5, (char *[]){ "cloud", "--workdir", wd, "--mqtt-port", ports, NULL }));
     }
+    cmd_child = child;
     t0 = now_ms();
     while (access(jpath, R_OK) != 0 && now_ms() - t0 < 5000)
         sleep_ms(10);
@@ -1104,7 +1137,7 @@ static void test_cmd_cloud_and_push(void **state)
     cJSON_Delete(st);
     cJSON_Delete(cj);
     assert_int_equal(kill(bpid, SIGKILL), 0);
-    assert_int_equal(waitpid(child, &status, 0), child);
+    status = wait_child(child, 10000);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 2);
     snprintf(jpath, sizeof jpath, "%s/cmdcloud2.out", tmpdir);

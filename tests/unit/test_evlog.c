@@ -143,6 +143,8 @@ static void test_seq_across_processes_and_threads(void **state)
     fresh_log("multi.jsonl");
     assert_int_equal(evlog_open(logpath), 0);
     assert_string_equal(evlog_path(), logpath);
+    fflush(stdout);
+    fflush(stderr);
     for (int c = 0; c < CHILDREN; c++) {
         pids[c] = fork();
         assert_true(pids[c] >= 0);

@@ -37,6 +37,8 @@ struct rig {
     uint64_t erases; /* erase ops seen */
     uint64_t cut_at; /* cut power before op number cut_at (0: never) */
     int off;         /* power is off: every op is cut */
+    struct flashsim_op log[64]; /* the first ops seen since nlog was reset */
+    int nlog;
 };
 
 static int rig_hook(void *ctx, const struct flashsim_op *op, int before)
@@ -45,6 +47,8 @@ static int rig_hook(void *ctx, const struct flashsim_op *op, int before)
 
     if (!before)
         return 0;
+    if (r->nlog < 64)
+        r->log[r->nlog++] = *op;
     r->ops++;
     if (r->off || (r->cut_at && r->ops == r->cut_at)) {
         r->off = 1;
@@ -392,14 +396,24 @@ static void test_enospc(void **state)
         memset(val, i, sizeof(val));
         kv_expect(&kv, key, val, (int)sizeof(val));
     }
-    /* Overwriting a stored key in place of itself still works. */
+    /* A full log has no room for a second copy of a value either. */
     memset(val, 0xEE, sizeof(val));
-    assert_int_equal(kv_set(&kv, "big0", val, (int)sizeof(val)), KV_OK);
-    kv_expect(&kv, "big0", val, (int)sizeof(val));
-    /* Freeing one makes room for another. */
+    assert_int_equal(kv_set(&kv, "big0", val, (int)sizeof(val)), KV_ENOSPC);
+    /* A delete always fits, even in a full store, and frees space. */
     assert_int_equal(kv_del(&kv, "big1"), KV_OK);
+    kv_expect_absent(&kv, "big1");
     assert_int_equal(kv_set(&kv, "more", val, (int)sizeof(val)), KV_OK);
     kv_expect(&kv, "more", val, (int)sizeof(val));
+    assert_int_equal(kv_del(&kv, "big2"), KV_OK);
+    assert_int_equal(kv_set(&kv, "big0", val, (int)sizeof(val)), KV_OK);
+    kv_expect(&kv, "big0", val, (int)sizeof(val));
+    assert_int_equal(rig_mount(r, &kv), KV_OK);
+    kv_expect(&kv, "big0", val, (int)sizeof(val));
+    kv_expect(&kv, "more", val, (int)sizeof(val));
+    kv_expect_absent(&kv, "big1");
+    kv_expect_absent(&kv, "big2");
+    memset(val, 3, sizeof(val));
+    kv_expect(&kv, "big3", val, (int)sizeof(val));
     assert_int_equal(r->fs.meta->violations, 0);
     rig_free(r);
 }
@@ -486,6 +500,75 @@ static void test_torn_records(void **state)
     assert_int_equal(rig_mount(r, &kv), KV_OK);
     kv_expect(&kv, "key", "fifth", 5);
     assert_int_equal(r->fs.meta->violations, 0);
+    rig_free(r);
+}
+
+/* A compaction whose new sector cannot take the copies (torn records from
+ * earlier cuts fill it) starts that sector over. */
+static void test_compaction_restart(void **state)
+{
+    struct rig *r = rig_new(4096, 1, 0, 2, 0);
+    struct kv_store kv;
+    uint8_t a[1000], b[1000], c[500], *mem0, *state0;
+    uint32_t ss = 4096, nsec_b = 0, i;
+    int h = -1, n = 0;
+    uint32_t erases_b;
+
+    (void)state;
+    memset(a, 0xA1, sizeof(a));
+    memset(b, 0xB2, sizeof(b));
+    assert_int_equal(rig_mount(r, &kv), KV_OK);
+    assert_int_equal(kv_set(&kv, "k0", a, (int)sizeof(a)), KV_OK);
+    assert_int_equal(kv_set(&kv, "k1", b, (int)sizeof(b)), KV_OK);
+    /* Overwrite k0 until a compaction starts: the set that opens a new
+     * sector programs its 12-byte header at offset 0. */
+    mem0 = malloc(16 * ss);
+    state0 = malloc(r->state_len);
+    assert_non_null(mem0);
+    assert_non_null(state0);
+    for (;; n++) {
+        assert_true(n < 20);
+        memset(c, n, sizeof(c));
+        memcpy(mem0, r->mem, 16 * ss);
+        memcpy(state0, r->state, r->state_len);
+        r->nlog = 0;
+        assert_int_equal(kv_set(&kv, "k0", c, (int)sizeof(c)), KV_OK);
+        for (i = 0; i < (uint32_t)r->nlog && h < 0; i++)
+            if (r->log[i].kind == FLASHSIM_OP_PROGRAM && r->log[i].addr % ss == 0 && r->log[i].len == 12)
+                h = (int)i;
+        if (h >= 0)
+            break;
+    }
+    nsec_b = r->log[h].addr / ss;
+    /* Again from before that set, with power cut right after the header. */
+    memcpy(r->mem, mem0, 16 * ss);
+    memcpy(r->state, state0, r->state_len);
+    assert_int_equal(rig_mount(r, &kv), KV_OK);
+    r->ops = 0;
+    r->cut_at = (uint64_t)h + 2;
+    memset(c, n, sizeof(c));
+    assert_int_equal(kv_set(&kv, "k0", c, (int)sizeof(c)), KV_ECUT);
+    r->cut_at = 0;
+    r->off = 0;
+    /* Junk after the header, as torn copies would leave. */
+    memset(r->mem + nsec_b * ss + 12, 0x00, ss - 12);
+    erases_b = r->fs.meta->erase_count[nsec_b];
+    assert_int_equal(rig_mount(r, &kv), KV_OK);
+    assert_int_equal(r->fs.meta->erase_count[nsec_b], erases_b + 1);
+    memset(c, n - 1, sizeof(c));
+    if (n == 0)
+        kv_expect(&kv, "k0", a, (int)sizeof(a));
+    else
+        kv_expect(&kv, "k0", c, (int)sizeof(c));
+    kv_expect(&kv, "k1", b, (int)sizeof(b));
+    memset(c, 0x77, sizeof(c));
+    assert_int_equal(kv_set(&kv, "k0", c, (int)sizeof(c)), KV_OK);
+    assert_int_equal(rig_mount(r, &kv), KV_OK);
+    kv_expect(&kv, "k0", c, (int)sizeof(c));
+    kv_expect(&kv, "k1", b, (int)sizeof(b));
+    assert_int_equal(r->fs.meta->violations, 0);
+    free(mem0);
+    free(state0);
     rig_free(r);
 }
 
@@ -584,6 +667,7 @@ static void heavy(uint32_t ss, uint32_t pu, uint32_t n2, uint32_t n3, int steps,
     assert_int_equal(rig_mount(r, &kv), KV_OK);
     model_check(&kv, &m);
     assert_true(r->fs.meta->erases > 10);
+    print_message("heavy %u/%u: %d ENOSPC in %d steps, %llu erases\n", ss, pu, enospc, steps, (unsigned long long)r->fs.meta->erases);
     assert_true(enospc < steps / 10);
     assert_int_equal(r->fs.meta->violations, 0);
     rig_free(r);
@@ -593,7 +677,7 @@ static void test_heavy_program_once(void **state)
 {
     (void)state;
     heavy(2048, 8, 3, 1, 3000, 300);  /* STM32L4-like pages */
-    heavy(4096, 32, 2, 0, 1500, 600); /* wide program unit */
+    heavy(4096, 32, 3, 1, 1500, 600); /* wide program unit */
     heavy(4096, 16, 2, 2, 1500, KV_MAX_VALUE);
 }
 
@@ -693,7 +777,7 @@ static void sweep(uint32_t ss, uint32_t pu, int once, uint32_t n2, uint32_t n3, 
     struct kv_store kv;
     static struct model base, m;
     uint8_t *mem0, *state0;
-    uint64_t k, total, cuts = 0;
+    uint64_t k, total, cuts = 0, recoveries = 0;
     int s, i, rc;
 
     /* The starting image: a formatted store with a few keys. */
@@ -725,6 +809,8 @@ static void sweep(uint32_t ss, uint32_t pu, int once, uint32_t n2, uint32_t n3, 
     model_check(&kv, &m);
     total = r->ops;
     assert_true(r->erases >= 2);
+    print_message("sweep %u/%u%s: %d steps, %llu ops, %llu erases\n", ss, pu, once ? " once" : "",
+                  nsteps, (unsigned long long)total, (unsigned long long)r->erases);
 
     for (k = 1; k <= total; k++) {
         memcpy(r->mem, mem0, r->fs.geom.size);
@@ -746,7 +832,9 @@ static void sweep(uint32_t ss, uint32_t pu, int once, uint32_t n2, uint32_t n3, 
         /* Power back: remount, old or new, never garbage. */
         r->cut_at = 0;
         r->off = 0;
+        r->ops = 0;
         assert_int_equal(rig_mount(r, &kv), KV_OK);
+        recoveries += r->ops > 0; /* the mount finished a compaction */
         settle(&kv, &script[s], &m);
         /* The store keeps working: the rest of a few steps, then a reboot. */
         for (i = s + 1; i < nsteps && i < s + 4; i++)
@@ -757,6 +845,9 @@ static void sweep(uint32_t ss, uint32_t pu, int once, uint32_t n2, uint32_t n3, 
         assert_int_equal(r->fs.meta->violations, 0);
     }
     assert_int_equal(cuts, total);
+    print_message("sweep: %llu cuts, %llu finished by the next mount\n",
+                  (unsigned long long)cuts, (unsigned long long)recoveries);
+    assert_true(recoveries > 0);
     free(mem0);
     free(state0);
     rig_free(r);
@@ -766,14 +857,14 @@ static void test_power_cut_sweep_4k_unit1(void **state)
 {
     (void)state;
     /* 4 KiB sectors, program unit 1: three sectors over two partitions. */
-    sweep(4096, 1, 0, 2, 1, 80, 400);
+    sweep(4096, 1, 0, 2, 1, 128, 400);
 }
 
 static void test_power_cut_sweep_2k_unit8_once(void **state)
 {
     (void)state;
     /* 2 KiB pages, program unit 8, program-once (STM32L4-like). */
-    sweep(2048, 8, 1, 3, 0, 70, 250);
+    sweep(2048, 8, 1, 3, 0, 110, 250);
 }
 
 /* Two cuts: one in the scripted run, a second during the recovery that
@@ -783,7 +874,7 @@ static void test_double_cuts(void **state)
     struct rig *r = rig_new(2048, 8, 1, 3, 1);
     struct kv_store kv;
     static struct model m;
-    int iter, s, i, rc, done;
+    int iter, s, i, rc, done, second = 0;
 
     (void)state;
     memset(&m, 0, sizeof(m));
@@ -808,11 +899,13 @@ static void test_double_cuts(void **state)
         r->off = 0;
         r->cut_at = 1 + rnd() % 12;
         rc = rig_mount(r, &kv);
+        second += rc == KV_ECUT;
         if (rc == KV_OK) {
             settle(&kv, &script[s], &m);
             for (i = 0; i < 3 && rc == KV_OK; i++)
                 rc = apply(&kv, &script[(s + 1 + i) % nsteps], &m);
             if (rc == KV_ECUT) {
+                second++;
                 r->cut_at = 0;
                 r->off = 0;
                 assert_int_equal(rig_mount(r, &kv), KV_OK);
@@ -830,6 +923,8 @@ static void test_double_cuts(void **state)
         assert_int_equal(rig_mount(r, &kv), KV_OK);
         model_check(&kv, &m);
     }
+    print_message("double cuts: %d second cuts in 150 rounds\n", second);
+    assert_true(second > 20);
     assert_int_equal(r->fs.meta->violations, 0);
     rig_free(r);
 }
@@ -847,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_enospc),
         cmocka_unit_test(test_junk_and_blank),
         cmocka_unit_test(test_torn_records),
+        cmocka_unit_test(test_compaction_restart),
         cmocka_unit_test(test_heavy_program_once),
         cmocka_unit_test(test_power_cut_sweep_4k_unit1),
         cmocka_unit_test(test_power_cut_sweep_2k_unit8_once),
