@@ -802,9 +802,10 @@ static cJSON *cloud_parse(const struct mosquitto_message *m, const cJSON **param
 static int cloud_step(const cJSON *v, int *step)
 {
     if (cJSON_IsNumber(v)) {
-        if (v->valuedouble != (double)(int)v->valuedouble)
+        double d = v->valuedouble;
+        if (!(d >= INT32_MIN && d <= INT32_MAX) || d != (double)(int)d)
             return -1;
-        *step = (int)v->valuedouble;
+        *step = (int)d;
         return 0;
     }
     if (cJSON_IsString(v)) {
@@ -1037,8 +1038,12 @@ static int cloud_connect(struct cloud *c, char *err, size_t errlen)
         return -1;
     }
     if (cloud_wait_subscribed(c) != 0) {
+        int connected;
+        pthread_mutex_lock(&c->mu);
+        connected = c->connected;
+        pthread_mutex_unlock(&c->mu);
         snprintf(err, errlen, "the broker on 127.0.0.1:%d did not %s within 5 s; see %s",
-                 c->broker.port, c->connected ? "acknowledge the subscriptions" : "accept the connection",
+                 c->broker.port, connected ? "acknowledge the subscriptions" : "accept the connection",
                  c->broker.log);
         return -1;
     }
@@ -1047,21 +1052,23 @@ static int cloud_connect(struct cloud *c, char *err, size_t errlen)
 
 /* ---- life cycle ---- */
 
-/* Stops whatever is running; safe at any point of a start. */
+/* Stops whatever is running; safe at any point of a start. The HTTP server
+ * goes first: a REST call in flight may still publish through the MQTT
+ * client, never the other way round. */
 static void cloud_teardown(struct cloud *c)
 {
     pthread_mutex_lock(&c->mu);
     c->stopping = 1;
     pthread_mutex_unlock(&c->mu);
+    if (c->http) {
+        fwserver_stop(c->http);
+        c->http = NULL;
+    }
     if (c->mq) {
         mosquitto_disconnect(c->mq);
         mosquitto_loop_stop(c->mq, false);
         mosquitto_destroy(c->mq);
         c->mq = NULL;
-    }
-    if (c->http) {
-        fwserver_stop(c->http);
-        c->http = NULL;
     }
     broker_stop(&c->broker);
     if (c->started)
