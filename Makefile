@@ -3,7 +3,6 @@
 #   make            build build/bin/otahil and build/bin/otahil-dut
 #   make test       unit and end-to-end tests under ASan + UBSan
 #   make certify    the reference port through the suite on the default board
-#   make bench      benchmarks (figures in docs/PERFORMANCE.md)
 #
 # Variables: BUILD (output dir), SAN=1 (sanitizers), BOARD (certify board).
 
@@ -35,7 +34,7 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(BUILD)/bin/otahil $(BUILD)/bin/otahil-dut
 
-.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt
+.PHONY: all deps-check test unit e2e certify freestanding-check clean fmt
 all: deps-check $(BIN) $(BUILD)/boards
 
 deps-check:
@@ -86,9 +85,6 @@ test: deps-check unit freestanding-check
 
 certify: all
 	@$(BUILD)/bin/otahil certify --board $(BOARD)
-
-bench: all
-	@scripts/bench.sh $(BUILD)
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
