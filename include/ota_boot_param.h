@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "CheckSumUtils.h"
+
 #define OTA_BOOT_PARAM_SIZE 37
 #define OTA_BOOT_PARAM_SLOT 48  /* a multiple of every program unit up to 16 */
 
@@ -42,5 +44,16 @@ typedef struct __attribute__((packed)) {
 } ota_boot_param_t;
 
 _Static_assert(sizeof(ota_boot_param_t) == OTA_BOOT_PARAM_SIZE, "ota_boot_param_t is 37 bytes");
+
+/* param_crc of a record: CRC-16/XMODEM of its first 35 bytes. */
+static inline uint16_t ota_boot_param_crc(const ota_boot_param_t *r)
+{
+    CRC16_Context c;
+    uint16_t out;
+    CRC16_Init(&c);
+    CRC16_Update(&c, r, OTA_BOOT_PARAM_SIZE - 2);
+    CRC16_Final(&c, &out);
+    return out;
+}
 
 #endif /* OTA_BOOT_PARAM_H */

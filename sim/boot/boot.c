@@ -18,16 +18,6 @@
 
 static uint8_t g_buf[CHUNK];
 
-static uint16_t rec_crc(const ota_boot_param_t *r)
-{
-    CRC16_Context c;
-    uint16_t out;
-    CRC16_Init(&c);
-    CRC16_Update(&c, r, OTA_BOOT_PARAM_SIZE - 2);
-    CRC16_Final(&c, &out);
-    return out;
-}
-
 const char *boot_flag_name(uint32_t flag)
 {
     switch (flag) {
@@ -63,7 +53,7 @@ int boot_record_newest(struct flashsim *fs, ota_boot_param_t *r, int *last_used)
         *last_used = i;
         ota_boot_param_t t;
         memcpy(&t, b, OTA_BOOT_PARAM_SIZE);
-        if (t.param_crc == rec_crc(&t)) {
+        if (t.param_crc == ota_boot_param_crc(&t)) {
             *r = t;
             found = 1;
         }
@@ -85,7 +75,7 @@ int boot_record_append(struct flashsim *fs, ota_boot_param_t *r)
             return rc;
         slot = 0;
     }
-    r->param_crc = rec_crc(r);
+    r->param_crc = ota_boot_param_crc(r);
     uint8_t b[OTA_BOOT_PARAM_SLOT];
     memset(b, 0xFF, sizeof(b));
     memcpy(b, r, OTA_BOOT_PARAM_SIZE);

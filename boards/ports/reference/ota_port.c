@@ -55,16 +55,6 @@ static int flush_stage(void)
     return 0;
 }
 
-static uint16_t rec_crc(const ota_boot_param_t *r)
-{
-    CRC16_Context c;
-    uint16_t out;
-    CRC16_Init(&c);
-    CRC16_Update(&c, r, OTA_BOOT_PARAM_SIZE - 2);
-    CRC16_Final(&c, &out);
-    return out;
-}
-
 static int slot_blank(const uint8_t *b)
 {
     for (int i = 0; i < OTA_BOOT_PARAM_SLOT; i++)
@@ -90,7 +80,7 @@ static int rec_scan(ota_boot_param_t *newest, int *last_used, int *nslots)
         *last_used = i;
         ota_boot_param_t r;
         memcpy(&r, b, OTA_BOOT_PARAM_SIZE);
-        if (r.param_crc == rec_crc(&r)) {
+        if (r.param_crc == ota_boot_param_crc(&r)) {
             *newest = r;
             found = 1;
         }
@@ -112,7 +102,7 @@ static int rec_append(ota_boot_param_t *r)
             return -1;
         slot = 0;
     }
-    r->param_crc = rec_crc(r);
+    r->param_crc = ota_boot_param_crc(r);
     uint8_t b[OTA_BOOT_PARAM_SLOT], back[OTA_BOOT_PARAM_SLOT];
     memset(b, 0xFF, sizeof(b));
     memcpy(b, r, OTA_BOOT_PARAM_SIZE);
