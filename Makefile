@@ -27,15 +27,22 @@ FREE_SRC := $(wildcard sim/flash/flashsim.c sim/kv/*.c sim/crypto/*.c sim/util/c
               sim/image/image.c sim/hal/*.c)
 MAIN_SRC := conformance/otahil_main.c sim/device/dut_main.c
 PORT_SRC := boards/ports/reference/ota_port.c
-LIB_SRC  := $(filter-out $(MAIN_SRC), $(sort $(wildcard sim/*/*.c mock_cloud/*.c conformance/*.c)))
+LIB_SRC  := $(filter-out $(MAIN_SRC) sim/fw/%, $(sort $(wildcard sim/*/*.c mock_cloud/*.c conformance/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(BUILD)/bin/otahil $(BUILD)/bin/otahil-dut
 
+# Native firmware objects (sim/fw/fw.h): all device-side code plus one port,
+# position-independent, exporting only otahil_fw_boot.
+FW_SRC   := $(FREE_SRC) $(wildcard sim/fw/*.c)
+FW_OBJ   := $(FW_SRC:%.c=$(BUILD)/fwobj/%.o)
+FW_PORTS := reference
+FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
+
 .PHONY: all deps-check test unit e2e certify freestanding-check clean fmt
-all: deps-check $(BIN) $(BUILD)/boards
+all: deps-check $(BIN) $(FW_SO) $(BUILD)/boards
 
 deps-check:
 	@scripts/install-deps.sh --check-build >/dev/null 2>&1 || scripts/install-deps.sh
@@ -43,6 +50,14 @@ deps-check:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/fwobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(BUILD)/fw/reference.so: $(FW_OBJ) $(BUILD)/fwobj/$(PORT_SRC:.c=.o)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,-z,norelro -Wl,-z,now -o $@ $^
 
 $(BUILD)/libotahil.a: $(LIB_OBJ)
 	@rm -f $@
@@ -78,7 +93,7 @@ freestanding-check:
 	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC)) device-side files build for cortex-m3"
 
 unit: deps-check
-	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/boards $(TEST_BIN:$(BUILD)/%=build/san/%)
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(TEST_BIN:$(BUILD)/%=build/san/%)
 
 test: deps-check unit freestanding-check
 	@scripts/run-tests.sh build/san
@@ -92,4 +107,4 @@ fmt:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fwobj -name '*.d' 2>/dev/null)

@@ -6,4 +6,5 @@ int cmd_certify(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_flash(int argc, char **argv);
 int cmd_device(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 #endif

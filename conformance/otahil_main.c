@@ -18,6 +18,7 @@ static const struct {
     { "flash", cmd_flash, "inspect, dump or provision a flash file" },
     { "run", cmd_run, "run one case end to end and print PASS or FAIL" },
     { "certify", cmd_certify, "run every case on a board and write a summary" },
+    { "sweep", cmd_sweep, "cut power at every flash operation of an update and check recovery" },
 };
 
 static void help(FILE *f)

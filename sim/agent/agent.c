@@ -15,7 +15,18 @@
  * the HTTP status and Content-Length, accepts headers split across reads,
  * ignores a second push while downloading, compares the stored hash before
  * resuming, keeps the whole SHA-256 string, and clears resume state after a
- * digest failure. Freestanding.
+ * digest failure.
+ *
+ * Breakpoints survive power cuts: with cfg.checkpoint set, every checkpoint
+ * bytes the agent calls hal_ota_set_boot(OTA_BREAKPOINT) (the port makes the
+ * data durable and saves its CRC16), then stores the digest state and, last,
+ * the offset. Writes are split so a checkpoint falls exactly on its boundary
+ * (a multiple of the sector size: a resumed port can erase from there). A
+ * failed download keeps the last checkpoint rather than an unaligned offset,
+ * since the bytes after it may sit half-programmed in a program unit. When
+ * resuming, the digest state must have hashed exactly `offset` bytes, else it
+ * is rebuilt by reading the partition back (a cut between the KV writes).
+ * Freestanding.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +39,8 @@
 #include "sim/crypto/sha256.h"
 #include "sim/util/event.h"
 #include "sim/util/jtok.h"
+#include "sim/util/phase.h"
+#include "sim/flash/flashsim.h"
 
 /* KV keys (spec §5.1, §9.1). */
 #define KEY_BREAKPOINT   "key_ota_breakpoint"
@@ -68,6 +81,7 @@ static volatile int g_busy;
 static struct push g_push;
 static char g_resp[AGENT_RESP_MAX_LEN];
 static struct jtok g_toks[96];
+static char g_rx[AGENT_READ_SIZE + 1];
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -364,6 +378,7 @@ static size_t hash_ctx_size(void)
 
 static void save_breakpoint(uint32_t off, const union hash_ctx *h)
 {
+    unsigned prev = otahil_phase_enter(FLASHSIM_PH_BREAKPOINT);
     char hash[KV_HASH_LEN];
     uint32_t head[2] = { (uint32_t)g_push.method, (uint32_t)hash_ctx_size() };
     memset(hash, 0, sizeof(hash));
@@ -372,18 +387,29 @@ static void save_breakpoint(uint32_t off, const union hash_ctx *h)
     ota_kv_set(KEY_HASH_HEAD, head, sizeof(head), 1);
     ota_kv_set(KEY_HASH_BODY, h, (int)hash_ctx_size(), 1);
     ota_kv_set(KEY_BREAKPOINT, &off, sizeof(off), 1);
+    otahil_phase_leave(prev);
     otahil_event("agent", "agent.breakpoint_saved", "\"offset\":%lu", (unsigned long)off);
 }
 
 static void clear_breakpoint(void)
 {
-    uint32_t zero = 0;
+    uint32_t bp = 0, zero = 0;
+    int len = sizeof(bp);
+    if (ota_kv_get(KEY_BREAKPOINT, &bp, &len) == 0 && bp == 0)
+        return;
     ota_kv_set(KEY_BREAKPOINT, &zero, sizeof(zero), 1);
 }
 
-/* Offset to resume at, with *h restored; 0 (and *h fresh) otherwise. */
-static uint32_t load_breakpoint(union hash_ctx *h)
+static uint64_t hash_count(const union hash_ctx *h)
 {
+    return g_push.method == HASH_MD5 ? h->md5.count : h->sha.count;
+}
+
+/* Offset to resume at, with *h restored; 0 (and *h fresh) otherwise.
+ * *h_ok is 0 when the saved digest state belongs to another offset. */
+static uint32_t load_breakpoint(union hash_ctx *h, int *h_ok)
+{
+    *h_ok = 0;
     uint32_t bp = 0, head[2] = { 0, 0 };
     char hash[KV_HASH_LEN + 1];
     int len = sizeof(bp);
@@ -405,7 +431,23 @@ static uint32_t load_breakpoint(union hash_ctx *h)
     if (bp > g_push.size)
         return 0;
     *h = tmp;
+    *h_ok = hash_count(&tmp) == bp;
     return bp;
+}
+
+/* Rebuilds the digest state from the first off bytes already in flash. */
+static int rehash_from_flash(union hash_ctx *h, uint32_t off)
+{
+    hash_init(h);
+    volatile uint32_t pos = 0;
+    while (pos < off) {
+        uint32_t n = off - pos < AGENT_READ_SIZE ? off - pos : AGENT_READ_SIZE;
+        if (hal_ota_read(NULL, &pos, (uint8_t *)g_rx, n) != 0)
+            return -1;
+        hash_update(h, g_rx, n);
+    }
+    otahil_event("agent", "agent.hash_rebuilt", "\"offset\":%lu", (unsigned long)off);
+    return 0;
 }
 
 /* ---- HTTP download ----------------------------------------------------- */
@@ -459,6 +501,7 @@ struct dl {
     uint32_t received;   /* body bytes of this response */
     uint32_t clen;       /* Content-Length of this response */
     int      divisor;    /* next progress threshold (percent) */
+    uint32_t saved;      /* offset of the last breakpoint saved (0: none) */
 };
 
 static int body(struct dl *d, const char *p, uint32_t n)
@@ -467,10 +510,26 @@ static int body(struct dl *d, const char *p, uint32_t n)
         return DL_OK;
     if (d->received + n > d->clen)
         n = d->clen - d->received; /* never write past the announced length */
-    if (hal_ota_write(NULL, NULL, (uint8_t *)p, n) != 0)
-        return DL_WRITE;
-    hash_update(d->hash, p, n);
-    d->received += n;
+    uint32_t cp = g_cfg.resume ? g_cfg.checkpoint : 0;
+    while (n) {
+        uint32_t pos = d->base + d->received, k = n;
+        if (cp && pos / cp != (pos + k) / cp)
+            k = (pos / cp + 1) * cp - pos; /* stop exactly on the checkpoint */
+        if (hal_ota_write(NULL, NULL, (uint8_t *)p, k) != 0)
+            return DL_WRITE;
+        hash_update(d->hash, p, k);
+        d->received += k;
+        p += k;
+        n -= k;
+        pos += k;
+        if (cp && pos % cp == 0 && pos < g_push.size) {
+            ota_finish_param_t bp = { OTA_APP, OTA_BREAKPOINT, OTA_RAW, 0, 0, 0 };
+            if (hal_ota_set_boot(NULL, &bp) != 0)
+                return DL_WRITE;
+            save_breakpoint(pos, d->hash);
+            d->saved = pos;
+        }
+    }
     int pct = d->clen ? (int)((uint64_t)d->received * 100 / d->clen) : 100;
     if (pct >= d->divisor) {
         progress(pct, "");
@@ -479,7 +538,6 @@ static int body(struct dl *d, const char *p, uint32_t n)
     return DL_OK;
 }
 
-static char g_rx[AGENT_READ_SIZE + 1];
 static char g_hdr[2048];
 
 static int http_download(struct dl *d, const struct url *u, const char **why)
@@ -581,25 +639,34 @@ static void *download_thread(void *arg)
     const char *why = "";
     if (parse_url(g_push.url, &u) != 0)
         fail(ST_DOWNLOAD_FAILED, "bad url");
-    uint32_t off = load_breakpoint(&h);
+    int h_ok = 0;
+    uint32_t off = load_breakpoint(&h, &h_ok);
+    if (off == 0)
+        clear_breakpoint(); /* a stale breakpoint must not pair with new state */
     otahil_event("agent", "agent.download.start", "\"offset\":%lu,\"size\":%lu",
                  (unsigned long)off, (unsigned long)g_push.size);
     if (hal_ota_init(&off) != 0)
         fail(ST_INIT_FAILED, "hal_ota_init failed");
     if (off == 0)
         hash_init(&h);
+    else if (!h_ok && rehash_from_flash(&h, off) != 0)
+        fail(ST_INIT_FAILED, "cannot read back the partial image");
 
-    struct dl d = { &h, off, 0, 0, 10 };
+    struct dl d = { &h, off, 0, 0, 10, off };
     int rc = http_download(&d, &u, &why);
     otahil_event("agent", "agent.download.end", "\"rc\":%d,\"received\":%lu,\"why\":\"%s\"", rc,
                  (unsigned long)d.received, rc ? why : "");
     if (rc == DL_WRITE)
         fail(ST_UPGRADE_FAILED, why);
     if (rc != DL_OK) {
-        if (g_cfg.resume && d.base + d.received > 0) {
-            save_breakpoint(d.base + d.received, &h);
+        if (g_cfg.resume && g_cfg.checkpoint) {
+            /* The last checkpoint stands: bytes after it are fetched again. */
+            otahil_event("agent", "agent.breakpoint_kept", "\"offset\":%lu,\"received\":%lu",
+                         (unsigned long)d.saved, (unsigned long)(d.base + d.received));
+        } else if (g_cfg.resume && d.base + d.received > 0) {
             ota_finish_param_t bp = { OTA_APP, OTA_BREAKPOINT, OTA_RAW, 0, 0, 0 };
             (void)hal_ota_set_boot(NULL, &bp);
+            save_breakpoint(d.base + d.received, &h);
         }
         fail(ST_DOWNLOAD_FAILED, why);
     }

@@ -22,6 +22,8 @@ struct agent_cfg {
     int         confirm;        /* call hal_ota_rollback() once healthy (0: image never confirms) */
     uint32_t    reboot_delay_ms;/* pause before the post-attempt reboot (spec: 3000) */
     int         resume;         /* breakpoint resume (KV key_ota_*) */
+    uint32_t    checkpoint;     /* save a breakpoint every this many bytes (a multiple of the
+                                   flash sector); 0: only when a download fails, as G1 */
 };
 
 /* Writes KV app_version, connects MQTT and runs the service init: subscribe

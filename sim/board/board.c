@@ -53,10 +53,10 @@ static const char *const part_names[HAL_PARTITION_MAX] = {
 enum section { SEC_NONE, SEC_BOARD, SEC_FLASH, SEC_PART, SEC_BROKEN };
 
 enum board_key { BK_NAME, BK_DESCRIPTION, BK_BOOTLOADER, BK_BOOT_ATTEMPTS, BK_PROFILE,
-                 BK_FLASH_BASE, BK_KV, BK_APP_DL, BK_KERNEL_DL, BK_COUNT };
+                 BK_FLASH_BASE, BK_KV, BK_APP_DL, BK_KERNEL_DL, BK_CHECKPOINT, BK_COUNT };
 static const char *const board_keys[BK_COUNT] = {
     "name", "description", "bootloader", "boot_attempts", "profile",
-    "flash_base", "kv", "app_download_addr", "kernel_download_addr",
+    "flash_base", "kv", "app_download_addr", "kernel_download_addr", "checkpoint",
 };
 
 enum flash_key { FK_SIZE, FK_SECTOR_SIZE, FK_PROGRAM_UNIT, FK_ERASE_VALUE, FK_PROGRAM_ONCE, FK_COUNT };
@@ -298,6 +298,8 @@ static int board_value(struct loader *L, const char *key, char *value)
         return copy_text(L, b->profile, sizeof(b->profile), key, value, 0);
     case BK_FLASH_BASE:
         return number(L, key, value, &b->flash_base);
+    case BK_CHECKPOINT:
+        return number(L, key, value, &b->checkpoint);
     case BK_KV:
         return set_kv(L, value);
     case BK_APP_DL:
@@ -584,6 +586,11 @@ static int finish(struct loader *L)
     if (chip_end > 0x100000000ull)
         return fail(L, L->bkey[BK_FLASH_BASE], "bad geometry: flash_base 0x%x + size 0x%x passes 4 GiB",
                     b->flash_base, g->size);
+    if (!L->bkey[BK_CHECKPOINT])
+        b->checkpoint = (16384 + g->sector_size - 1) / g->sector_size * g->sector_size;
+    else if (b->checkpoint && b->checkpoint % g->sector_size)
+        return fail(L, L->bkey[BK_CHECKPOINT], "checkpoint: %u is not a multiple of sector_size %u (0 turns periodic breakpoints off)",
+                    b->checkpoint, g->sector_size);
     if (L->bkey[BK_BOOT_ATTEMPTS] && strcmp(b->bootloader, "pingpong") != 0)
         return fail(L, L->bkey[BK_BOOT_ATTEMPTS], "boot_attempts: only a pingpong bootloader counts boots");
 

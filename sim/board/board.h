@@ -34,6 +34,8 @@ struct board {
     uint32_t flash_base;      /* address of chip offset 0 (0x08000000 on STM32) */
     uint32_t app_download_addr;    /* value for the port's &app_download_addr (0: APPLICATION start) */
     uint32_t kernel_download_addr; /* value for &kernel_download_addr (0: APPLICATION start) */
+    uint32_t checkpoint;      /* agent breakpoint interval in bytes, a multiple of sector_size
+                                 (default: 16 KiB rounded up to a sector); 0: only on failure */
     struct flashsim_geom geom;
     struct board_part parts[BOARD_MAX_PARTS];
     int      nparts;

@@ -188,6 +188,7 @@ static int run_copy(struct flashsim *fs, const struct boot_cfg *cfg)
         n.upg_flag = REC_NORMAL_FLAG;
         return boot_record_append(fs, &n);
     }
+    fs->phase = FLASHSIM_PH_BOOT_COPY;
     rc = do_copy(fs, r.len, r.crc);
     if (rc == FLASHSIM_ECUT)
         return rc;
@@ -276,10 +277,14 @@ int boot_run(struct flashsim *fs, const struct boot_cfg *cfg, struct boot_result
     memset(res, 0, sizeof(*res));
     otahil_event("boot", "boot.bootloader", "\"kind\":\"%s\"",
                  cfg->kind == BOOT_PINGPONG ? "pingpong" : "copy");
-    if (cfg->kind == BOOT_PINGPONG)
+    if (cfg->kind == BOOT_PINGPONG) {
+        fs->phase = FLASHSIM_PH_BOOT_COUNTER;
         rc = run_pingpong(fs, cfg, &slot);
-    else
+    } else {
+        fs->phase = FLASHSIM_PH_BOOT_COPY;
         rc = run_copy(fs, cfg);
+    }
+    fs->phase = FLASHSIM_PH_NONE;
     if (rc == FLASHSIM_ECUT)
         return rc;
     if (rc != 0)

@@ -165,7 +165,8 @@ int main(int argc, char **argv)
     os_posix_configure(&oc);
     struct agent_cfg ac = { pk, dn, ds, br.image.version,
                             !(br.image.flags & IMAGE_F_NEVER_CONFIRM),
-                            (uint32_t)(reboot_delay < 0 ? 0 : reboot_delay), resume };
+                            (uint32_t)(reboot_delay < 0 ? 0 : reboot_delay), resume,
+                            b.checkpoint };
     evlog_emit("app", "app.start", "\"version\":\"%s\",\"confirms\":%s", br.image.version,
                ac.confirm ? "true" : "false");
     if (agent_start(&ac) != 0) {

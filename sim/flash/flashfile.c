@@ -11,7 +11,9 @@
  * The backend installs its own op hook: after every program and erase, and
  * after any violation (reads included), it appends one JSON line to
  * PATH.oplog and flushes it, then calls the user hook. The user hook alone
- * decides power cuts in the "before" call.
+ * decides power cuts in the "before" call. A line names the op's phase and
+ * the fault that fired on it when there are any; an op cut by the hook or a
+ * fault (CUT_AFTER aside) makes no "after" call, so no line.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +67,10 @@ static void log_op(struct flashfile *ff, const struct flashsim_op *op)
             (unsigned long)op->len, (long)op->result);
     if (op->violation != FLASHSIM_V_NONE)
         fprintf(ff->oplog, ",\"violation\":\"%s\"", flashsim_violation_name(op->violation));
+    if (op->phase != FLASHSIM_PH_NONE)
+        fprintf(ff->oplog, ",\"phase\":\"%s\"", flashsim_phase_name(op->phase));
+    if (op->fault != FLASHSIM_F_NONE)
+        fprintf(ff->oplog, ",\"fault\":\"%s\"", flashsim_fault_name(op->fault));
     fputs("}\n", ff->oplog);
     fflush(ff->oplog);
 }

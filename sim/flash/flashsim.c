@@ -27,6 +27,26 @@
  * fault plan "cut before op k" means the same op on every run), nothing
  * changes, no "after" call is made, and the caller gets FLASHSIM_ECUT.
  *
+ * Phases: every op (reads too) carries fs->phase as it was when the op was
+ * made; the caller moves it as the OTA flow goes on.
+ *
+ * Built-in fault (fs->fault), checked after the hook's "before" call:
+ *   - it fires once, on the first numbered op matching at_seq, or else the
+ *     nth op matching its selectors (phase, kinds, part and offset range);
+ *     op->fault names it from then on (the "after" call, a violation);
+ *   - CUT_BEFORE changes nothing; CUT_AFTER lets the op finish; TORN lands
+ *     a program up to a drawn byte, whose unit lands bit by bit at random;
+ *     PARTIAL_ERASE erases a sector up to a drawn byte and moves each later
+ *     bit to the erase value at random (TORN and PARTIAL_ERASE swap on the
+ *     other op kind, so one mid-op mode sweeps every op). All four then cut
+ *     power: on_cut, and FLASHSIM_ECUT if it returns. A rejected op is cut
+ *     unchanged, or, with CUT_AFTER, recorded first;
+ *   - FAIL is a driver error: nothing changes, no violation, FLASHSIM_EIO;
+ *   - BITFLIP is a weak cell: one bit of the chosen range reads inverted on
+ *     every read covering it, the chip bytes unchanged;
+ *   - random choices come from splitmix64 seeded by fault.seed and the op
+ *     seq (0 for the bit flip's position): a fault plan replays exactly.
+ *
  * Freestanding: no OS calls, no allocation; the chip bytes and the
  * persistent state are caller memory.
  */
@@ -37,6 +57,8 @@
 #include "flashsim.h"
 
 #define FS_OPT_WRITE 0x2u /* PAR_OPT_WRITE_EN of hal/soc/flash.h */
+
+_Static_assert(sizeof(struct flashsim_op) == 32, "flashsim_op is kept in the metadata");
 
 static int is_pow2(uint32_t v)
 {
@@ -162,8 +184,10 @@ int flashsim_add_part(struct flashsim *fs, const struct flashsim_part *p)
 
     if (!fs || !p || fs->nparts >= FLASHSIM_MAX_PARTS)
         return FLASHSIM_EINVAL;
-    /* op.part is 16 bits; FLASHSIM_CHIP is reserved; ids are unique. */
-    if (p->id == FLASHSIM_CHIP || p->id < INT16_MIN || p->id > INT16_MAX || flashsim_part(fs, p->id))
+    /* op.part is 16 bits; FLASHSIM_CHIP and FLASHSIM_ANY_PART are reserved;
+     * ids are unique. */
+    if (p->id == FLASHSIM_CHIP || p->id == FLASHSIM_ANY_PART || p->id < INT16_MIN ||
+        p->id > INT16_MAX || flashsim_part(fs, p->id))
         return FLASHSIM_EINVAL;
     if (!p->length || p->start >= fs->geom.size || p->length > fs->geom.size - p->start)
         return FLASHSIM_EINVAL;
@@ -172,6 +196,151 @@ int flashsim_add_part(struct flashsim *fs, const struct flashsim_part *p)
     d->name[FLASHSIM_NAME_LEN - 1] = '\0';
     return FLASHSIM_OK;
 }
+
+/* ---- fault injection ------------------------------------------------------ */
+
+/* splitmix64: small, freestanding, and the same (seed, op) gives the same
+ * sequence on every host. */
+struct rng {
+    uint64_t s;
+};
+
+static void rng_seed(struct rng *r, uint64_t seed, uint64_t seq)
+{
+    r->s = seed ^ (seq * 0xD1B54A32D192ED03ull);
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n), n > 0: a multiply, no 64-bit division. */
+static uint32_t rng_below(struct rng *r, uint32_t n)
+{
+    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+static uint8_t rng_byte(struct rng *r)
+{
+    return (uint8_t)(rng_next(r) >> 56);
+}
+
+/* Picks the weak bit of a BITFLIP fault once part can be resolved. */
+static void flip_choose(struct flashsim *fs)
+{
+    struct flashsim_fault *f = &fs->fault;
+    uint32_t base = 0, limit = fs->geom.size, hi;
+    struct rng r;
+
+    if (f->part != FLASHSIM_CHIP && f->part != FLASHSIM_ANY_PART) {
+        const struct flashsim_part *p = flashsim_part(fs, f->part);
+
+        if (!p)
+            return; /* not in the table yet: try again at the next read */
+        base = p->start;
+        limit = p->length;
+    }
+    hi = f->off_hi < limit ? f->off_hi : limit;
+    if (!f->off_hi || f->off_lo >= hi) {
+        f->flip_ready = 2;
+        return;
+    }
+    rng_seed(&r, f->seed, 0);
+    f->flip_addr = base + f->off_lo + rng_below(&r, hi - f->off_lo);
+    f->flip_bit = (uint8_t)rng_below(&r, 8);
+    f->flip_ready = 1;
+}
+
+void flashsim_fault_arm(struct flashsim *fs, const struct flashsim_fault *f)
+{
+    if (!fs)
+        return;
+    if (!f) {
+        flashsim_fault_clear(fs);
+        return;
+    }
+    fs->fault = *f;
+    fs->fault.matched = 0;
+    fs->fault.fired = 0;
+    fs->fault.flip_ready = 0;
+    fs->fault.flip_addr = 0;
+    fs->fault.flip_bit = 0;
+    if (f->mode == FLASHSIM_F_BITFLIP)
+        flip_choose(fs);
+}
+
+void flashsim_fault_clear(struct flashsim *fs)
+{
+    if (fs)
+        memset(&fs->fault, 0, sizeof(fs->fault));
+}
+
+static int fault_selects(const struct flashsim_fault *f, const struct flashsim_op *op)
+{
+    uint64_t start, end;
+
+    if (f->phase != FLASHSIM_PH_NONE && op->phase != f->phase)
+        return 0;
+    if (f->kinds && !(f->kinds & (1u << op->kind)))
+        return 0;
+    if (f->part == FLASHSIM_ANY_PART) {
+        start = op->addr;
+    } else {
+        if (op->part != f->part)
+            return 0;
+        start = op->off;
+    }
+    /* An empty op covers its start: a zero-length program can be selected. */
+    end = start + (op->len ? op->len : 1);
+    if (end <= f->off_lo)
+        return 0;
+    return !f->off_hi || start < f->off_hi;
+}
+
+/* The fault's mode if it fires on this numbered op (and marks the op), else
+ * FLASHSIM_F_NONE. */
+static uint8_t fault_fire(struct flashsim *fs, struct flashsim_op *op)
+{
+    struct flashsim_fault *f = &fs->fault;
+
+    if (f->mode == FLASHSIM_F_NONE || f->mode >= FLASHSIM_F_BITFLIP || f->fired)
+        return FLASHSIM_F_NONE;
+    if (f->at_seq) {
+        if (op->seq != f->at_seq)
+            return FLASHSIM_F_NONE;
+        f->matched++;
+    } else {
+        if (!fault_selects(f, op))
+            return FLASHSIM_F_NONE;
+        if (++f->matched < (f->nth ? f->nth : 1))
+            return FLASHSIM_F_NONE;
+    }
+    f->fired = 1;
+    op->fault = f->mode;
+    return f->mode;
+}
+
+/* Power goes. on_cut is meant not to return; if it does, the call ends. */
+static int power_cut(struct flashsim *fs, const struct flashsim_op *op)
+{
+    if (fs->on_cut)
+        fs->on_cut(fs->cut_ctx, op);
+    return FLASHSIM_ECUT;
+}
+
+/* A cut before the op or in its middle: result FLASHSIM_ECUT. */
+static int cut_now(struct flashsim *fs, struct flashsim_op *op)
+{
+    op->result = FLASHSIM_ECUT;
+    return power_cut(fs, op);
+}
+
+/* ---- operations ------------------------------------------------------------ */
 
 /* Where a call lands: the partition (NULL for CHIP), its base and length. */
 struct target {
@@ -204,10 +373,11 @@ static int in_range(const struct target *t, uint32_t off, uint32_t len)
     return (uint64_t)off + len <= t->limit;
 }
 
-static void op_fill(struct flashsim_op *op, int kind, int part, const struct target *t,
-                    uint32_t off, uint32_t len)
+static void op_fill(const struct flashsim *fs, struct flashsim_op *op, int kind, int part,
+                    const struct target *t, uint32_t off, uint32_t len)
 {
     memset(op, 0, sizeof(*op));
+    op->phase = fs->phase;
     op->kind = (uint8_t)kind;
     op->part = (int16_t)part;
     op->addr = t->base + off;
@@ -254,11 +424,25 @@ int flashsim_read(struct flashsim *fs, int part, uint32_t off, void *buf, uint32
     if (rc)
         return rc;
     fs->meta->reads++;
-    op_fill(&op, FLASHSIM_OP_READ, part, &t, off, len);
+    op_fill(fs, &op, FLASHSIM_OP_READ, part, &t, off, len);
     if (!in_range(&t, off, len))
         return op_finish(fs, &op, t.oor, FLASHSIM_ERANGE);
-    if (len)
+    if (len) {
+        struct flashsim_fault *f = &fs->fault;
+
         memcpy(buf, fs->mem + op.addr, len);
+        if (f->mode == FLASHSIM_F_BITFLIP && !f->flip_ready)
+            flip_choose(fs);
+        if (f->mode == FLASHSIM_F_BITFLIP && f->flip_ready == 1 && f->flip_addr >= op.addr &&
+            f->flip_addr - op.addr < len) {
+            uint8_t *b = (uint8_t *)buf + (f->flip_addr - op.addr);
+
+            *b = (uint8_t)(*b ^ (1u << f->flip_bit));
+            op.fault = FLASHSIM_F_BITFLIP;
+            f->matched++;
+            f->fired = 1;
+        }
+    }
     return op_finish(fs, &op, FLASHSIM_V_NONE, FLASHSIM_OK);
 }
 
@@ -285,33 +469,25 @@ static uint8_t precheck(const struct flashsim *fs, const struct target *t, int k
     return FLASHSIM_V_NONE;
 }
 
-int flashsim_program(struct flashsim *fs, int part, uint32_t off, const void *buf, uint32_t len)
+/* A driver failure injected by FLASHSIM_F_FAIL: nothing changed, no
+ * violation, the "after" call is made. */
+static int op_fail(struct flashsim *fs, struct flashsim_op *op)
 {
-    const uint8_t *src = buf;
-    struct target t;
-    struct flashsim_op op;
-    uint8_t viol;
-    uint32_t i;
-    int rc;
+    return op_finish(fs, op, FLASHSIM_V_NONE, FLASHSIM_EIO);
+}
 
-    if (!fs || !fs->meta || (!buf && len))
-        return FLASHSIM_EINVAL;
-    rc = resolve(fs, part, &t);
-    if (rc)
-        return rc;
-    op_fill(&op, FLASHSIM_OP_PROGRAM, part, &t, off, len);
-    op.seq = ++fs->meta->op_seq;
-    fs->meta->programs++;
-    viol = precheck(fs, &t, FLASHSIM_OP_PROGRAM, off, len, &rc);
-    op.violation = viol;
-    if (cut_before(fs, &op))
-        return FLASHSIM_ECUT;
-    if (viol != FLASHSIM_V_NONE)
-        return op_finish(fs, &op, viol, rc);
+/* Programs the op's first n bytes (whole units) as the chip does. With rng,
+ * the unit after them is torn: each bit it would clear is cleared with
+ * probability 1/2. Units reached are marked programmed. Returns the
+ * violation of the units reached. */
+static uint8_t program_apply(struct flashsim *fs, const struct flashsim_op *op, const uint8_t *src,
+                             uint32_t n, struct rng *torn)
+{
+    uint32_t pu = fs->geom.program_unit, reach = torn ? n + pu : n, i;
+    uint8_t viol = FLASHSIM_V_NONE;
 
-    if (fs->programmed && len) {
-        uint32_t u0 = op.addr / fs->geom.program_unit;
-        uint32_t u1 = (op.addr + len) / fs->geom.program_unit;
+    if (fs->programmed && reach) {
+        uint32_t u0 = op->addr / pu, u1 = (op->addr + reach) / pu;
 
         for (i = u0; i < u1; i++) {
             if (bit_get(fs->programmed, i))
@@ -319,14 +495,75 @@ int flashsim_program(struct flashsim *fs, int part, uint32_t off, const void *bu
             bit_set(fs->programmed, i);
         }
     }
-    for (i = 0; i < len; i++) {
-        uint8_t *cell = fs->mem + op.addr + i;
+    for (i = 0; i < reach; i++) {
+        uint8_t *cell = fs->mem + op->addr + i;
 
         if ((src[i] & (uint8_t)~*cell) && viol == FLASHSIM_V_NONE)
             viol = FLASHSIM_V_PROGRAM_NOT_ERASED;
-        *cell &= src[i];
+        if (i < n)
+            *cell &= src[i];
+        else /* clear a random subset of the bits being cleared */
+            *cell &= (uint8_t)~(*cell & (uint8_t)~src[i] & rng_byte(torn));
     }
-    return op_finish(fs, &op, viol, viol == FLASHSIM_V_NONE ? FLASHSIM_OK : FLASHSIM_EIO);
+    return viol;
+}
+
+/* TORN on a clean, non-empty program: the unit holding a drawn byte tears,
+ * the units before it land, the rest is untouched; then power goes. */
+static int program_torn(struct flashsim *fs, struct flashsim_op *op, const uint8_t *src)
+{
+    uint32_t pu = fs->geom.program_unit, p;
+    struct rng r;
+    uint8_t viol;
+
+    rng_seed(&r, fs->fault.seed, op->seq);
+    p = rng_below(&r, op->len);
+    viol = program_apply(fs, op, src, p / pu * pu, &r); /* op->addr is unit-aligned */
+    op->violation = viol;
+    op->result = FLASHSIM_ECUT;
+    if (viol != FLASHSIM_V_NONE)
+        record_violation(fs, op);
+    return power_cut(fs, op);
+}
+
+int flashsim_program(struct flashsim *fs, int part, uint32_t off, const void *buf, uint32_t len)
+{
+    const uint8_t *src = buf;
+    struct target t;
+    struct flashsim_op op;
+    uint8_t viol, mode;
+    int rc;
+
+    if (!fs || !fs->meta || (!buf && len))
+        return FLASHSIM_EINVAL;
+    rc = resolve(fs, part, &t);
+    if (rc)
+        return rc;
+    op_fill(fs, &op, FLASHSIM_OP_PROGRAM, part, &t, off, len);
+    op.seq = ++fs->meta->op_seq;
+    fs->meta->programs++;
+    viol = precheck(fs, &t, FLASHSIM_OP_PROGRAM, off, len, &rc);
+    op.violation = viol;
+    if (cut_before(fs, &op))
+        return FLASHSIM_ECUT;
+    mode = fault_fire(fs, &op);
+    if (mode == FLASHSIM_F_FAIL)
+        return op_fail(fs, &op);
+    if (mode == FLASHSIM_F_PARTIAL_ERASE)
+        mode = FLASHSIM_F_TORN;
+    if (mode == FLASHSIM_F_CUT_BEFORE ||
+        (mode == FLASHSIM_F_TORN && (viol != FLASHSIM_V_NONE || !len)))
+        return cut_now(fs, &op);
+    if (viol != FLASHSIM_V_NONE) {
+        rc = op_finish(fs, &op, viol, rc);
+        return mode == FLASHSIM_F_CUT_AFTER ? power_cut(fs, &op) : rc;
+    }
+    if (mode == FLASHSIM_F_TORN)
+        return program_torn(fs, &op, src);
+
+    viol = program_apply(fs, &op, src, len, NULL);
+    rc = op_finish(fs, &op, viol, viol == FLASHSIM_V_NONE ? FLASHSIM_OK : FLASHSIM_EIO);
+    return mode == FLASHSIM_F_CUT_AFTER ? power_cut(fs, &op) : rc;
 }
 
 static void erase_sector(struct flashsim *fs, uint32_t sector)
@@ -343,12 +580,38 @@ static void erase_sector(struct flashsim *fs, uint32_t sector)
     }
 }
 
+/* PARTIAL_ERASE: the erase of a sector stops at a drawn byte p. Bytes
+ * before p are erased; each later bit short of the erase value gets there
+ * with probability 1/2. The erase counts as wear; only units wholly before
+ * p lose their programmed mark. Then power goes. */
+static int erase_partial(struct flashsim *fs, struct flashsim_op *op)
+{
+    uint32_t ss = fs->geom.sector_size, pu = fs->geom.program_unit, sector = op->addr / ss;
+    uint8_t ev = fs->geom.erase_value, *sec = fs->mem + (size_t)sector * ss;
+    uint32_t p, i;
+    struct rng r;
+
+    rng_seed(&r, fs->fault.seed, op->seq);
+    p = rng_below(&r, ss);
+    memset(sec, ev, p);
+    for (i = p; i < ss; i++)
+        sec[i] = (uint8_t)(sec[i] ^ ((sec[i] ^ ev) & rng_byte(&r)));
+    fs->meta->erase_count[sector]++;
+    if (fs->programmed) {
+        uint32_t u0 = sector * (ss / pu), u;
+
+        for (u = u0; u < u0 + p / pu; u++)
+            bit_clear(fs->programmed, u);
+    }
+    return cut_now(fs, op);
+}
+
 int flashsim_erase(struct flashsim *fs, int part, uint32_t off, uint32_t len)
 {
     uint32_t ss, done;
     struct target t;
     struct flashsim_op op;
-    uint8_t viol;
+    uint8_t viol, mode;
     int rc;
 
     if (!fs || !fs->meta)
@@ -360,22 +623,37 @@ int flashsim_erase(struct flashsim *fs, int part, uint32_t off, uint32_t len)
     viol = precheck(fs, &t, FLASHSIM_OP_ERASE, off, len, &rc);
     if (viol != FLASHSIM_V_NONE) {
         /* Rejected as a whole: one numbered op that changes nothing. */
-        op_fill(&op, FLASHSIM_OP_ERASE, part, &t, off, len);
+        op_fill(fs, &op, FLASHSIM_OP_ERASE, part, &t, off, len);
         op.seq = ++fs->meta->op_seq;
         fs->meta->erases++;
         op.violation = viol;
         if (cut_before(fs, &op))
             return FLASHSIM_ECUT;
-        return op_finish(fs, &op, viol, rc);
+        mode = fault_fire(fs, &op);
+        if (mode == FLASHSIM_F_FAIL)
+            return op_fail(fs, &op);
+        if (mode != FLASHSIM_F_NONE && mode != FLASHSIM_F_CUT_AFTER)
+            return cut_now(fs, &op); /* before, torn, partial: unchanged */
+        rc = op_finish(fs, &op, viol, rc);
+        return mode == FLASHSIM_F_CUT_AFTER ? power_cut(fs, &op) : rc;
     }
     for (done = 0; done < len; done += ss) {
-        op_fill(&op, FLASHSIM_OP_ERASE, part, &t, off + done, ss);
+        op_fill(fs, &op, FLASHSIM_OP_ERASE, part, &t, off + done, ss);
         op.seq = ++fs->meta->op_seq;
         fs->meta->erases++;
         if (cut_before(fs, &op))
             return FLASHSIM_ECUT;
+        mode = fault_fire(fs, &op);
+        if (mode == FLASHSIM_F_FAIL)
+            return op_fail(fs, &op);
+        if (mode == FLASHSIM_F_CUT_BEFORE)
+            return cut_now(fs, &op);
+        if (mode == FLASHSIM_F_TORN || mode == FLASHSIM_F_PARTIAL_ERASE)
+            return erase_partial(fs, &op);
         erase_sector(fs, op.addr / ss);
         op_finish(fs, &op, FLASHSIM_V_NONE, FLASHSIM_OK);
+        if (mode == FLASHSIM_F_CUT_AFTER)
+            return power_cut(fs, &op);
     }
     return FLASHSIM_OK;
 }
@@ -396,6 +674,60 @@ const char *flashsim_violation_name(int v)
     if (v < 0 || v >= FLASHSIM_V_COUNT)
         return "unknown";
     return names[v];
+}
+
+static const char *const phase_names[FLASHSIM_PH_COUNT] = {
+    [FLASHSIM_PH_NONE] = "none",
+    [FLASHSIM_PH_INIT_ERASE] = "init-erase",
+    [FLASHSIM_PH_DOWNLOAD] = "download-write",
+    [FLASHSIM_PH_BREAKPOINT] = "breakpoint-save",
+    [FLASHSIM_PH_BOOT_RECORD] = "boot-record",
+    [FLASHSIM_PH_BOOT_COPY] = "bootloader-copy",
+    [FLASHSIM_PH_BOOT_COUNTER] = "boot-counter",
+    [FLASHSIM_PH_CONFIRM] = "confirm",
+    [FLASHSIM_PH_KV] = "kv-write",
+};
+
+static const char *const fault_names[FLASHSIM_F_COUNT] = {
+    [FLASHSIM_F_NONE] = "none",
+    [FLASHSIM_F_CUT_BEFORE] = "before",
+    [FLASHSIM_F_CUT_AFTER] = "after",
+    [FLASHSIM_F_TORN] = "torn",
+    [FLASHSIM_F_PARTIAL_ERASE] = "erase",
+    [FLASHSIM_F_FAIL] = "fail",
+    [FLASHSIM_F_BITFLIP] = "bitflip",
+};
+
+static int name_index(const char *const *names, int n, const char *name)
+{
+    int i;
+
+    if (!name)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (!strcmp(names[i], name))
+            return i;
+    return -1;
+}
+
+const char *flashsim_phase_name(int ph)
+{
+    return ph < 0 || ph >= FLASHSIM_PH_COUNT ? "unknown" : phase_names[ph];
+}
+
+int flashsim_phase_parse(const char *name)
+{
+    return name_index(phase_names, FLASHSIM_PH_COUNT, name);
+}
+
+const char *flashsim_fault_name(int mode)
+{
+    return mode < 0 || mode >= FLASHSIM_F_COUNT ? "unknown" : fault_names[mode];
+}
+
+int flashsim_fault_parse(const char *name)
+{
+    return name_index(fault_names, FLASHSIM_F_COUNT, name);
 }
 
 const char *flashsim_opkind_name(int k)

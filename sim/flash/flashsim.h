@@ -13,6 +13,11 @@
  * the counters live in the persistent metadata). Reads are counted, not
  * numbered. A broken rule is a violation: recorded in the metadata and
  * reported to the op hook, never silently allowed.
+ * Callers tag ops with the OTA phase they belong to (fs->phase), and one
+ * built-in fault may be armed: a power cut before, after or in the middle
+ * of a chosen op (torn program, partial erase), a driver failure, or a weak
+ * bit that reads inverted. Its random choices come from a seed, so a fault
+ * plan replays exactly.
  */
 #ifndef FLASHSIM_H
 #define FLASHSIM_H
@@ -25,7 +30,7 @@
 #define FLASHSIM_VIOL_KEEP    16  /* violations kept in the metadata ring */
 #define FLASHSIM_CHIP         (-2) /* "partition" id for absolute chip offsets */
 #define FLASHSIM_META_MAGIC   0x4D534F46u /* "FOSM" */
-#define FLASHSIM_META_VERSION 1u
+#define FLASHSIM_META_VERSION 2u /* 2: flashsim_op gained phase and fault */
 
 /* Return codes (negative errno values, spelled out for freestanding use). */
 #define FLASHSIM_OK      0
@@ -33,7 +38,7 @@
 #define FLASHSIM_EINVAL  (-22) /* bad argument or misaligned */
 #define FLASHSIM_ERANGE  (-34) /* outside the partition or the chip */
 #define FLASHSIM_ENOENT  (-2)  /* no such partition */
-#define FLASHSIM_ECUT    (-125) /* power was cut by a fault hook: stop at once */
+#define FLASHSIM_ECUT    (-125) /* power was cut (hook or fault): stop at once */
 
 struct flashsim_geom {
     uint32_t size;         /* chip size in bytes, a multiple of sector_size */
@@ -69,6 +74,33 @@ enum flashsim_violation {
     FLASHSIM_V_COUNT
 };
 
+/* The OTA phase an op belongs to: set by the caller in fs->phase, copied
+ * into every op (reads too), used by fault selectors and the op log. */
+enum flashsim_phase {
+    FLASHSIM_PH_NONE = 0,
+    FLASHSIM_PH_INIT_ERASE,    /* "init-erase": erasing the download slot */
+    FLASHSIM_PH_DOWNLOAD,      /* "download-write": writing the image */
+    FLASHSIM_PH_BREAKPOINT,    /* "breakpoint-save": resume state */
+    FLASHSIM_PH_BOOT_RECORD,   /* "boot-record": the boot parameter record */
+    FLASHSIM_PH_BOOT_COPY,     /* "bootloader-copy": copying the new image */
+    FLASHSIM_PH_BOOT_COUNTER,  /* "boot-counter": unconfirmed boot counting */
+    FLASHSIM_PH_CONFIRM,       /* "confirm": marking the image good */
+    FLASHSIM_PH_KV,            /* "kv-write": the key-value store */
+    FLASHSIM_PH_COUNT
+};
+
+/* What an armed fault does to the op it fires on (see flashsim_fault_arm). */
+enum flashsim_fault_mode {
+    FLASHSIM_F_NONE = 0,
+    FLASHSIM_F_CUT_BEFORE,    /* "before": power cut, op not applied */
+    FLASHSIM_F_CUT_AFTER,     /* "after": op completes, then power cut */
+    FLASHSIM_F_TORN,          /* "torn": program lands up to a random byte, then cut */
+    FLASHSIM_F_PARTIAL_ERASE, /* "erase": sector erase stops at a random byte, then cut */
+    FLASHSIM_F_FAIL,          /* "fail": the driver reports EIO, nothing changes */
+    FLASHSIM_F_BITFLIP,       /* "bitflip": one weak bit reads inverted (reads only) */
+    FLASHSIM_F_COUNT
+};
+
 /* One numbered operation, as given to the hook and kept in the op log. */
 struct flashsim_op {
     uint64_t seq;       /* 1-based across the flash file's life; 0 for reads */
@@ -79,7 +111,9 @@ struct flashsim_op {
     uint32_t off;       /* offset within the partition (== addr for CHIP) */
     uint32_t len;       /* bytes */
     int32_t  result;    /* FLASHSIM_OK or a negative code */
-};
+    uint8_t  phase;     /* enum flashsim_phase: fs->phase when the op was made */
+    uint8_t  fault;     /* enum flashsim_fault_mode that fired on this op, 0 if none */
+};                      /* 32 bytes: kept in the metadata */
 
 /* Persistent metadata, stored by the backend beside the chip bytes.
  * erase_count has nsectors entries and follows the struct. */
@@ -100,8 +134,38 @@ struct flashsim_meta {
 
 /* Called before (before=1) and after (before=0) each program or erase, and
  * after each read. Returning non-zero from the "before" call cuts power: the
- * op does not happen and the caller gets FLASHSIM_ECUT. */
+ * op does not happen and the caller gets FLASHSIM_ECUT. The "before" call
+ * comes ahead of the fault check, so op->fault is only set in the "after"
+ * call. */
 typedef int (*flashsim_hook_fn)(void *ctx, const struct flashsim_op *op, int before);
+
+#define FLASHSIM_ANY_PART (-32768) /* fault selector: any op, by chip offset */
+
+/* The built-in fault, armed with flashsim_fault_arm. It fires once, on the
+ * first numbered op (a program, or one sector of an erase; rejected ops
+ * count) that matches: the op numbered at_seq, or else the nth op matching
+ * every selector since arming. BITFLIP alone ignores at_seq, nth, phase and
+ * kinds: it fires on every read that covers its bit. */
+struct flashsim_fault {
+    uint8_t  mode;      /* enum flashsim_fault_mode */
+    uint8_t  phase;     /* selector: FLASHSIM_PH_NONE = any phase */
+    uint8_t  kinds;     /* selector: (1u<<FLASHSIM_OP_PROGRAM)|(1u<<FLASHSIM_OP_ERASE); 0 = both */
+    int16_t  part;      /* selector: ops on this partition id (by op->off), ops
+                         * on FLASHSIM_CHIP (op->addr), or FLASHSIM_ANY_PART:
+                         * every op, by chip offset (op->addr) */
+    uint32_t off_lo, off_hi; /* selector: the op overlaps [off_lo, off_hi) in
+                              * those offsets; off_hi 0 = no upper limit */
+    uint64_t at_seq;    /* fire at the op with this global seq (selectors ignored) ... */
+    uint32_t nth;       /* ... or, when at_seq == 0, at the nth (1-based; 0 = 1st)
+                         * op matching the selectors */
+    uint64_t seed;      /* every random choice comes from seed and the op seq */
+    uint32_t matched;   /* state: matching ops (BITFLIP: flipped reads) since arming */
+    uint8_t  fired;     /* state: 1 once the fault has fired */
+    uint8_t  flip_bit;  /* state, BITFLIP: bit 0..7 of the byte at flip_addr */
+    uint8_t  flip_ready; /* state, BITFLIP: 0 not chosen yet, 1 chosen, 2 no
+                          * valid range (never fires) */
+    uint32_t flip_addr; /* state, BITFLIP: absolute chip offset of the weak byte */
+};
 
 struct flashsim {
     struct flashsim_geom geom;
@@ -111,6 +175,13 @@ struct flashsim {
     int nparts;
     flashsim_hook_fn hook;             /* may be NULL */
     void *hook_ctx;
+    uint8_t phase;                     /* enum flashsim_phase of the ops to come */
+    struct flashsim_fault fault;       /* mode FLASHSIM_F_NONE: no fault armed */
+    /* Removes power when a fault cuts: meant never to return (longjmp,
+     * _exit). Gets the cut op (result FLASHSIM_ECUT unless CUT_AFTER). If
+     * NULL or it returns, the flash call returns FLASHSIM_ECUT. */
+    void (*on_cut)(void *ctx, const struct flashsim_op *op);
+    void *cut_ctx;
     /* Program-once bookkeeping: one bit per program unit, set when programmed,
      * cleared by erase. NULL when geom.program_once is 0. Lives in the same
      * persistent storage as meta (the backend sizes it with flashsim_state_size). */
@@ -128,7 +199,8 @@ int flashsim_geom_check(const struct flashsim_geom *g);
 
 /* Binds the model to memory. state points at flashsim_state_size() bytes;
  * when its magic is wrong (a new file) the metadata is initialised and, if
- * fresh is non-zero, the chip is filled with the erase value.
+ * fresh is non-zero, the chip is filled with the erase value. The hook,
+ * phase, fault and on_cut start cleared: set them after init.
  * 0 or FLASHSIM_EINVAL. */
 /* (flashsim_init, continued) With a wrong magic and fresh 0 (a raw image),
  * a program unit holding any non-erased byte counts as programmed. State
@@ -137,8 +209,9 @@ int flashsim_geom_check(const struct flashsim_geom *g);
 int flashsim_init(struct flashsim *fs, const struct flashsim_geom *g, uint8_t *mem,
                   void *state, int fresh);
 
-/* Adds a partition. 0, FLASHSIM_EINVAL (table full, bad range). Overlap is the
- * board loader's business, not the model's. */
+/* Adds a partition. 0, FLASHSIM_EINVAL (table full, bad range, id reserved:
+ * FLASHSIM_CHIP, FLASHSIM_ANY_PART). Overlap is the board loader's business,
+ * not the model's. */
 int flashsim_add_part(struct flashsim *fs, const struct flashsim_part *p);
 
 /* The partition with this id, or NULL. */
@@ -165,6 +238,47 @@ int flashsim_program(struct flashsim *fs, int part, uint32_t off, const void *bu
 /* off and len must be sector-aligned in absolute chip terms. Each sector
  * erased counts one op. */
 int flashsim_erase(struct flashsim *fs, int part, uint32_t off, uint32_t len);
+
+/* Faults. After the hook's "before" call (a hook cut wins), the armed fault
+ * is checked; the op it fires on has op->fault set (in the "after" call and
+ * a violation record too). What happens to that op:
+ *   CUT_BEFORE     nothing changes; power cut.
+ *   CUT_AFTER      the op runs in full (violations, "after" call); power cut.
+ *   TORN           program: a byte p in [0,len) is drawn; whole units before
+ *                  p's unit land, in p's unit each bit being cleared is
+ *                  cleared with probability 1/2, later bytes are untouched;
+ *                  the units reached count as programmed and their
+ *                  violations are recorded; power cut. An erase: PARTIAL_ERASE.
+ *   PARTIAL_ERASE  erase: a byte p in [0,sector) is drawn; bytes before p are
+ *                  erased, each later bit short of the erase value reaches it
+ *                  with probability 1/2; the sector's erase count rises and
+ *                  units wholly before p lose their programmed mark; power
+ *                  cut. A program: TORN.
+ *   FAIL           nothing changes and no violation is recorded: result
+ *                  FLASHSIM_EIO, "after" call, the call returns FLASHSIM_EIO.
+ *   BITFLIP        reads covering flip_addr return its flip_bit inverted; the
+ *                  chip is unchanged. op->fault is set on those reads.
+ * A power cut makes no "after" call (but CUT_AFTER's), calls on_cut and
+ * returns FLASHSIM_ECUT; the rest of a multi-sector erase is not done. On a
+ * rejected op TORN and PARTIAL_ERASE cut as CUT_BEFORE does. */
+
+/* Arms a copy of f (NULL: clears) with matched, fired and the bit flip
+ * state reset. A BITFLIP picks its bit now, or at the first read if part is
+ * not in the table yet: a byte of [off_lo, off_hi) (off_hi required) of
+ * part, a partition or chip offsets (FLASHSIM_CHIP, FLASHSIM_ANY_PART),
+ * clipped to it, and a bit of it. */
+void flashsim_fault_arm(struct flashsim *fs, const struct flashsim_fault *f);
+void flashsim_fault_clear(struct flashsim *fs);
+
+/* Names of fault modes ("none", "before", "after", "torn", "erase", "fail",
+ * "bitflip") and of phases ("none", "init-erase", "download-write",
+ * "breakpoint-save", "boot-record", "bootloader-copy", "boot-counter",
+ * "confirm", "kv-write"); "unknown" out of range. The parsers are their
+ * inverse, -1 for an unknown name or NULL. */
+const char *flashsim_fault_name(int mode);
+int flashsim_fault_parse(const char *name);
+const char *flashsim_phase_name(int ph);
+int flashsim_phase_parse(const char *name);
 
 /* Name of a violation ("program-not-erased", ...) and of an op kind. */
 const char *flashsim_violation_name(int v);

@@ -13,6 +13,7 @@
 #include "hal/soc/flash.h"
 #include "otahil/board_info.h"
 #include "sim/hal/platform.h"
+#include "sim/util/phase.h"
 
 static struct otahil_platform *g_plat;
 
@@ -42,6 +43,41 @@ struct otahil_platform *otahil_platform_get(void)
 int otahil_board_is_pingpong(void)
 {
     return g_plat ? g_plat->pingpong : 0;
+}
+
+uint32_t otahil_board_sector_size(void)
+{
+    return g_plat ? g_plat->fs->geom.sector_size : 0;
+}
+
+uint32_t otahil_board_program_unit(void)
+{
+    return g_plat ? g_plat->fs->geom.program_unit : 0;
+}
+
+unsigned otahil_phase_enter(unsigned phase)
+{
+    if (!g_plat)
+        return 0;
+    unsigned prev = g_plat->fs->phase;
+    g_plat->fs->phase = (uint8_t)phase;
+    return prev;
+}
+
+unsigned otahil_phase_enter_weak(unsigned phase)
+{
+    if (!g_plat)
+        return 0;
+    unsigned prev = g_plat->fs->phase;
+    if (prev == FLASHSIM_PH_NONE)
+        g_plat->fs->phase = (uint8_t)phase;
+    return prev;
+}
+
+void otahil_phase_leave(unsigned prev)
+{
+    if (g_plat)
+        g_plat->fs->phase = (uint8_t)prev;
 }
 
 static int known(hal_partition_t p)

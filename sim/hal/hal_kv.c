@@ -6,6 +6,7 @@
 
 #include "aos/kv.h"
 #include "sim/hal/platform.h"
+#include "sim/util/phase.h"
 
 int aos_kv_set(const char *key, const void *value, int len, int sync)
 {
@@ -13,7 +14,10 @@ int aos_kv_set(const char *key, const void *value, int len, int sync)
     struct otahil_platform *p = otahil_platform_get();
     if (!p || !p->kv)
         return -1;
-    return kv_set(p->kv, key, value, len);
+    unsigned prev = otahil_phase_enter_weak(FLASHSIM_PH_KV);
+    int rc = kv_set(p->kv, key, value, len);
+    otahil_phase_leave(prev);
+    return rc;
 }
 
 int aos_kv_get(const char *key, void *buffer, int *buffer_len)
@@ -29,5 +33,8 @@ int aos_kv_del(const char *key)
     struct otahil_platform *p = otahil_platform_get();
     if (!p || !p->kv)
         return -1;
-    return kv_del(p->kv, key);
+    unsigned prev = otahil_phase_enter_weak(FLASHSIM_PH_KV);
+    int rc = kv_del(p->kv, key);
+    otahil_phase_leave(prev);
+    return rc;
 }

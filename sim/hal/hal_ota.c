@@ -7,7 +7,9 @@
 #include <stddef.h>
 
 #include "hal/ota.h"
+#include "sim/flash/flashsim.h"
 #include "sim/util/event.h"
+#include "sim/util/phase.h"
 
 static hal_ota_module_t *g_head;
 
@@ -50,7 +52,9 @@ hal_stat_t hal_ota_init(void *something)
     otahil_event("port", "port.init", "\"breakpoint\":%lu", (unsigned long)off);
     if (!m || !m->init)
         return -1;
+    unsigned prev = otahil_phase_enter(FLASHSIM_PH_INIT_ERASE);
     int rc = m->init(m, something);
+    otahil_phase_leave(prev);
     otahil_event("port", "port.init.ret", "\"rc\":%d", rc);
     return rc;
 }
@@ -61,7 +65,10 @@ hal_stat_t hal_ota_write(hal_ota_module_t *m, volatile uint32_t *off_set,
     m = pick(m);
     if (!m || !m->ota_write)
         return -1;
-    return m->ota_write(m, off_set, in_buf, in_buf_len);
+    unsigned prev = otahil_phase_enter(FLASHSIM_PH_DOWNLOAD);
+    int rc = m->ota_write(m, off_set, in_buf, in_buf_len);
+    otahil_phase_leave(prev);
+    return rc;
 }
 
 hal_stat_t hal_ota_read(hal_ota_module_t *m, volatile uint32_t *off_set,
@@ -83,7 +90,10 @@ hal_stat_t hal_ota_set_boot(hal_ota_module_t *m, void *something)
                  p ? (int)p->update_type : -1);
     if (!m || !m->ota_set_boot)
         return -1;
+    unsigned prev = otahil_phase_enter(p && p->result_type == OTA_BREAKPOINT ? FLASHSIM_PH_BREAKPOINT
+                                                                           : FLASHSIM_PH_BOOT_RECORD);
     int rc = m->ota_set_boot(m, something);
+    otahil_phase_leave(prev);
     otahil_event("port", "port.set_boot.ret", "\"rc\":%d", rc);
     return rc;
 }
@@ -95,7 +105,9 @@ hal_stat_t hal_ota_rollback(hal_ota_module_t *m, void *something)
         otahil_event("port", "port.rollback", "\"present\":false");
         return 0;
     }
+    unsigned prev = otahil_phase_enter(FLASHSIM_PH_CONFIRM);
     int rc = m->ota_rollback(m, something);
+    otahil_phase_leave(prev);
     otahil_event("port", "port.rollback", "\"present\":true,\"rc\":%d", rc);
     return rc;
 }

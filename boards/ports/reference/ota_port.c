@@ -4,11 +4,19 @@
  * board_info.h to learn the bootloader kind), following the porting guide:
  *
  *   init(*off == 0)  erase the download partition, start CRC16;
- *   init(*off != 0)  resume: keep the partition, restore the running CRC16
- *                    saved in KV "hal_ota_get_crc16" at the breakpoint;
+ *   init(*off != 0)  resume: keep the bytes before the breakpoint, restore
+ *                    the running CRC16 saved at that breakpoint (KV
+ *                    "hal_ota_crc16_bp": offset and CRC in one record, so a
+ *                    cut can never pair a CRC with another offset; when the
+ *                    offsets differ the CRC is recomputed from flash), and
+ *                    erase each later sector as the download reaches it. A
+ *                    breakpoint that cannot be resumed safely (not on a
+ *                    staging unit, or followed by bytes that are not blank)
+ *                    restarts the download: *off is set back to 0;
  *   ota_write        the port keeps its own offset (the agent passes NULL);
  *   ota_read         reads the download partition (the agent's footer check);
- *   set_boot(BREAKPOINT) saves the running CRC16 (2 bytes, not finalised);
+ *   set_boot(BREAKPOINT) makes the staged bytes durable, then saves the
+ *                    running CRC16 (not finalised) with its offset;
  *   set_boot(FINISH) appends a boot record (ota_boot_param.h) with the
  *                    image's CRC16 and its own CRC to PARAMETER_1, reads it
  *                    back, and reboots;
@@ -28,7 +36,13 @@
 #include <ota_boot_param.h>
 #include <otahil/board_info.h>
 
-#define KV_KEY_CRC "hal_ota_get_crc16"
+#define KV_KEY_BP "hal_ota_crc16_bp"
+
+struct crc_bp {           /* KV "hal_ota_crc16_bp" */
+    uint32_t off;         /* bytes the CRC covers */
+    uint16_t crc;         /* CRC16_Context.crc, not finalised */
+    uint16_t pad;
+};
 
 /* Writes reach flash in whole STAGE-byte units (a multiple of every program
  * unit up to 32), so no program unit is written twice during a download;
@@ -40,6 +54,27 @@ static CRC16_Context   s_crc;   /* running CRC16 of everything written */
 static hal_partition_t s_dl = HAL_PARTITION_OTA_TEMP;
 static uint8_t         s_stage[STAGE];
 static uint32_t        s_nstage; /* bytes waiting in s_stage */
+static uint32_t        s_erased; /* the partition is erased from here on (up to s_erased_end) */
+static uint32_t        s_erased_end;
+
+/* Erases sectors ahead of a program reaching `end`. */
+static int erase_to(uint32_t end)
+{
+    uint32_t ss = otahil_board_sector_size();
+    while (s_erased < end && s_erased < s_erased_end) {
+        if (hal_flash_erase(s_dl, s_erased, ss) != 0)
+            return -1;
+        s_erased += ss;
+    }
+    return 0;
+}
+
+static int program(uint32_t *off, const uint8_t *buf, uint32_t len)
+{
+    if (erase_to(*off + len) != 0)
+        return -1;
+    return hal_flash_write(s_dl, off, buf, len) == 0 ? 0 : -1;
+}
 
 /* Writes the staged remainder, padded with 0xFF to a whole unit. */
 static int flush_stage(void)
@@ -48,11 +83,41 @@ static int flush_stage(void)
         return 0;
     uint32_t off = s_off;
     memset(s_stage + s_nstage, 0xFF, STAGE - s_nstage);
-    if (hal_flash_write(s_dl, &off, s_stage, STAGE) != 0)
+    if (program(&off, s_stage, STAGE) != 0)
         return -1;
     s_off += s_nstage;
     s_nstage = 0;
     return 0;
+}
+
+/* CRC16 register over the first len bytes of the download partition. */
+static int crc_from_flash(uint32_t len, uint16_t *crc)
+{
+    CRC16_Context c;
+    uint8_t b[256];
+    CRC16_Init(&c);
+    for (uint32_t off = 0; off < len;) {
+        uint32_t n = len - off < sizeof(b) ? len - off : (uint32_t)sizeof(b);
+        if (hal_flash_read(s_dl, &off, b, n) != 0)
+            return -1;
+        CRC16_Update(&c, b, n);
+    }
+    *crc = c.crc;
+    return 0;
+}
+
+static int blank(uint32_t from, uint32_t to)
+{
+    uint8_t b[64];
+    while (from < to) {
+        uint32_t n = to - from < sizeof(b) ? to - from : (uint32_t)sizeof(b);
+        if (hal_flash_read(s_dl, &from, b, n) != 0)
+            return 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (b[i] != 0xFF)
+                return 0;
+    }
+    return 1;
 }
 
 static int slot_blank(const uint8_t *b)
@@ -146,23 +211,37 @@ static int ref_init(hal_ota_module_t *m, void *something)
     hal_logic_partition_t *pp = hal_flash_get_info(s_dl);
     if (!pp)
         return -1;
-    if (off == 0) {
-        if (hal_flash_erase(s_dl, 0, pp->partition_length) != 0)
-            return -1;
-        CRC16_Init(&s_crc);
-        s_off = 0;
-        s_nstage = 0;
-        return 0;
-    }
-    uint16_t crc = 0;
-    int len = sizeof(crc);
-    if (off > pp->partition_length || aos_kv_get(KV_KEY_CRC, &crc, &len) != 0 || len != 2) {
-        LOG("ota resume at %lu impossible: no saved CRC16", (unsigned long)off);
-        return -1;
-    }
-    s_crc.crc = crc;
-    s_off = off;
+    uint32_t ss = otahil_board_sector_size();
     s_nstage = 0;
+    s_erased_end = pp->partition_length;
+    if (off != 0) {
+        /* Resume at a sector boundary, or inside a sector whose rest is
+         * blank (nothing half-programmed after the breakpoint). */
+        uint32_t next = (off + ss - 1) / ss * ss;
+        if (off > pp->partition_length || off % STAGE ||
+            (off % ss && !blank(off, next < pp->partition_length ? next : pp->partition_length))) {
+            LOG("ota resume at %lu unsafe: restarting the download", (unsigned long)off);
+            off = 0;
+            *(uint32_t *)something = 0;
+        } else {
+            struct crc_bp bp;
+            int len = sizeof(bp);
+            uint16_t crc;
+            if (aos_kv_get(KV_KEY_BP, &bp, &len) == 0 && len == sizeof(bp) && bp.off == off)
+                crc = bp.crc;
+            else if (crc_from_flash(off, &crc) != 0)
+                return -1;
+            s_crc.crc = crc;
+            s_off = off;
+            s_erased = next;
+            return 0;
+        }
+    }
+    if (hal_flash_erase(s_dl, 0, pp->partition_length) != 0)
+        return -1;
+    s_erased = pp->partition_length;
+    CRC16_Init(&s_crc);
+    s_off = 0;
     return 0;
 }
 
@@ -180,14 +259,14 @@ static int ref_write(hal_ota_module_t *m, volatile uint32_t *off_set, uint8_t *i
             memcpy(s_stage + s_nstage, in_buf, n);
             s_nstage += n; in_buf += n; in_buf_len -= n;
             if (s_nstage == STAGE) {
-                if (hal_flash_write(s_dl, &s_off, s_stage, STAGE) != 0)
+                if (program(&s_off, s_stage, STAGE) != 0)
                     return -1;
                 s_nstage = 0;
             }
             continue;
         }
         uint32_t n = in_buf_len - in_buf_len % STAGE;
-        if (hal_flash_write(s_dl, &s_off, in_buf, n) != 0)
+        if (program(&s_off, in_buf, n) != 0)
             return -1;
         in_buf += n; in_buf_len -= n;
     }
@@ -213,8 +292,10 @@ static int ref_set_boot(hal_ota_module_t *m, void *something)
         return -1;
     if (flush_stage() != 0)
         return -1;
-    if (p->result_type == OTA_BREAKPOINT)
-        return aos_kv_set(KV_KEY_CRC, &s_crc.crc, sizeof(s_crc.crc), 1) == 0 ? 0 : -1;
+    if (p->result_type == OTA_BREAKPOINT) {
+        struct crc_bp bp = { s_off, s_crc.crc, 0 };
+        return aos_kv_set(KV_KEY_BP, &bp, sizeof(bp), 1) == 0 ? 0 : -1;
+    }
     if (p->result_type != OTA_FINISH || p->firmware_type != OTA_RAW)
         return -1;
 
@@ -239,7 +320,7 @@ static int ref_set_boot(hal_ota_module_t *m, void *something)
         LOG("ota boot record write failed");
         return -1;
     }
-    aos_kv_del(KV_KEY_CRC);
+    aos_kv_del(KV_KEY_BP);
     hal_reboot();
     return 0;
 }

@@ -1,0 +1,970 @@
+/*
+ * sweep.c - the port-level power-cut sweep (see sweep.h, docs/sweep.md).
+ *
+ * One worker holds: the firmware object, the board, the pre-update flash
+ * image (v1 in APPLICATION, sentinels in KV and in every partition the
+ * update has no business touching), the new image, and an in-memory cloud:
+ * an MQTT peer that pushes the new image whenever the device informs another
+ * version (as the real cloud does after a failed attempt) and an HTTP peer
+ * that serves the image with Range. A point runs boots until the device is
+ * idle on the target version, is bricked, or the boot budget ends, and the
+ * checker watches every flash op, every GET and every report on the way.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "conformance/common.h"
+#include "conformance/fwhost.h"
+#include "conformance/sweep.h"
+#include "hal/soc/flash.h"
+#include "sim/board/board.h"
+#include "sim/crypto/md5.h"
+#include "sim/flash/flashsim.h"
+#include "sim/kv/kv.h"
+
+#define FWHOST_STOP 12        /* the checker ended the point */
+#define MAX_PUSHES 6
+#define SOCK_FD 7
+#define V1 "app-1.0.0-20180101.1000"
+#define V2 "app-2.0.0-20260101.1200"
+
+static const char *const inv_names[INV_COUNT] = {
+    "none", "bricked", "no-completion", "image-mismatch", "flash-violation",
+    "outside-partition", "sentinel-lost", "resume-corrupt", "resume-lost", "verify-failed",
+    "record-rejected", "clean-run",
+};
+
+const char *sweep_inv_name(int inv)
+{
+    return inv >= 0 && inv < INV_COUNT ? inv_names[inv] : "unknown";
+}
+
+int sweep_inv_parse(const char *name)
+{
+    for (int i = 1; i < INV_COUNT; i++)
+        if (!strcmp(name, inv_names[i]))
+            return i;
+    return -1;
+}
+
+void sweep_defaults(struct sweep_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->board = "native";
+    o->port = "reference";
+    o->mode = FLASHSIM_F_CUT_BEFORE;
+    o->stride = 1;
+    o->first = 1;
+    o->jobs = 1;
+    o->seed = 1;
+    o->image_size = 256 * 1024;
+    o->max_boots = 12;
+}
+
+struct opinfo {
+    uint8_t  kind, phase;
+    int16_t  part;
+    uint32_t off, len;
+};
+
+struct sentinel {
+    int      part;
+    uint32_t start, len;    /* chip offsets */
+};
+
+/* One worker's whole state. */
+struct mh {
+    const struct sweep_opts *o;
+    struct fwhost fw;
+    struct board b;
+    struct otahil_fw_config cfg;
+    struct otahil_fw_ops ops;
+    /* images */
+    uint8_t *v2;
+    uint32_t v2len;
+    char push[1024];
+    int  pushlen;
+    char topic_upgrade[160];
+    /* flash */
+    size_t state_len;
+    uint8_t *mem, *pre_mem;
+    void *state, *pre_state;
+    uint64_t base_seq;
+    uint32_t base_viol;
+    uint32_t allow_lo[FLASHSIM_MAX_PARTS], allow_hi[FLASHSIM_MAX_PARTS];
+    int nallow;
+    struct sentinel sent[FLASHSIM_MAX_PARTS];
+    int nsent;
+    uint8_t *sent_data;     /* pattern, chip-sized, compared at sentinel ranges */
+    /* cloud, per point */
+    void (*on_connected)(void);
+    int connected_pending;
+    otahil_fw_msg_cb sub_cb;
+    void *sub_ctx;
+    int push_queued;
+    uint32_t pushes;
+    int succeeded;
+    uint32_t uptime;
+    /* HTTP, per connection */
+    int sock_open;
+    char req[2048];
+    size_t reqlen;
+    char hdr[256];
+    size_t hdrlen, hdrpos;
+    uint32_t body_from, body_pos;
+    int responding;
+    /* checker, per point */
+    int boot_slot;
+    int dl_active;
+    int cut_fired, cut_in_dl;
+    struct flashsim_op cut_op;
+    uint32_t durable;
+    int resumed;
+    uint32_t resume_n;
+    int inv;
+    char why[320];
+    /* clean-run recording */
+    struct opinfo *opv;
+    uint32_t nops, capops;
+    int recording;
+    /* replay output */
+    FILE *ev;
+    uint64_t evseq;
+    unsigned boot_no;
+};
+
+static void failf(struct mh *m, int inv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void failf(struct mh *m, int inv, const char *fmt, ...)
+{
+    if (m->inv)
+        return; /* the first failure stands */
+    m->inv = inv;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->why, sizeof(m->why), fmt, ap);
+    va_end(ap);
+}
+
+static int dl_part(const struct mh *m)
+{
+    if (!m->cfg.pingpong)
+        return HAL_PARTITION_OTA_TEMP;
+    return m->boot_slot == HAL_PARTITION_OTA_TEMP ? HAL_PARTITION_APPLICATION : HAL_PARTITION_OTA_TEMP;
+}
+
+static const struct board_part *bpart(const struct mh *m, int id)
+{
+    return board_part(&m->b, id);
+}
+
+static uint8_t *part_mem(const struct mh *m, int id)
+{
+    const struct board_part *p = bpart(m, id);
+    return p ? m->mem + (p->start - m->b.flash_base) : NULL;
+}
+
+/* ---- host services for the firmware ------------------------------------ */
+
+static void h_event(void *ctx, const char *src, const char *ev, const char *fields)
+{
+    struct mh *m = ctx;
+    if (!strcmp(ev, "boot.image"))
+        m->boot_slot = strstr(fields, "\"slot\":\"OTA_TEMP\"") ? HAL_PARTITION_OTA_TEMP
+                                                               : HAL_PARTITION_APPLICATION;
+    else if (!strcmp(ev, "agent.download.end"))
+        m->dl_active = 0;
+    else if (!strcmp(ev, "boot.record_rejected"))
+        failf(m, m->cut_fired ? INV_REJECTED : INV_CLEAN, "bootloader refused the new image: %s",
+              fields);
+    else if (!strcmp(ev, "boot.start"))
+        m->boot_no++;
+    if (m->ev)
+        fprintf(m->ev, "{\"seq\":%llu,\"boot\":%u,\"src\":\"%s\",\"ev\":\"%s\"%s%s}\n",
+                (unsigned long long)++m->evseq, m->boot_no, src, ev, *fields ? "," : "", fields);
+}
+
+static int in_allowed(const struct mh *m, uint32_t a, uint32_t len)
+{
+    for (int i = 0; i < m->nallow; i++)
+        if (a >= m->allow_lo[i] && (uint64_t)a + len <= m->allow_hi[i])
+            return 1;
+    return 0;
+}
+
+static void h_flash_op(void *ctx, const struct flashsim_op *op, int before)
+{
+    struct mh *m = ctx;
+    if (!op->seq || !before)
+        return;
+    if (m->recording) {
+        if (m->nops == m->capops) {
+            m->capops = m->capops ? m->capops * 2 : 4096;
+            m->opv = realloc(m->opv, m->capops * sizeof(*m->opv));
+            if (!m->opv)
+                abort();
+        }
+        struct opinfo *oi = &m->opv[m->nops++];
+        oi->kind = op->kind;
+        oi->phase = op->phase;
+        oi->part = op->part;
+        oi->off = op->off;
+        oi->len = op->len;
+    }
+    if (!in_allowed(m, op->addr, op->len))
+        failf(m, INV_OUTSIDE, "%s %s+0x%x len %u (chip 0x%x) is outside the partitions an update may write",
+              flashsim_opkind_name(op->kind), board_part_name(op->part), op->off, op->len, op->addr);
+}
+
+/* Longest prefix of the download slot equal to the new image. */
+static uint32_t good_prefix(const struct mh *m, uint32_t limit)
+{
+    const uint8_t *p = part_mem(m, dl_part(m));
+    uint32_t n = 0;
+    if (!p)
+        return 0;
+    if (limit > m->v2len)
+        limit = m->v2len;
+    while (n < limit && p[n] == m->v2[n])
+        n++;
+    return n;
+}
+
+static void h_power_cut(void *ctx, const struct flashsim_op *op) __attribute__((noreturn));
+static void h_power_cut(void *ctx, const struct flashsim_op *op)
+{
+    struct mh *m = ctx;
+    m->cut_fired = 1;
+    m->cut_op = *op;
+    m->cut_in_dl = m->dl_active;
+    if (m->dl_active)
+        m->durable = good_prefix(m, m->body_from + m->body_pos);
+    if (m->ev)
+        fprintf(m->ev, "{\"seq\":%llu,\"boot\":%u,\"src\":\"harness\",\"ev\":\"device.power_cut\",\"op\":%llu,\"fault\":\"%s\",\"phase\":\"%s\"}\n",
+                (unsigned long long)++m->evseq, m->boot_no,
+                (unsigned long long)(op->seq - m->base_seq), flashsim_fault_name(op->fault),
+                flashsim_phase_name(op->phase));
+    fwhost_leave(&m->fw, FWHOST_CUT);
+}
+
+static void h_reboot(void *ctx, const char *reason) __attribute__((noreturn));
+static void h_reboot(void *ctx, const char *reason)
+{
+    struct mh *m = ctx;
+    (void)reason;
+    fwhost_leave(&m->fw, FWHOST_REBOOT);
+}
+
+static void h_idle(void *ctx)
+{
+    struct mh *m = ctx;
+    for (;;) {
+        if (m->inv)
+            return;
+        if (m->connected_pending) {
+            m->connected_pending = 0;
+            m->on_connected();
+            continue;
+        }
+        if (m->push_queued && m->sub_cb) {
+            m->push_queued = 0;
+            m->pushes++;
+            char payload[sizeof(m->push)];
+            memcpy(payload, m->push, (size_t)m->pushlen);
+            m->sub_cb(m->topic_upgrade, (int)strlen(m->topic_upgrade), payload, m->pushlen,
+                      m->sub_ctx);
+            continue;
+        }
+        return;
+    }
+}
+
+static int h_mqtt_init(void *ctx, const char *pk, const char *dn, const char *ds,
+                       void (*on_connected)(void))
+{
+    struct mh *m = ctx;
+    (void)pk; (void)dn; (void)ds;
+    m->on_connected = on_connected;
+    m->connected_pending = 1;
+    return 0;
+}
+
+static void on_inform(struct mh *m, const char *version)
+{
+    if (!strcmp(version, V2)) {
+        m->succeeded = 1;
+        return;
+    }
+    m->succeeded = 0;
+    if (m->pushes < MAX_PUSHES)
+        m->push_queued = 1;
+}
+
+static int h_mqtt_publish(void *ctx, const char *topic, int qos, const void *data, int len)
+{
+    struct mh *m = ctx;
+    (void)qos;
+    cJSON *j = cJSON_ParseWithLength(data, (size_t)len);
+    cJSON *params = j ? cJSON_GetObjectItemCaseSensitive(j, "params") : NULL;
+    if (strstr(topic, "/ota/device/inform/")) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(params, "version");
+        if (cJSON_IsString(v))
+            on_inform(m, v->valuestring);
+    } else if (strstr(topic, "/ota/device/progress/")) {
+        cJSON *s = cJSON_GetObjectItemCaseSensitive(params, "step");
+        cJSON *d = cJSON_GetObjectItemCaseSensitive(params, "desc");
+        int step = cJSON_IsString(s) ? atoi(s->valuestring) : cJSON_IsNumber(s) ? s->valueint : 0;
+        if (step < 0)
+            failf(m, m->cut_fired ? INV_VERIFY : INV_CLEAN, "the device reported step %d (%s)",
+                  step, cJSON_IsString(d) ? d->valuestring : "");
+    }
+    cJSON_Delete(j);
+    return 0;
+}
+
+static int h_mqtt_subscribe(void *ctx, const char *topic, otahil_fw_msg_cb cb, void *cb_ctx)
+{
+    struct mh *m = ctx;
+    if (strcmp(topic, m->topic_upgrade) != 0)
+        return -1;
+    m->sub_cb = cb;
+    m->sub_ctx = cb_ctx;
+    return 0;
+}
+
+static int h_mqtt_deinit(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static int h_connect(void *ctx, const char *host, int port)
+{
+    struct mh *m = ctx;
+    (void)host; (void)port;
+    if (m->sock_open)
+        return -1;
+    m->sock_open = 1;
+    m->reqlen = 0;
+    m->responding = 0;
+    return SOCK_FD;
+}
+
+/* A GET has arrived: check the resume rules, then prepare the answer. */
+static void on_get(struct mh *m, uint32_t from)
+{
+    if (m->cut_fired && m->cut_in_dl && !m->resumed) {
+        m->resumed = 1;
+        m->resume_n = from;
+        const uint8_t *p = part_mem(m, dl_part(m));
+        if (from > 0) {
+            uint32_t good = good_prefix(m, from);
+            if (good < from) {
+                failf(m, INV_RESUME_CORRUPT,
+                      "resumed at byte %u, but the download slot differs from the image at byte %u (0x%02x, image 0x%02x)",
+                      from, good, p[good], m->v2[good]);
+                fwhost_leave(&m->fw, FWHOST_STOP);
+            }
+        }
+        uint32_t cp = m->cfg.checkpoint;
+        if (!m->o->no_resume && cp && (uint64_t)from + cp < m->durable) {
+            failf(m, INV_RESUME_LOST,
+                  "resumed at byte %u although %u bytes were durable at the cut (checkpoint %u)",
+                  from, m->durable, cp);
+            fwhost_leave(&m->fw, FWHOST_STOP);
+        }
+    } else if (m->resumed && from < m->resume_n && !m->o->no_resume) {
+        failf(m, INV_RESUME_LOST, "fetched from byte %u again after resuming at %u", from,
+              m->resume_n);
+        fwhost_leave(&m->fw, FWHOST_STOP);
+    }
+    m->dl_active = 1;
+    m->body_from = from;
+    m->body_pos = 0;
+    if (from > 0)
+        m->hdrlen = (size_t)snprintf(m->hdr, sizeof(m->hdr),
+                                     "HTTP/1.1 206 Partial Content\r\nContent-Length: %u\r\n"
+                                     "Content-Range: bytes %u-%u/%u\r\nConnection: close\r\n\r\n",
+                                     m->v2len - from, from, m->v2len - 1, m->v2len);
+    else
+        m->hdrlen = (size_t)snprintf(m->hdr, sizeof(m->hdr),
+                                     "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nConnection: close\r\n\r\n",
+                                     m->v2len);
+    m->hdrpos = 0;
+    m->responding = 1;
+}
+
+static int h_send(void *ctx, int fd, const char *buf, size_t len)
+{
+    struct mh *m = ctx;
+    if (fd != SOCK_FD || !m->sock_open || m->reqlen + len >= sizeof(m->req))
+        return -1;
+    memcpy(m->req + m->reqlen, buf, len);
+    m->reqlen += len;
+    m->req[m->reqlen] = 0;
+    if (!m->responding && strstr(m->req, "\r\n\r\n")) {
+        uint32_t from = 0;
+        const char *r = strcasestr(m->req, "\r\nRange: bytes=");
+        if (r)
+            from = (uint32_t)strtoul(r + 15, NULL, 10);
+        if (from >= m->v2len)
+            from = 0; /* a 416 would end the attempt: treat as a full fetch */
+        on_get(m, from);
+    }
+    return (int)len;
+}
+
+static int h_recv(void *ctx, int fd, char *buf, size_t len)
+{
+    struct mh *m = ctx;
+    if (fd != SOCK_FD || !m->sock_open || !m->responding)
+        return -1;
+    size_t n = 0;
+    if (m->hdrpos < m->hdrlen) {
+        n = m->hdrlen - m->hdrpos < len ? m->hdrlen - m->hdrpos : len;
+        memcpy(buf, m->hdr + m->hdrpos, n);
+        m->hdrpos += n;
+        return (int)n;
+    }
+    uint32_t left = m->v2len - m->body_from - m->body_pos;
+    n = left < len ? left : len;
+    if (n == 0)
+        return 0;
+    memcpy(buf, m->v2 + m->body_from + m->body_pos, n);
+    m->body_pos += (uint32_t)n;
+    return (int)n;
+}
+
+static void h_close(void *ctx, int fd)
+{
+    struct mh *m = ctx;
+    (void)fd;
+    m->sock_open = 0;
+    m->responding = 0;
+}
+
+static int h_thread(void *ctx, void *(*fn)(void *), void *arg, size_t stack)
+{
+    (void)ctx; (void)stack;
+    fn(arg);
+    return 0;
+}
+
+static void h_msleep(void *ctx, uint32_t ms)
+{
+    struct mh *m = ctx;
+    m->uptime += ms;
+}
+
+static uint32_t h_uptime(void *ctx)
+{
+    return ((struct mh *)ctx)->uptime;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int overlaps(uint32_t a0, uint32_t a1, uint32_t b0, uint32_t b1)
+{
+    return a0 < b1 && b0 < a1;
+}
+
+static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t n)
+{
+    memset(m, 0, sizeof(*m));
+    m->o = o;
+    if (board_open(&m->b, o->board, err, n) != 0)
+        return -1;
+    if (fwhost_load(&m->fw, o->port, err, n) != 0)
+        return -1;
+    const struct board *b = &m->b;
+    const struct board_part *app = bpart(m, HAL_PARTITION_APPLICATION);
+    const struct board_part *ota = bpart(m, HAL_PARTITION_OTA_TEMP);
+    if (!app || !ota || !bpart(m, HAL_PARTITION_PARAMETER_1)) {
+        snprintf(err, n, "board %s: a sweep needs APPLICATION, OTA_TEMP and PARAMETER_1", b->name);
+        return -1;
+    }
+
+    /* Images: v1 in APPLICATION, v2 served. */
+    struct image_spec s1 = { V1, NULL, o->image_size, (uint32_t)o->seed, 0 };
+    struct image_spec s2 = { V2, NULL, o->image_size, (uint32_t)(o->seed * 31 + 7), 0 };
+    size_t l1 = image_total_size(&s1), l2 = image_total_size(&s2);
+    if (!l1 || l2 > ota->length || l2 > app->length) {
+        snprintf(err, n, "--image-size %u: the image (%zu bytes) does not fit the slots of board %s",
+                 o->image_size, l2, b->name);
+        return -1;
+    }
+    uint8_t *v1 = malloc(l1);
+    m->v2 = malloc(l2);
+    m->v2len = (uint32_t)l2;
+    if (!v1 || !m->v2 || image_build(&s1, v1, l1) != IMAGE_OK || image_build(&s2, m->v2, l2) != IMAGE_OK) {
+        free(v1);
+        snprintf(err, n, "cannot build the sweep images");
+        return -1;
+    }
+    struct md5_ctx mc;
+    uint8_t d[16];
+    char hex[33];
+    md5_init(&mc);
+    md5_update(&mc, m->v2, l2);
+    md5_final(&mc, d);
+    for (int i = 0; i < 16; i++)
+        sprintf(hex + 2 * i, "%02x", d[i]);
+    m->pushlen = snprintf(m->push, sizeof(m->push),
+                          "{\"code\":\"1000\",\"data\":{\"size\":%u,\"version\":\"%s\",\"url\":"
+                          "\"http://fw.otahil.local/fw/1/v2.bin\",\"md5\":\"%s\",\"sign\":\"%s\","
+                          "\"signMethod\":\"Md5\"},\"id\":1,\"message\":\"success\"}",
+                          m->v2len, V2, hex, hex) + 1; /* with the NUL, as the cloud sends */
+    snprintf(m->topic_upgrade, sizeof(m->topic_upgrade), "/ota/device/upgrade/%s/%s",
+             "a1OtaHilPK0", "dev-0001");
+
+    /* Pre-update flash. */
+    m->state_len = flashsim_state_size(&b->geom);
+    m->mem = malloc(b->geom.size);
+    m->pre_mem = malloc(b->geom.size);
+    m->state = aligned_alloc(64, (m->state_len + 63) / 64 * 64);
+    m->pre_state = aligned_alloc(64, (m->state_len + 63) / 64 * 64);
+    m->sent_data = malloc(b->geom.size);
+    if (!m->mem || !m->pre_mem || !m->state || !m->pre_state || !m->sent_data) {
+        free(v1);
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    memset(m->pre_mem, b->geom.erase_value, b->geom.size);
+    memset(m->pre_state, 0, m->state_len);
+    memcpy(m->pre_mem + (app->start - b->flash_base), v1, l1);
+    free(v1);
+
+    /* Where an update may write: both slots, the boot records, the KV. */
+    int allow[FLASHSIM_MAX_PARTS], na = 0;
+    allow[na++] = HAL_PARTITION_APPLICATION;
+    allow[na++] = HAL_PARTITION_OTA_TEMP;
+    allow[na++] = HAL_PARTITION_PARAMETER_1;
+    for (int i = 0; i < b->nkv; i++)
+        allow[na++] = b->kv_parts[i];
+    for (int i = 0; i < na; i++) {
+        const struct board_part *p = bpart(m, allow[i]);
+        m->allow_lo[m->nallow] = p->start - b->flash_base;
+        m->allow_hi[m->nallow++] = p->start - b->flash_base + p->length;
+    }
+    /* Sentinels: every other writable partition that overlaps none of those. */
+    uint64_t rs = o->seed ^ 0x53454E54ull;
+    for (int i = 0; i < b->nparts; i++) {
+        const struct board_part *p = &b->parts[i];
+        uint32_t lo = p->start - b->flash_base, hi = lo + p->length;
+        int skip = !(p->options & PAR_OPT_WRITE_EN);
+        for (int k = 0; k < m->nallow && !skip; k++)
+            skip = overlaps(lo, hi, m->allow_lo[k], m->allow_hi[k]);
+        if (skip)
+            continue;
+        for (uint32_t a = lo; a < hi; a++)
+            m->pre_mem[a] = (uint8_t)mix(&rs);
+        m->sent[m->nsent].part = p->id;
+        m->sent[m->nsent].start = lo;
+        m->sent[m->nsent++].len = p->length;
+    }
+    memcpy(m->sent_data, m->pre_mem, b->geom.size);
+
+    struct flashsim fs;
+    if (flashsim_init(&fs, &b->geom, m->pre_mem, m->pre_state, 0) != 0 || board_apply(b, &fs) != 0) {
+        snprintf(err, n, "board %s: cannot build the flash model", b->name);
+        return -1;
+    }
+    static struct kv_store kv;
+    if (kv_mount(&kv, &fs, b->kv_parts, b->nkv) != 0 ||
+        kv_set(&kv, "wifi_ssid", "otahil-lab", 10) != 0 ||
+        kv_set(&kv, "wifi_psk", "correct horse battery staple", 28) != 0) {
+        snprintf(err, n, "board %s: cannot write the KV sentinels", b->name);
+        return -1;
+    }
+    m->base_seq = fs.meta->op_seq;
+    m->base_viol = fs.meta->violations;
+
+    /* The firmware's view of the board. */
+    struct otahil_fw_config *c = &m->cfg;
+    c->abi = OTAHIL_FW_ABI;
+    snprintf(c->board, sizeof(c->board), "%s", b->name);
+    c->geom = b->geom;
+    c->nparts = fs.nparts;
+    memcpy(c->parts, fs.parts, sizeof(fs.parts));
+    c->nkv = b->nkv;
+    memcpy(c->kv_parts, b->kv_parts, sizeof(int) * (size_t)b->nkv);
+    c->pingpong = !strcmp(b->bootloader, "pingpong");
+    c->boot_attempts = b->boot_attempts;
+    c->flash_base = b->flash_base;
+    c->flash_mem = m->mem;
+    c->flash_state = m->state;
+    c->pk = "a1OtaHilPK0";
+    c->dn = "dev-0001";
+    c->ds = "otahil-device-secret";
+    c->reboot_delay_ms = 3000;
+    c->resume = !o->no_resume;
+    c->checkpoint = b->checkpoint;
+
+    struct otahil_fw_ops *ops = &m->ops;
+    ops->ctx = m;
+    ops->event = h_event;
+    ops->flash_op = h_flash_op;
+    ops->reboot = h_reboot;
+    ops->power_cut = h_power_cut;
+    ops->idle = h_idle;
+    ops->mqtt_init = h_mqtt_init;
+    ops->mqtt_publish = h_mqtt_publish;
+    ops->mqtt_subscribe = h_mqtt_subscribe;
+    ops->mqtt_deinit = h_mqtt_deinit;
+    ops->socket_connect = h_connect;
+    ops->socket_send = h_send;
+    ops->socket_recv = h_recv;
+    ops->socket_close = h_close;
+    ops->thread_create = h_thread;
+    ops->msleep = h_msleep;
+    ops->uptime_ms = h_uptime;
+    return 0;
+}
+
+static void mh_free(struct mh *m)
+{
+    fwhost_unload(&m->fw);
+    free(m->v2);
+    free(m->mem);
+    free(m->pre_mem);
+    free(m->state);
+    free(m->pre_state);
+    free(m->sent_data);
+    free(m->opv);
+}
+
+/* ---- one point ------------------------------------------------------------ */
+
+static void final_checks(struct mh *m)
+{
+    struct flashsim_meta *meta = m->state;
+    if (!m->inv && meta->violations > m->base_viol) {
+        const struct flashsim_op *v = &meta->viol[(meta->viol_next + FLASHSIM_VIOL_KEEP - 1) % FLASHSIM_VIOL_KEEP];
+        failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
+              flashsim_violation_name(v->violation), flashsim_opkind_name(v->kind),
+              board_part_name(v->part), v->off, v->len,
+              (unsigned long long)(v->seq - m->base_seq));
+    }
+    if (m->inv)
+        return;
+    const uint8_t *slot = part_mem(m, m->boot_slot);
+    uint32_t good = 0;
+    while (good < m->v2len && slot[good] == m->v2[good])
+        good++;
+    if (good < m->v2len) {
+        failf(m, INV_IMAGE, "%s differs from the new image at byte %u", board_part_name(m->boot_slot),
+              good);
+        return;
+    }
+    for (int i = 0; i < m->nsent; i++) {
+        const struct sentinel *s = &m->sent[i];
+        if (memcmp(m->mem + s->start, m->sent_data + s->start, s->len) != 0) {
+            failf(m, INV_SENTINEL, "%s changed during the update", board_part_name(s->part));
+            return;
+        }
+    }
+    struct flashsim fs;
+    static struct kv_store kv;
+    char v[64];
+    int len = sizeof(v);
+    if (flashsim_init(&fs, &m->b.geom, m->mem, m->state, 0) != 0 || board_apply(&m->b, &fs) != 0 ||
+        kv_mount(&kv, &fs, m->b.kv_parts, m->b.nkv) != 0 ||
+        kv_get(&kv, "wifi_psk", v, &len) != 0 || len != 28 ||
+        memcmp(v, "correct horse battery staple", 28) != 0)
+        failf(m, INV_SENTINEL, "KV entry wifi_psk (Wi-Fi credentials) was lost");
+}
+
+/* Runs one point from the pre-update image. fault NULL: the clean run. */
+static void run_point(struct mh *m, const struct flashsim_fault *fault)
+{
+    memcpy(m->mem, m->pre_mem, m->b.geom.size);
+    memcpy(m->state, m->pre_state, m->state_len);
+    m->on_connected = NULL;
+    m->connected_pending = 0;
+    m->sub_cb = NULL;
+    m->push_queued = 0;
+    m->pushes = 0;
+    m->succeeded = 0;
+    m->sock_open = 0;
+    m->responding = 0;
+    m->boot_slot = HAL_PARTITION_APPLICATION;
+    m->dl_active = 0;
+    m->cut_fired = 0;
+    m->cut_in_dl = 0;
+    m->durable = 0;
+    m->resumed = 0;
+    m->inv = 0;
+    m->why[0] = 0;
+    m->boot_no = 0;
+    int done = 0;
+    uint32_t boots;
+    for (boots = 0; boots < m->o->max_boots && !m->inv; boots++) {
+        m->cfg.fault = fault && !m->cut_fired ? *fault : (struct flashsim_fault){ 0 };
+        m->on_connected = NULL;
+        m->connected_pending = 0;
+        m->sub_cb = NULL;
+        m->sock_open = 0;
+        m->responding = 0;
+        m->dl_active = 0;
+        int end = fwhost_boot(&m->fw, &m->cfg, &m->ops);
+        if (end == FWHOST_STOP || m->inv)
+            break;
+        if (end == FWHOST_BRICKED) {
+            failf(m, fault ? INV_BRICKED : INV_CLEAN, "device bricked");
+            break;
+        }
+        if (end == FWHOST_HARNESS) {
+            failf(m, INV_CLEAN, "the firmware refused its configuration");
+            break;
+        }
+        if (end == FWHOST_IDLE) {
+            if (m->succeeded) {
+                done = 1;
+                break;
+            }
+            failf(m, fault ? INV_NO_COMPLETION : INV_CLEAN,
+                  "the device stays on the old version after %u pushes", m->pushes);
+            break;
+        }
+        /* reboot, crash or cut: boot again */
+    }
+    if (!done && !m->inv)
+        failf(m, fault ? INV_NO_COMPLETION : INV_CLEAN,
+              "not updated after %u boots (boot loop or endless retries)", boots);
+    final_checks(m);
+    if (!fault && m->inv)
+        m->inv = INV_CLEAN;
+}
+
+/* ---- the sweep ------------------------------------------------------------- */
+
+struct pres {
+    uint8_t inv;
+    char    msg[400];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fault_for(const struct mh *m, const struct sweep_opts *o, uint32_t k,
+                      struct flashsim_fault *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->mode = (uint8_t)o->mode;
+    f->part = FLASHSIM_ANY_PART;
+    f->at_seq = m->base_seq + k;
+    f->seed = o->seed;
+}
+
+static void describe(const struct mh *m, const struct sweep_opts *o, uint32_t k, char *out, size_t n)
+{
+    const struct opinfo *oi = &m->opv[k - 1];
+    snprintf(out, n, "cut %u of %u: %s, phase=%s, op=%s %s+0x%x len %u", k, m->nops,
+             flashsim_fault_name(o->mode), flashsim_phase_name(oi->phase),
+             flashsim_opkind_name(oi->kind), board_part_name(oi->part), oi->off, oi->len);
+}
+
+static void replay_cmd(const struct sweep_opts *o, uint32_t k, char *out, size_t n)
+{
+    char extra[64] = "";
+    if (o->no_resume)
+        snprintf(extra, sizeof(extra), " --no-resume");
+    snprintf(out, n, "otahil sweep --board %s --port %s --mode %s --seed %llu --image-size %u%s --point %u",
+             o->board, o->port, flashsim_fault_name(o->mode), (unsigned long long)o->seed,
+             o->image_size, extra, k);
+}
+
+static void run_one(struct mh *m, const struct sweep_opts *o, uint32_t k, struct pres *r)
+{
+    struct flashsim_fault f;
+    fault_for(m, o, k, &f);
+    run_point(m, &f);
+    r->inv = (uint8_t)m->inv;
+    if (m->inv) {
+        char d[200], cmd[300];
+        describe(m, o, k, d, sizeof(d));
+        replay_cmd(o, k, cmd, sizeof(cmd));
+        snprintf(r->msg, sizeof(r->msg), "FAIL at %s: %s [%s]\n  replay: %s", d, m->why,
+                 sweep_inv_name(m->inv), cmd);
+    }
+}
+
+static int write_flash(const struct mh *m, const char *path, char *err, size_t n)
+{
+    size_t total = m->b.geom.size + m->state_len;
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    memcpy(buf, m->mem, m->b.geom.size);
+    memcpy(buf + m->b.geom.size, m->state, m->state_len);
+    int rc = write_file_atomic(path, buf, total, err, n);
+    free(buf);
+    return rc;
+}
+
+int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, char *err,
+              size_t errlen)
+{
+    static struct mh m;
+    memset(s, 0, sizeof(*s));
+    double t0 = now_s();
+    if (mh_setup(&m, o, err, errlen) != 0) {
+        mh_free(&m);
+        return 2;
+    }
+    /* The clean run numbers the ops. */
+    m.recording = 1;
+    FILE *evf = NULL;
+    if (o->point > 0 && o->events) {
+        evf = strcmp(o->events, "-") ? fopen(o->events, "w") : stdout;
+        if (!evf) {
+            snprintf(err, errlen, "%s: %s", o->events, strerror(errno));
+            mh_free(&m);
+            return 2;
+        }
+    }
+    run_point(&m, NULL);
+    m.recording = 0;
+    s->ops = m.nops;
+    if (m.inv) {
+        snprintf(s->first_failure, sizeof(s->first_failure),
+                 "FAIL clean run (no fault): %s [clean-run]", m.why);
+        fprintf(out, "%s\n", s->first_failure);
+        s->failures = 1;
+        s->inv_fail[INV_CLEAN] = 1;
+        if (evf && evf != stdout)
+            fclose(evf);
+        mh_free(&m);
+        s->seconds = now_s() - t0;
+        return 1;
+    }
+
+    if (o->point > 0) {
+        if ((uint32_t)o->point > m.nops) {
+            snprintf(err, errlen, "--point %ld: the clean run has %u flash operations", o->point,
+                     m.nops);
+            if (evf && evf != stdout)
+                fclose(evf);
+            mh_free(&m);
+            return 2;
+        }
+        struct pres r;
+        memset(&r, 0, sizeof(r));
+        m.ev = evf;
+        run_one(&m, o, (uint32_t)o->point, &r);
+        m.ev = NULL;
+        if (evf && evf != stdout)
+            fclose(evf);
+        if (o->flash_out && write_flash(&m, o->flash_out, err, errlen) != 0) {
+            mh_free(&m);
+            return 2;
+        }
+        s->points = 1;
+        if (r.inv) {
+            s->failures = 1;
+            s->inv_fail[r.inv]++;
+            fprintf(out, "%s\n", r.msg);
+            snprintf(s->first_failure, sizeof(s->first_failure), "%s", r.msg);
+        } else {
+            char d[200];
+            describe(&m, o, (uint32_t)o->point, d, sizeof(d));
+            fprintf(out, "PASS at %s: updated to %s\n", d, V2);
+        }
+        s->seconds = now_s() - t0;
+        mh_free(&m);
+        return r.inv ? 1 : 0;
+    }
+
+    /* The points: every stride-th op from first, in the chosen phase. */
+    uint32_t *pts = malloc(sizeof(uint32_t) * (m.nops + 1));
+    uint32_t np = 0;
+    for (uint32_t k = o->first ? o->first : 1; k <= m.nops; k += o->stride ? o->stride : 1)
+        if (!o->phase || m.opv[k - 1].phase == o->phase)
+            pts[np++] = k;
+    struct pres *res = mmap(NULL, sizeof(struct pres) * (np + 1), PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (!pts || res == MAP_FAILED) {
+        snprintf(err, errlen, "out of memory");
+        free(pts);
+        mh_free(&m);
+        return 2;
+    }
+    int jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+    if (jobs == 1 || np < 2) {
+        for (uint32_t i = 0; i < np; i++)
+            run_one(&m, o, pts[i], &res[i]);
+    } else {
+        pid_t pids[64];
+        fflush(out);
+        for (int w = 0; w < jobs; w++) {
+            pids[w] = fork();
+            if (pids[w] == 0) {
+                for (uint32_t i = (uint32_t)w; i < np; i += (uint32_t)jobs)
+                    run_one(&m, o, pts[i], &res[i]);
+                _exit(0);
+            }
+            if (pids[w] < 0) {
+                snprintf(err, errlen, "fork: %s", strerror(errno));
+                for (int k = 0; k < w; k++)
+                    kill(pids[k], SIGKILL);
+                for (int k = 0; k < w; k++)
+                    waitpid(pids[k], NULL, 0);
+                munmap(res, sizeof(struct pres) * (np + 1));
+                free(pts);
+                mh_free(&m);
+                return 2;
+            }
+        }
+        int bad = 0;
+        for (int w = 0; w < jobs; w++) {
+            int st;
+            if (waitpid(pids[w], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                bad = 1;
+        }
+        if (bad) {
+            snprintf(err, errlen, "a sweep worker died (see its messages above)");
+            munmap(res, sizeof(struct pres) * (np + 1));
+            free(pts);
+            mh_free(&m);
+            return 2;
+        }
+    }
+    s->points = np;
+    for (uint32_t i = 0; i < np; i++) {
+        if (!res[i].inv)
+            continue;
+        s->failures++;
+        s->inv_fail[res[i].inv]++;
+        if (!s->first_failure[0])
+            snprintf(s->first_failure, sizeof(s->first_failure), "%s", res[i].msg);
+        if (!o->quiet || s->failures <= 5)
+            fprintf(out, "%s\n", res[i].msg);
+    }
+    munmap(res, sizeof(struct pres) * (np + 1));
+    free(pts);
+    s->seconds = now_s() - t0;
+    mh_free(&m);
+    return s->failures ? 1 : 0;
+}
