@@ -38,7 +38,12 @@ BIN := $(BUILD)/bin/otahil $(BUILD)/bin/otahil-dut
 # position-independent, exporting only otahil_fw_boot.
 FW_SRC   := $(FREE_SRC) $(wildcard sim/fw/*.c)
 FW_OBJ   := $(FW_SRC:%.c=$(BUILD)/fwobj/%.o)
-FW_PORTS := reference
+# Known-bad variants (fixtures/ports/NAME.patch): a unified diff against the
+# files below, applied to copies in $(BUILD)/fixtures/NAME, built as NAME.so.
+PATCHABLE := boards/ports/reference/ota_port.c sim/boot/boot.c sim/agent/agent.c
+BAD_PORTS := $(sort $(basename $(notdir $(wildcard fixtures/ports/*.patch))))
+FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/fwobj/%.o),$(FW_OBJ))
+FW_PORTS := reference $(BAD_PORTS)
 FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
 
 .PHONY: all deps-check test unit e2e certify freestanding-check clean fmt
@@ -58,6 +63,15 @@ $(BUILD)/fwobj/%.o: %.c
 $(BUILD)/fw/reference.so: $(FW_OBJ) $(BUILD)/fwobj/$(PORT_SRC:.c=.o)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,-z,norelro -Wl,-z,now -o $@ $^
+
+$(BUILD)/fw/%.so: fixtures/ports/%.patch $(FW_BASE_OBJ) $(PATCHABLE)
+	@rm -rf $(BUILD)/fixtures/$* && mkdir -p $(BUILD)/fixtures/$* $(dir $@)
+	@for f in $(PATCHABLE); do mkdir -p $(BUILD)/fixtures/$*/$$(dirname $$f) && cp $$f $(BUILD)/fixtures/$*/$$f; done
+	@patch -s -p1 -d $(BUILD)/fixtures/$* < $< || { echo "$<: does not apply to the reference sources" >&2; exit 1; }
+	@for f in $(PATCHABLE); do \
+	  $(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $(BUILD)/fixtures/$*/$$f -o $(BUILD)/fixtures/$*/$${f%.c}.o || exit 1; \
+	done
+	$(CC) -shared $(LDFLAGS) -Wl,-z,norelro -Wl,-z,now -o $@ $(FW_BASE_OBJ) $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.o)
 
 $(BUILD)/libotahil.a: $(LIB_OBJ)
 	@rm -f $@

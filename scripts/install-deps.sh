@@ -9,7 +9,7 @@
 # root; otherwise it names what is missing and exits 1.
 set -euo pipefail
 
-BUILD_PKGS=(build-essential pkg-config
+BUILD_PKGS=(build-essential pkg-config patch
             mosquitto mosquitto-clients libmosquitto-dev
             libcivetweb-dev libssl-dev libcjson-dev libinih-dev libcmocka-dev
             gcc-arm-none-eabi libnewlib-arm-none-eabi)
