@@ -89,8 +89,9 @@ struct mh {
     struct otahil_fw_config cfg;
     struct otahil_fw_ops ops;
     /* images */
-    uint8_t *v2;
-    uint32_t v2len;
+    uint8_t *v2, *v1;
+    uint32_t v2len, v1len;
+    struct image_info v1info, v2info;
     char push[1024];
     int  pushlen;
     char topic_upgrade[160];
@@ -469,6 +470,20 @@ static uint32_t h_uptime(void *ctx)
     return ((struct mh *)ctx)->uptime;
 }
 
+static int h_image_known(void *ctx, const uint8_t *mem, uint32_t len, struct image_info *info)
+{
+    struct mh *m = ctx;
+    if (len >= m->v2len && !memcmp(mem, m->v2, m->v2len)) {
+        *info = m->v2info;
+        return 1;
+    }
+    if (len >= m->v1len && !memcmp(mem, m->v1, m->v1len)) {
+        *info = m->v1info;
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- set-up -------------------------------------------------------------- */
 
 static uint64_t mix(uint64_t *s)
@@ -509,11 +524,12 @@ static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t 
                  o->image_size, l2, b->name);
         return -1;
     }
-    uint8_t *v1 = malloc(l1);
+    uint8_t *v1 = m->v1 = malloc(l1);
+    m->v1len = (uint32_t)l1;
     m->v2 = malloc(l2);
     m->v2len = (uint32_t)l2;
-    if (!v1 || !m->v2 || image_build(&s1, v1, l1) != IMAGE_OK || image_build(&s2, m->v2, l2) != IMAGE_OK) {
-        free(v1);
+    if (!v1 || !m->v2 || image_build(&s1, v1, l1) != IMAGE_OK || image_build(&s2, m->v2, l2) != IMAGE_OK ||
+        image_parse(v1, l1, &m->v1info) != IMAGE_OK || image_parse(m->v2, l2, &m->v2info) != IMAGE_OK) {
         snprintf(err, n, "cannot build the sweep images");
         return -1;
     }
@@ -541,14 +557,12 @@ static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t 
     m->pre_state = aligned_alloc(64, (m->state_len + 63) / 64 * 64);
     m->sent_data = malloc(b->geom.size);
     if (!m->mem || !m->pre_mem || !m->state || !m->pre_state || !m->sent_data) {
-        free(v1);
         snprintf(err, n, "out of memory");
         return -1;
     }
     memset(m->pre_mem, b->geom.erase_value, b->geom.size);
     memset(m->pre_state, 0, m->state_len);
     memcpy(m->pre_mem + (app->start - b->flash_base), v1, l1);
-    free(v1);
 
     /* Where an update may write: both slots, the boot records, the KV. */
     int allow[FLASHSIM_MAX_PARTS], na = 0;
@@ -634,6 +648,7 @@ static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t 
     ops->thread_create = h_thread;
     ops->msleep = h_msleep;
     ops->uptime_ms = h_uptime;
+    ops->image_known = h_image_known;
     return 0;
 }
 
@@ -641,6 +656,7 @@ static void mh_free(struct mh *m)
 {
     fwhost_unload(&m->fw);
     free(m->v2);
+    free(m->v1);
     free(m->mem);
     free(m->pre_mem);
     free(m->state);

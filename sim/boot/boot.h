@@ -27,6 +27,11 @@ struct boot_cfg {
     enum boot_kind kind;
     uint32_t boot_attempts;  /* pingpong: trial boots before rollback */
     uint32_t flash_base;     /* address of chip offset 0 (record addresses are absolute) */
+    /* Optional shortcut for the boot-time image check: returns 1 and fills
+     * *info when the slot is known to hold a valid image (a simulator that
+     * recognises the bytes), 0 to let the bootloader parse and verify it. */
+    int (*known_image)(void *ctx, int part, struct image_info *info);
+    void *known_ctx;
 };
 
 struct boot_result {

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
                g_ff.fs.meta->boots, b.name, (int)getpid());
 
     struct boot_cfg bc = { strcmp(b.bootloader, "pingpong") == 0 ? BOOT_PINGPONG : BOOT_COPY,
-                           b.boot_attempts, b.flash_base };
+                           b.boot_attempts, b.flash_base, NULL, NULL };
     struct boot_result br;
     if (boot_run(&g_ff.fs, &bc, &br) == FLASHSIM_ECUT) {
         evlog_emit("device", "device.power_cut", "\"where\":\"bootloader\"");

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "sim/flash/flashsim.h"
+#include "sim/image/image.h"
 
 #define OTAHIL_FW_ABI 1
 #define OTAHIL_FW_ENTRY "otahil_fw_boot"
@@ -85,6 +86,10 @@ struct otahil_fw_ops {
     int  (*thread_create)(void *ctx, void *(*fn)(void *), void *arg, size_t stack);
     void (*msleep)(void *ctx, uint32_t ms);
     uint32_t (*uptime_ms)(void *ctx);
+    /* Optional: 1 and *info when the bytes at mem (a whole slot) begin with
+     * an image the host knows to be valid, sparing the bootloader model a
+     * full verification; 0 to verify. */
+    int  (*image_known)(void *ctx, const uint8_t *mem, uint32_t len, struct image_info *info);
 };
 
 /* How a boot ended when it returns. */

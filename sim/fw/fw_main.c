@@ -71,6 +71,15 @@ static void flash_cut(void *ctx, const struct flashsim_op *op)
     g_ops->power_cut(g_ops->ctx, op);
 }
 
+static int known_image(void *ctx, int part, struct image_info *info)
+{
+    (void)ctx;
+    const struct flashsim_part *p = flashsim_part(&g_fs, part);
+    if (!p || !g_ops->image_known)
+        return 0;
+    return g_ops->image_known(g_ops->ctx, g_cfg->flash_mem + p->start, p->length, info);
+}
+
 /* ---- start-up ---------------------------------------------------------- */
 
 __attribute__((visibility("default"))) int otahil_fw_boot(const struct otahil_fw_config *cfg,
@@ -96,7 +105,7 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
                  cfg->board);
 
     struct boot_cfg bc = { cfg->pingpong ? BOOT_PINGPONG : BOOT_COPY, cfg->boot_attempts,
-                           cfg->flash_base };
+                           cfg->flash_base, known_image, NULL };
     struct boot_result br;
     (void)boot_run(&g_fs, &bc, &br); /* a cut never returns here */
     if (br.bricked) {
