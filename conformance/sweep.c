@@ -70,6 +70,11 @@ void sweep_defaults(struct sweep_opts *o)
     o->max_boots = 12;
 }
 
+struct pres {
+    uint8_t inv;
+    char    why[320];
+};
+
 struct opinfo {
     uint8_t  kind, phase;
     int16_t  part;
@@ -137,6 +142,11 @@ struct mh {
     struct opinfo *opv;
     uint32_t nops, capops;
     int recording;
+    /* forking sweep: the clean run forks a child at each cut point */
+    int forking, is_child, jobs, active, fork_failed;
+    uint32_t *point_of;     /* op index -> result slot + 1 (0: not a point) */
+    struct pres *res;
+    uint32_t child_slot;
     /* replay output */
     FILE *ev;
     uint64_t evseq;
@@ -201,11 +211,21 @@ static int in_allowed(const struct mh *m, uint32_t a, uint32_t len)
     return 0;
 }
 
-static void h_flash_op(void *ctx, const struct flashsim_op *op, int before)
+static void reap_one(struct mh *m)
+{
+    int st;
+    if (waitpid(-1, &st, 0) > 0) {
+        m->active--;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            m->fork_failed = 1;
+    }
+}
+
+static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
 {
     struct mh *m = ctx;
     if (!op->seq || !before)
-        return;
+        return 0;
     if (m->recording) {
         if (m->nops == m->capops) {
             m->capops = m->capops ? m->capops * 2 : 4096;
@@ -223,6 +243,27 @@ static void h_flash_op(void *ctx, const struct flashsim_op *op, int before)
     if (!in_allowed(m, op->addr, op->len))
         failf(m, INV_OUTSIDE, "%s %s+0x%x len %u (chip 0x%x) is outside the partitions an update may write",
               flashsim_opkind_name(op->kind), board_part_name(op->part), op->off, op->len, op->addr);
+    uint64_t k = op->seq - m->base_seq;
+    if (!m->forking || m->is_child || k > m->nops || !m->point_of[k])
+        return 0;
+    /* A cut point: the child takes this op with the fault and recovers;
+     * the parent goes on with the clean run. */
+    while (m->active >= m->jobs)
+        reap_one(m);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        m->fork_failed = 1;
+        return 0;
+    }
+    if (pid == 0) {
+        m->is_child = 1;
+        m->recording = 0;
+        m->child_slot = m->point_of[k] - 1;
+        return m->o->mode;
+    }
+    m->active++;
+    return 0;
 }
 
 /* Longest prefix of the download slot equal to the new image. */
@@ -663,6 +704,8 @@ static void mh_free(struct mh *m)
     free(m->pre_state);
     free(m->sent_data);
     free(m->opv);
+    free(m->point_of);
+    m->point_of = NULL;
 }
 
 /* ---- one point ------------------------------------------------------------ */
@@ -709,6 +752,7 @@ static void final_checks(struct mh *m)
 /* Runs one point from the pre-update image. fault NULL: the clean run. */
 static void run_point(struct mh *m, const struct flashsim_fault *fault)
 {
+    int pointish;
     memcpy(m->mem, m->pre_mem, m->b.geom.size);
     memcpy(m->state, m->pre_state, m->state_len);
     m->on_connected = NULL;
@@ -730,6 +774,7 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
     m->boot_no = 0;
     int done = 0;
     uint32_t boots;
+    pointish = fault != NULL;
     for (boots = 0; boots < m->o->max_boots && !m->inv; boots++) {
         m->cfg.fault = fault && !m->cut_fired ? *fault : (struct flashsim_fault){ 0 };
         m->on_connected = NULL;
@@ -739,10 +784,11 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
         m->responding = 0;
         m->dl_active = 0;
         int end = fwhost_boot(&m->fw, &m->cfg, &m->ops);
+        pointish = fault != NULL || m->is_child;
         if (end == FWHOST_STOP || m->inv)
             break;
         if (end == FWHOST_BRICKED) {
-            failf(m, fault ? INV_BRICKED : INV_CLEAN, "device bricked");
+            failf(m, pointish ? INV_BRICKED : INV_CLEAN, "device bricked");
             break;
         }
         if (end == FWHOST_HARNESS) {
@@ -754,26 +800,27 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
                 done = 1;
                 break;
             }
-            failf(m, fault ? INV_NO_COMPLETION : INV_CLEAN,
+            failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
                   "the device stays on the old version after %u pushes", m->pushes);
             break;
         }
         /* reboot, crash or cut: boot again */
     }
     if (!done && !m->inv)
-        failf(m, fault ? INV_NO_COMPLETION : INV_CLEAN,
+        failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
               "not updated after %u boots (boot loop or endless retries)", boots);
     final_checks(m);
-    if (!fault && m->inv)
+    if (m->is_child) {
+        struct pres *r = &m->res[m->child_slot];
+        r->inv = (uint8_t)m->inv;
+        snprintf(r->why, sizeof(r->why), "%s", m->why);
+        _exit(0);
+    }
+    if (!pointish && m->inv)
         m->inv = INV_CLEAN;
 }
 
 /* ---- the sweep ------------------------------------------------------------- */
-
-struct pres {
-    uint8_t inv;
-    char    msg[400];
-};
 
 static double now_s(void)
 {
@@ -816,13 +863,16 @@ static void run_one(struct mh *m, const struct sweep_opts *o, uint32_t k, struct
     fault_for(m, o, k, &f);
     run_point(m, &f);
     r->inv = (uint8_t)m->inv;
-    if (m->inv) {
-        char d[200], cmd[300];
-        describe(m, o, k, d, sizeof(d));
-        replay_cmd(o, k, cmd, sizeof(cmd));
-        snprintf(r->msg, sizeof(r->msg), "FAIL at %s: %s [%s]\n  replay: %s", d, m->why,
-                 sweep_inv_name(m->inv), cmd);
-    }
+    snprintf(r->why, sizeof(r->why), "%s", m->why);
+}
+
+static void fail_msg(const struct mh *m, const struct sweep_opts *o, uint32_t k, const struct pres *r,
+                     char *out, size_t n)
+{
+    char d[200], cmd[300];
+    describe(m, o, k, d, sizeof(d));
+    replay_cmd(o, k, cmd, sizeof(cmd));
+    snprintf(out, n, "FAIL at %s: %s [%s]\n  replay: %s", d, r->why, sweep_inv_name(r->inv), cmd);
 }
 
 static int write_flash(const struct mh *m, const char *path, char *err, size_t n)
@@ -901,8 +951,8 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, ch
         if (r.inv) {
             s->failures = 1;
             s->inv_fail[r.inv]++;
-            fprintf(out, "%s\n", r.msg);
-            snprintf(s->first_failure, sizeof(s->first_failure), "%s", r.msg);
+            fail_msg(&m, o, (uint32_t)o->point, &r, s->first_failure, sizeof(s->first_failure));
+            fprintf(out, "%s\n", s->first_failure);
         } else {
             char d[200];
             describe(&m, o, (uint32_t)o->point, d, sizeof(d));
@@ -913,72 +963,65 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, ch
         return r.inv ? 1 : 0;
     }
 
-    /* The points: every stride-th op from first, in the chosen phase. */
-    uint32_t *pts = malloc(sizeof(uint32_t) * (m.nops + 1));
+    /* The points: every stride-th op from first, in the chosen phase. A
+     * second clean run forks a child at each of them (it inherits the whole
+     * state up to that op, so no prefix is run twice); up to `jobs` children
+     * run at once. */
     uint32_t np = 0;
-    for (uint32_t k = o->first ? o->first : 1; k <= m.nops; k += o->stride ? o->stride : 1)
-        if (!o->phase || m.opv[k - 1].phase == o->phase)
-            pts[np++] = k;
-    struct pres *res = mmap(NULL, sizeof(struct pres) * (np + 1), PROT_READ | PROT_WRITE,
-                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (!pts || res == MAP_FAILED) {
+    m.point_of = calloc(m.nops + 1, sizeof(uint32_t));
+    uint32_t *pts = malloc(sizeof(uint32_t) * (m.nops + 1));
+    if (!m.point_of || !pts) {
         snprintf(err, errlen, "out of memory");
         free(pts);
         mh_free(&m);
         return 2;
     }
-    int jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
-    if (jobs == 1 || np < 2) {
-        for (uint32_t i = 0; i < np; i++)
-            run_one(&m, o, pts[i], &res[i]);
-    } else {
-        pid_t pids[64];
-        fflush(out);
-        for (int w = 0; w < jobs; w++) {
-            pids[w] = fork();
-            if (pids[w] == 0) {
-                for (uint32_t i = (uint32_t)w; i < np; i += (uint32_t)jobs)
-                    run_one(&m, o, pts[i], &res[i]);
-                _exit(0);
-            }
-            if (pids[w] < 0) {
-                snprintf(err, errlen, "fork: %s", strerror(errno));
-                for (int k = 0; k < w; k++)
-                    kill(pids[k], SIGKILL);
-                for (int k = 0; k < w; k++)
-                    waitpid(pids[k], NULL, 0);
-                munmap(res, sizeof(struct pres) * (np + 1));
-                free(pts);
-                mh_free(&m);
-                return 2;
-            }
+    for (uint32_t k = o->first ? o->first : 1; k <= m.nops; k += o->stride ? o->stride : 1)
+        if (!o->phase || m.opv[k - 1].phase == o->phase) {
+            pts[np] = k;
+            m.point_of[k] = ++np;
         }
-        int bad = 0;
-        for (int w = 0; w < jobs; w++) {
-            int st;
-            if (waitpid(pids[w], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                bad = 1;
-        }
-        if (bad) {
-            snprintf(err, errlen, "a sweep worker died (see its messages above)");
-            munmap(res, sizeof(struct pres) * (np + 1));
-            free(pts);
-            mh_free(&m);
-            return 2;
-        }
+    size_t reslen = sizeof(struct pres) * (np + 1);
+    m.res = mmap(NULL, reslen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m.res == MAP_FAILED) {
+        snprintf(err, errlen, "out of memory");
+        free(pts);
+        mh_free(&m);
+        return 2;
+    }
+    for (uint32_t i = 0; i < np; i++)
+        m.res[i].inv = 0xFF; /* not run */
+    m.jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+    m.forking = 1;
+    run_point(&m, NULL);
+    m.forking = 0;
+    while (m.active > 0)
+        reap_one(&m);
+    uint32_t lost = 0;
+    for (uint32_t i = 0; i < np; i++)
+        lost += m.res[i].inv == 0xFF;
+    if (m.fork_failed || lost) {
+        snprintf(err, errlen, "%u of %u cut points did not report (a worker died or fork failed)",
+                 lost, np);
+        munmap(m.res, reslen);
+        free(pts);
+        mh_free(&m);
+        return 2;
     }
     s->points = np;
     for (uint32_t i = 0; i < np; i++) {
-        if (!res[i].inv)
+        if (!m.res[i].inv)
             continue;
+        char msg[800];
+        fail_msg(&m, o, pts[i], &m.res[i], msg, sizeof(msg));
         s->failures++;
-        s->inv_fail[res[i].inv]++;
+        s->inv_fail[m.res[i].inv]++;
         if (!s->first_failure[0])
-            snprintf(s->first_failure, sizeof(s->first_failure), "%s", res[i].msg);
+            snprintf(s->first_failure, sizeof(s->first_failure), "%s", msg);
         if (!o->quiet || s->failures <= 5)
-            fprintf(out, "%s\n", res[i].msg);
+            fprintf(out, "%s\n", msg);
     }
-    munmap(res, sizeof(struct pres) * (np + 1));
+    munmap(m.res, reslen);
     free(pts);
     s->seconds = now_s() - t0;
     mh_free(&m);

@@ -65,8 +65,10 @@ typedef void (*otahil_fw_msg_cb)(char *topic, int topic_len, void *payload, int 
 struct otahil_fw_ops {
     void *ctx;
     void (*event)(void *ctx, const char *src, const char *ev, const char *fields);
-    /* Every numbered flash op and every read, before (1) and after (0). */
-    void (*flash_op)(void *ctx, const struct flashsim_op *op, int before);
+    /* Every numbered flash op and every read, before (1) and after (0).
+     * For a "before" call, a non-zero enum flashsim_fault_mode applies that
+     * fault to this very op (a host deciding cut points on the fly). */
+    int  (*flash_op)(void *ctx, const struct flashsim_op *op, int before);
     void (*reboot)(void *ctx, const char *reason) __attribute__((noreturn));
     void (*power_cut)(void *ctx, const struct flashsim_op *op) __attribute__((noreturn));
     /* The device has nothing to do: wait for messages. Returning ends the boot. */

@@ -60,8 +60,13 @@ void hal_reboot(void) { otahil_platform_reboot("hal_reboot"); }
 static int flash_hook(void *ctx, const struct flashsim_op *op, int before)
 {
     (void)ctx;
-    if (g_ops->flash_op)
-        g_ops->flash_op(g_ops->ctx, op, before);
+    int mode = g_ops->flash_op ? g_ops->flash_op(g_ops->ctx, op, before) : 0;
+    if (before && op->seq && mode > FLASHSIM_F_NONE && mode < FLASHSIM_F_COUNT) {
+        struct flashsim_fault f = g_cfg->fault;
+        f.mode = (uint8_t)mode;
+        f.at_seq = op->seq;
+        flashsim_fault_arm(&g_fs, &f);
+    }
     return 0;
 }
 
