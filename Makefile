@@ -3,6 +3,7 @@
 #   make            build build/bin/otahil and build/bin/otahil-dut
 #   make test       unit and end-to-end tests under ASan + UBSan
 #   make certify    the reference port through the suite on the default board
+#   make bench      performance figures (docs/PERFORMANCE.md)
 #
 # Variables: BUILD (output dir), SAN=1 (sanitizers), BOARD (certify board).
 
@@ -46,7 +47,7 @@ FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/fwobj/%.o),$(FW_OBJ))
 FW_PORTS := reference $(BAD_PORTS)
 FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
 
-.PHONY: all deps-check test unit e2e certify freestanding-check clean fmt
+.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt
 all: deps-check $(BIN) $(FW_SO) $(BUILD)/boards
 
 deps-check:
@@ -111,6 +112,9 @@ unit: deps-check
 
 test: deps-check unit freestanding-check
 	@scripts/run-tests.sh build/san
+
+bench: all
+	@scripts/bench.sh $(BUILD)
 
 certify: all
 	@$(BUILD)/bin/otahil certify --board $(BOARD)

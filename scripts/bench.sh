@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# bench.sh [BUILD] - performance figures (not tests): power-cut sweep rates.
+# Prints one line per figure with the target and the ratio; docs/PERFORMANCE.md
+# records the numbers with the machine and the command.
+set -eu
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+otahil="$root/$build/bin/otahil"
+export OTAHIL_BOARDS="$root/boards"
+jobs=$(nproc 2>/dev/null || echo 2)
+[ "$jobs" -gt 2 ] && jobs=2
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), jobs $jobs"
+
+rate() { # prints "points seconds rate" from a sweep summary line
+  sed -n 's/.*: \([0-9]*\) flash ops, \([0-9]*\) cut points checked, \([0-9]*\) failed (\([0-9.]*\) s, \([0-9]*\) points\/s).*/\2 \4 \5 \3/p'
+}
+row() { # board mode size [target]
+  local b=$1 m=$2 sz=$3 target=${4:-}
+  read -r pts secs r failed < <("$otahil" sweep --board "$b" --mode "$m" --image-size "$sz" --jobs "$jobs" --quiet | tail -1 | rate)
+  local ratio=""
+  [ -n "$target" ] && ratio=$(awk -v r="$r" -v t="$target" 'BEGIN { printf "  target %d/s, ratio %.2f", t, r / t }')
+  printf '%-13s %-7s %6s  %5d points in %6.2f s  %5d points/s  %s failed%s\n' "$b" "$m" "$sz" "$pts" "$secs" "$r" "$failed" "$ratio"
+}
+
+echo "== port-level sweep, every flash op, reference port =="
+row mk3060 torn 900K 2000
+for b in native mk3060 developerkit esp8266; do
+  for m in before after torn erase; do
+    row "$b" "$m" 256K
+  done
+done
