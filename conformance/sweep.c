@@ -224,8 +224,17 @@ static void reap_one(struct mh *m)
 static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
 {
     struct mh *m = ctx;
-    if (!op->seq || !before)
+    if (!op->seq)
         return 0;
+    if (!before) {
+        /* A broken rule is reported as itself, before its consequences. */
+        if (op->violation != FLASHSIM_V_NONE)
+            failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
+                  flashsim_violation_name(op->violation), flashsim_opkind_name(op->kind),
+                  board_part_name(op->part), op->off, op->len,
+                  (unsigned long long)(op->seq - m->base_seq));
+        return 0;
+    }
     if (m->recording) {
         if (m->nops == m->capops) {
             m->capops = m->capops ? m->capops * 2 : 4096;
