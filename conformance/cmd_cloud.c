@@ -9,27 +9,25 @@
  * publishes where it runs in WORKDIR/cloud.json (written to a temporary name
  * and renamed, so a reader never sees half a file).
  *
- * `otahil push` talks plain HTTP/1.1 over a socket: one request per
- * connection, Connection: close, the whole response read to EOF.
+ * `otahil push` talks to the REST API through apiclient.c (plain HTTP/1.1
+ * over a socket: one request per connection, Connection: close, the whole
+ * response read to EOF).
  */
 #include "conformance/cmd_cloud.h"
+#include "conformance/apiclient.h"
 #include "mock_cloud/cloud.h"
 #include "sim/util/defaults.h"
 #include "sim/util/evlog.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,8 +35,7 @@
 #define CMD_HEALTH_POLL_MS    200   /* otahil cloud: health check period */
 #define CMD_JOB_POLL_MS       250   /* otahil push --wait: job poll period */
 #define CMD_DEFAULT_TIMEOUT_S 300   /* otahil push --wait without --timeout */
-#define CMD_HTTP_TIMEOUT_S    10    /* one REST call */
-#define CMD_HTTP_MAX          (1u << 20)
+#define CMD_DEVICE_SPEC_MAX   160   /* otahil cloud --device PK/DN/SECRET */
 
 static const char cloud_usage[] =
     "usage: otahil cloud [options]\n"
@@ -63,6 +60,9 @@ static const char push_usage[] =
     "  --workdir DIR          find the cloud through DIR/cloud.json (default " CMD_DEFAULT_WORKDIR ")\n"
     "  --api URL              or talk to the REST API at URL, e.g. http://127.0.0.1:8080\n"
     "  --sign-method M        Md5 (default) or Sha256\n"
+    "  --retries N            push again up to N times (0..100, default 0) after the device\n"
+    "                         informs another version or reports a negative step\n"
+    "  --at-inform            push at the device's next inform even if it is online now\n"
     "  --wait                 wait for the job's verdict\n"
     "  --timeout S            with --wait: give up after S seconds (default 300)\n"
     "  --help                 this text\n"
@@ -134,9 +134,17 @@ static void cmd_sleep_ms(unsigned ms)
 /* ---- otahil cloud ---- */
 
 struct cmd_device {
-    char  spec[160];   /* PK/DN/SECRET, split in place */
+    char  spec[CMD_DEVICE_SPEC_MAX]; /* PK/DN/SECRET, split in place */
     char *part[3];
 };
+
+/* Splits an --device value into d. 0 or -1. */
+static int cmd_device_parse(const char *v, struct cmd_device *d)
+{
+    if ((size_t)snprintf(d->spec, sizeof d->spec, "%s", v) >= sizeof d->spec)
+        return -1;
+    return cmd_split(d->spec, d->part, 3);
+}
 
 static int cmd_write_cloud_json(const char *dir, struct cloud *c, const char *events)
 {
@@ -169,7 +177,8 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, const char *ev
 
 int cmd_cloud(int argc, char **argv)
 {
-    struct cmd_device devs[CLOUD_MAX_DEVICES];
+    const char *devs[CLOUD_MAX_DEVICES]; /* --device values, checked */
+    struct cmd_device dev;
     struct cloud_opts o = { 0 };
     const char *workdir = CMD_DEFAULT_WORKDIR, *events = NULL, *v = NULL;
     char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[512], jpath[PATH_MAX + 16];
@@ -216,13 +225,11 @@ int cmd_cloud(int argc, char **argv)
                 fprintf(stderr, "otahil cloud: more than %d --device options\n", CLOUD_MAX_DEVICES);
                 return OTAHIL_EXIT_HARNESS;
             }
-            if ((size_t)snprintf(devs[ndev].spec, sizeof devs[ndev].spec, "%s", v) >=
-                    sizeof devs[ndev].spec ||
-                cmd_split(devs[ndev].spec, devs[ndev].part, 3) != 0) {
+            if (cmd_device_parse(v, &dev) != 0) {
                 fprintf(stderr, "otahil cloud: bad --device %s (PK/DN/SECRET)\n", v);
                 return OTAHIL_EXIT_HARNESS;
             }
-            ndev++;
+            devs[ndev++] = v;
         } else if (m < 0) {
             fprintf(stderr, "otahil cloud: option %s needs a value\n", argv[i]);
             return OTAHIL_EXIT_HARNESS;
@@ -261,10 +268,11 @@ int cmd_cloud(int argc, char **argv)
         goto out;
     }
     for (int k = 0; k < ndev; k++) {
-        if (cloud_add_device(c, devs[k].part[0], devs[k].part[1], devs[k].part[2]) != 0) {
+        cmd_device_parse(devs[k], &dev); /* checked while parsing the options */
+        if (cloud_add_device(c, dev.part[0], dev.part[1], dev.part[2]) != 0) {
             fprintf(stderr, "otahil cloud: cannot register device %s/%s (pk <= 20, dn <= 32, "
                     "secret <= 64 characters, no '/', '+', '#', quotes or spaces)\n",
-                    devs[k].part[0], devs[k].part[1]);
+                    dev.part[0], dev.part[1]);
             rc = OTAHIL_EXIT_HARNESS;
             goto stop;
         }
@@ -301,170 +309,21 @@ out:
 
 /* ---- otahil push ---- */
 
-struct cmd_api {
-    struct sockaddr_in addr;   /* REST API endpoint */
-    char               host[72]; /* "HOST:PORT" for the Host header */
-};
-
-/* "http://HOST:PORT[/]" with HOST an IPv4 address or "localhost". */
-static int cmd_parse_api(const char *url, struct cmd_api *api)
-{
-    char host[64];
-    const char *p, *colon;
-    uint64_t port;
-    char *end;
-
-    if (strncmp(url, "http://", 7) != 0)
-        return -1;
-    p = url + 7;
-    colon = strchr(p, ':');
-    if (!colon || (size_t)(colon - p) >= sizeof host || colon == p)
-        return -1;
-    memcpy(host, p, (size_t)(colon - p));
-    host[colon - p] = '\0';
-    errno = 0;
-    port = strtoull(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || port == 0 || port > 65535 || (*end && strcmp(end, "/") != 0))
-        return -1;
-    memset(&api->addr, 0, sizeof api->addr);
-    api->addr.sin_family = AF_INET;
-    api->addr.sin_port = htons((uint16_t)port);
-    if (strcmp(host, "localhost") == 0)
-        api->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    else if (inet_pton(AF_INET, host, &api->addr.sin_addr) != 1)
-        return -1;
-    snprintf(api->host, sizeof api->host, "%s:%u", host, (unsigned)port);
-    return 0;
-}
-
-static int cmd_api_from_workdir(const char *workdir, struct cmd_api *api, char *err, size_t errlen)
-{
-    char path[PATH_MAX + 16], buf[4096];
-    const cJSON *port;
-    cJSON *root;
-    size_t n;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/cloud.json", workdir);
-    f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "no cloud found: cannot read %.200s (%s); start one with `otahil "
-                 "cloud --workdir %.200s` or give --api", path, strerror(errno), workdir);
-        return -1;
-    }
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    root = cJSON_Parse(buf);
-    port = cJSON_GetObjectItemCaseSensitive(root, "http_port");
-    if (!cJSON_IsNumber(port) || port->valueint <= 0 || port->valueint > 65535) {
-        snprintf(err, errlen, "%.400s has no http_port", path);
-        cJSON_Delete(root);
-        return -1;
-    }
-    memset(&api->addr, 0, sizeof api->addr);
-    api->addr.sin_family = AF_INET;
-    api->addr.sin_port = htons((uint16_t)port->valueint);
-    api->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    snprintf(api->host, sizeof api->host, "127.0.0.1:%d", port->valueint);
-    cJSON_Delete(root);
-    return 0;
-}
-
-/* One REST call. Returns the HTTP status and the parsed JSON body in *out
- * (may be NULL for a non-JSON body), or -1 with err. */
-static int cmd_http(const struct cmd_api *api, const char *method, const char *path,
-                    const char *body, cJSON **out, char *err, size_t errlen)
-{
-    struct timeval tv = { CMD_HTTP_TIMEOUT_S, 0 };
-    char head[512], *resp = NULL, *sep;
-    size_t blen = body ? strlen(body) : 0, len = 0, cap = 0;
-    int s, status = -1, hn;
-
-    *out = NULL;
-    s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(s, (const struct sockaddr *)&api->addr, sizeof api->addr) != 0) {
-        snprintf(err, errlen, "cannot reach the cloud's REST API at http://%s: %s", api->host,
-                 strerror(errno));
-        goto out;
-    }
-    hn = snprintf(head, sizeof head,
-                  "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n"
-                  "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                  method, path, api->host, blen);
-    if (send(s, head, (size_t)hn, MSG_NOSIGNAL) != hn ||
-        (blen && send(s, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
-        snprintf(err, errlen, "sending to http://%s failed: %s", api->host, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        ssize_t r;
-        if (cap - len < 4096) {
-            char *nb;
-            if (cap >= CMD_HTTP_MAX) {
-                snprintf(err, errlen, "reply from http://%s too large", api->host);
-                goto out;
-            }
-            cap = cap ? cap * 2 : 8192;
-            nb = realloc(resp, cap);
-            if (!nb) {
-                snprintf(err, errlen, "out of memory");
-                goto out;
-            }
-            resp = nb;
-        }
-        r = recv(s, resp + len, cap - len - 1, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errlen, "reading from http://%s failed: %s", api->host, strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    if (!resp || len < 12 || strncmp(resp, "HTTP/1.", 7) != 0) {
-        snprintf(err, errlen, "http://%s sent no HTTP reply", api->host);
-        goto out;
-    }
-    resp[len] = '\0';
-    status = atoi(resp + 9);
-    sep = strstr(resp, "\r\n\r\n");
-    if (sep)
-        *out = cJSON_Parse(sep + 4);
-out:
-    close(s);
-    free(resp);
-    return status;
-}
-
-/* Error text of an API reply, for messages. */
-static const char *cmd_api_error(const cJSON *reply)
-{
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
-
-    return cJSON_IsString(e) ? e->valuestring : "no error text";
-}
-
-static int cmd_wait_job(const struct cmd_api *api, int job, unsigned timeout_s)
+static int cmd_wait_job(const struct api_client *api, int job, unsigned timeout_s)
 {
     char path[64], err[512], last[32] = "";
     uint64_t deadline = evlog_now_us() + (uint64_t)timeout_s * 1000000u;
+    int last_pushes = 0;
 
     snprintf(path, sizeof path, "/api/jobs/%d", job);
     for (;;) {
         cJSON *r = NULL;
-        int st = cmd_http(api, "GET", path, NULL, &r, err, sizeof err);
+        int st = api_call(api, "GET", path, NULL, &r, err, sizeof err);
         const cJSON *state = cJSON_GetObjectItemCaseSensitive(r, "state");
         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(r, "reason");
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(r, "last_step");
+        const cJSON *pushes = cJSON_GetObjectItemCaseSensitive(r, "pushes");
+        int np = cJSON_IsNumber(pushes) ? pushes->valueint : 0;
         const char *sname;
 
         if (st != 200 || !cJSON_IsString(state)) {
@@ -472,18 +331,23 @@ static int cmd_wait_job(const struct cmd_api *api, int job, unsigned timeout_s)
                 fprintf(stderr, "otahil push: %s\n", err);
             else
                 fprintf(stderr, "otahil push: job %d: the cloud answered %d: %s\n", job, st,
-                        cmd_api_error(r));
+                        api_error_text(r));
             cJSON_Delete(r);
             return OTAHIL_EXIT_HARNESS;
         }
         sname = state->valuestring;
-        if (strcmp(sname, last) != 0) {
-            if (cJSON_IsNumber(step))
+        if (strcmp(sname, last) != 0 || np != last_pushes) {
+            if (cJSON_IsNumber(step) && np > 1)
+                printf("job %d: %s (step %d, push %d)\n", job, sname, step->valueint, np);
+            else if (cJSON_IsNumber(step))
                 printf("job %d: %s (step %d)\n", job, sname, step->valueint);
+            else if (np > 1)
+                printf("job %d: %s (push %d)\n", job, sname, np);
             else
                 printf("job %d: %s\n", job, sname);
             fflush(stdout);
             snprintf(last, sizeof last, "%s", sname);
+            last_pushes = np;
         }
         if (strcmp(sname, "SUCCEEDED") == 0 || strcmp(sname, "FAILED") == 0) {
             int fail = sname[0] == 'F';
@@ -506,10 +370,10 @@ int cmd_push(int argc, char **argv)
     const char *image = NULL, *workdir = NULL, *apiurl = NULL, *sign = NULL, *device = NULL, *v = NULL;
     char devbuf[80], *dv[2] = { (char *)OTAHIL_DEFAULT_PK, (char *)OTAHIL_DEFAULT_DN };
     char abs[PATH_MAX], err[512], *body;
-    int wait = 0, have_timeout = 0, st, fwid, job;
-    uint64_t timeout = CMD_DEFAULT_TIMEOUT_S;
+    int wait = 0, have_timeout = 0, at_inform = 0, st, fwid, job;
+    uint64_t timeout = CMD_DEFAULT_TIMEOUT_S, retries = 0;
     const cJSON *jid, *jurl, *jver;
-    struct cmd_api api;
+    struct api_client api;
     cJSON *req, *r = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -520,6 +384,10 @@ int cmd_push(int argc, char **argv)
         }
         if (strcmp(argv[i], "--wait") == 0) {
             wait = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--at-inform") == 0) {
+            at_inform = 1;
             continue;
         }
         if ((m = cmd_opt(argc, argv, &i, "--image", &v)) > 0)
@@ -538,6 +406,11 @@ int cmd_push(int argc, char **argv)
                 return OTAHIL_EXIT_HARNESS;
             }
             have_timeout = 1;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--retries", &v)) > 0) {
+            if (cmd_u64(v, CLOUD_MAX_RETRIES, &retries) != 0) {
+                fprintf(stderr, "otahil push: bad --retries %s (0..%d)\n", v, CLOUD_MAX_RETRIES);
+                return OTAHIL_EXIT_HARNESS;
+            }
         } else if (m < 0) {
             fprintf(stderr, "otahil push: option %s needs a value\n", argv[i]);
             return OTAHIL_EXIT_HARNESS;
@@ -571,8 +444,8 @@ int cmd_push(int argc, char **argv)
         fprintf(stderr, "otahil push: cannot find image %s: %s\n", image, strerror(errno));
         return OTAHIL_EXIT_HARNESS;
     }
-    if (apiurl ? cmd_parse_api(apiurl, &api) != 0
-               : cmd_api_from_workdir(workdir ? workdir : CMD_DEFAULT_WORKDIR, &api, err, sizeof err) != 0) {
+    if (apiurl ? api_parse_url(apiurl, &api) != 0
+               : api_from_workdir(workdir ? workdir : CMD_DEFAULT_WORKDIR, &api, err, sizeof err) != 0) {
         if (apiurl)
             fprintf(stderr, "otahil push: bad --api %s (http://HOST:PORT)\n", apiurl);
         else
@@ -586,14 +459,14 @@ int cmd_push(int argc, char **argv)
     body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     snprintf(err, sizeof err, "out of memory");
-    st = body ? cmd_http(&api, "POST", "/api/firmware", body, &r, err, sizeof err) : -1;
+    st = body ? api_call(&api, "POST", "/api/firmware", body, &r, err, sizeof err) : -1;
     free(body);
     jid = cJSON_GetObjectItemCaseSensitive(r, "id");
     if (st != 201 || !cJSON_IsNumber(jid)) {
         if (st < 0)
             fprintf(stderr, "otahil push: %s\n", err);
         else
-            fprintf(stderr, "otahil push: the cloud refused %s: %s\n", abs, cmd_api_error(r));
+            fprintf(stderr, "otahil push: the cloud refused %s: %s\n", abs, api_error_text(r));
         cJSON_Delete(r);
         return OTAHIL_EXIT_HARNESS;
     }
@@ -612,10 +485,14 @@ int cmd_push(int argc, char **argv)
     cJSON_AddNumberToObject(req, "firmware", fwid);
     if (sign)
         cJSON_AddStringToObject(req, "signMethod", sign);
+    if (retries)
+        cJSON_AddNumberToObject(req, "retries", (double)retries);
+    if (at_inform)
+        cJSON_AddTrueToObject(req, "at_inform");
     body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     snprintf(err, sizeof err, "out of memory");
-    st = body ? cmd_http(&api, "POST", "/api/jobs", body, &r, err, sizeof err) : -1;
+    st = body ? api_call(&api, "POST", "/api/jobs", body, &r, err, sizeof err) : -1;
     free(body);
     jid = cJSON_GetObjectItemCaseSensitive(r, "id");
     if (st != 201 || !cJSON_IsNumber(jid)) {
@@ -623,7 +500,7 @@ int cmd_push(int argc, char **argv)
             fprintf(stderr, "otahil push: %s\n", err);
         else
             fprintf(stderr, "otahil push: the cloud refused the job for %s/%s: %s\n", dv[0], dv[1],
-                    cmd_api_error(r));
+                    api_error_text(r));
         cJSON_Delete(r);
         return OTAHIL_EXIT_HARNESS;
     }

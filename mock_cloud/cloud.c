@@ -7,9 +7,13 @@
  * (shared spec §1, §9.3, §14):
  *  - inform: record the version; a waiting job is pushed now; after a push,
  *    the next version report decides: the target version means SUCCEEDED,
- *    any other version FAILED.
- *  - progress: a negative step fails the job, a step >= 0 marks it in
- *    progress.
+ *    any other version fails the attempt.
+ *  - progress: a negative step fails the attempt, a step >= 0 marks the job
+ *    in progress.
+ *  - a failed attempt with pushes left (push_opts.retries) is pushed again:
+ *    at once after an inform, at the next inform after a negative step (the
+ *    device informs again when it is ready; a push at once would interrupt
+ *    it). Otherwise the job FAILS.
  *  - push: /ota/device/upgrade/{pk}/{dn}, QoS 1, the §1.5 JSON with a
  *    numeric size, sign/md5 over the whole served file, a message id drawn
  *    from the seed (no clock), message "success".
@@ -22,6 +26,10 @@
  * are emitted with mu held where their order matters: evlog has its own
  * lock and never calls back, so that cannot deadlock. MQTT publishes happen
  * after mu is released.
+ *
+ * The device and job tables grow on demand (realloc), so an element is
+ * addressed by its index under mu and no pointer into a table is kept across
+ * an insertion or past an unlock.
  */
 #include "mock_cloud/cloud.h"
 #include "mock_cloud/broker.h"
@@ -52,6 +60,7 @@
 #define CLOUD_VERSION_MAX   64      /* KV and image header hold 64 bytes */
 #define CLOUD_NAME_MAX      80      /* served file name */
 #define CLOUD_NO_STEP       (-1000) /* job_status.last_step before any progress */
+#define CLOUD_TABLE_MIN     16      /* first allocation of a growing table */
 #define CLOUD_SUBACK_US     5000000u
 #define CLOUD_LOST_GRACE_US 2000000u /* a lost MQTT session counts after this long */
 #define CLOUD_KEEPALIVE_S   30
@@ -71,6 +80,8 @@ struct cloud_device {
     char secret[CLOUD_SECRET_MAX + 1];
     char version[CLOUD_VERSION_MAX + 1]; /* last informed version, "" = none yet */
     int  online;                         /* informed since the cloud started */
+    int  last_job;                       /* id of its newest job, 0 = none; the only one
+                                          * that can be active */
 };
 
 struct cloud_job {
@@ -79,9 +90,12 @@ struct cloud_job {
     int            fw;             /* firmware id */
     char           sign_method[8]; /* "Md5" or "Sha256" */
     enum job_state state;
-    int            last_step;      /* CLOUD_NO_STEP until the first progress */
+    int            last_step;      /* CLOUD_NO_STEP until the first progress of a push */
     char           reason[160];    /* why it failed or succeeded */
-    uint64_t       push_id;        /* "id" of the push message */
+    uint64_t       push_id;        /* "id" of the latest push (of the first before it) */
+    int            retries;        /* pushes allowed after a failed attempt */
+    int            pushes;         /* pushes prepared so far, <= 1 + retries */
+    int            at_inform;      /* first push waits for an inform even if online */
 };
 
 struct cloud {
@@ -105,14 +119,16 @@ struct cloud {
     int             lost_reported; /* cloud.broker_lost emitted */
     unsigned        tmp_seq;       /* names of incoming firmware copies */
     int             ndev, nfw, njob;
-    struct cloud_device  dev[CLOUD_MAX_DEVICES];
+    int             dev_cap, job_cap; /* allocated elements of dev and job */
+    struct cloud_device  *dev;                     /* ndev used, grows to CLOUD_MAX_DEVICES */
     struct cloud_fw_info fw[CLOUD_MAX_FIRMWARE];   /* id = index + 1 */
-    struct cloud_job     job[CLOUD_MAX_JOBS];      /* id = index + 1 */
+    struct cloud_job     *job;                     /* id = index + 1, grows to CLOUD_MAX_JOBS */
 };
 
 /* A push prepared under the lock and published after it. */
 struct cloud_push {
     int  job;                      /* 0 = nothing to publish */
+    int  attempt;                  /* the job's push number (job_status.pushes) */
     char topic[96];
     char payload[1024];
     int  len;
@@ -174,10 +190,39 @@ static uint64_t cloud_mix(uint64_t x)
 }
 
 /* A 13-digit message id, like the real cloud's millisecond ids, exactly
- * representable as a JSON number (< 2^53). */
-static uint64_t cloud_push_id(uint64_t seed, int job)
+ * representable as a JSON number (< 2^53), for push number attempt (>= 1)
+ * of a job. The first push of a job keeps the id it always had. */
+static uint64_t cloud_push_id(uint64_t seed, int job, int attempt)
 {
-    return 1500000000000ull + cloud_mix(seed ^ cloud_mix((uint64_t)job)) % 100000000000ull;
+    uint64_t k = (uint64_t)(unsigned)job + ((uint64_t)(unsigned)(attempt - 1) << 32);
+
+    return 1500000000000ull + cloud_mix(seed ^ cloud_mix(k)) % 100000000000ull;
+}
+
+/* Room for element n of a growing table of elem-byte elements: returns the
+ * (possibly moved) table, or NULL with errno ENOSPC (max reached) or ENOMEM;
+ * the old table stays valid then. */
+static void *cloud_grow(void *table, int n, int *cap, int max, size_t elem)
+{
+    void *t;
+    int ncap;
+
+    if (n < *cap)
+        return table;
+    if (n >= max) {
+        errno = ENOSPC;
+        return NULL;
+    }
+    ncap = *cap ? (*cap > max / 2 ? max : *cap * 2) : CLOUD_TABLE_MIN;
+    if (ncap > max)
+        ncap = max;
+    t = realloc(table, (size_t)ncap * elem);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *cap = ncap;
+    return t;
 }
 
 /* Identifier text for topics and names: printable, no space, no MQTT
@@ -223,6 +268,7 @@ static int cloud_device_locked(struct cloud *c, const char *pk, const char *dn, 
                                int automatic)
 {
     char epk[64], edn[96];
+    struct cloud_device *t;
     int i = cloud_find_device(c, pk, dn);
 
     if (i >= 0) {
@@ -230,9 +276,12 @@ static int cloud_device_locked(struct cloud *c, const char *pk, const char *dn, 
             snprintf(c->dev[i].secret, sizeof c->dev[i].secret, "%s", secret);
         return i;
     }
-    if (c->ndev >= CLOUD_MAX_DEVICES || !cloud_ident_ok(pk, CLOUD_PK_MAX) ||
-        !cloud_ident_ok(dn, CLOUD_DN_MAX))
+    if (!cloud_ident_ok(pk, CLOUD_PK_MAX) || !cloud_ident_ok(dn, CLOUD_DN_MAX))
         return -1;
+    t = cloud_grow(c->dev, c->ndev, &c->dev_cap, CLOUD_MAX_DEVICES, sizeof *c->dev);
+    if (!t)
+        return -1;
+    c->dev = t;
     i = c->ndev++;
     memset(&c->dev[i], 0, sizeof c->dev[i]);
     strcpy(c->dev[i].pk, pk);
@@ -491,13 +540,17 @@ int cloud_firmware_info(struct cloud *c, int firmware_id, struct cloud_fw_info *
 
 /* ---- jobs ---- */
 
-/* The newest job of device d in one of the states of mask (bit per state). */
+/* The job of device d in one of the states of mask (bit per state), if
+ * any. A new job ends the device's older active one, so only its newest job
+ * can be active. */
 static struct cloud_job *cloud_active_job(struct cloud *c, int d, unsigned mask)
 {
-    for (int i = c->njob - 1; i >= 0; i--)
-        if (c->job[i].dev == d && (mask & (1u << c->job[i].state)))
-            return &c->job[i];
-    return NULL;
+    struct cloud_job *j;
+
+    if (!c->dev[d].last_job)
+        return NULL;
+    j = &c->job[c->dev[d].last_job - 1];
+    return (mask & (1u << j->state)) ? j : NULL;
 }
 
 #define CLOUD_ACTIVE ((1u << JOB_WAITING) | (1u << JOB_PUSHED) | (1u << JOB_IN_PROGRESS))
@@ -518,6 +571,29 @@ static void cloud_job_fail(struct cloud_job *j, const char *fmt, ...)
                otahil_json_escape(er, sizeof er, j->reason));
 }
 
+/* An attempt of pushed job j failed for the reason fmt. With a push left
+ * the job is set up for the next one ("job.retry") and 1 is returned: the
+ * caller pushes it now or leaves it WAITING for the next inform. Without,
+ * the job FAILS with that reason and 0 is returned. Caller holds mu. */
+static int cloud_attempt_failed(struct cloud_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cloud_attempt_failed(struct cloud_job *j, const char *fmt, ...)
+{
+    char why[sizeof j->reason], er[sizeof why * 6];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (j->pushes >= 1 + j->retries) {
+        cloud_job_fail(j, "%s", why);
+        return 0;
+    }
+    evlog_emit("cloud", "job.retry", "\"job\":%d,\"attempt\":%d,\"reason\":\"%s\"", j->id,
+               j->pushes + 1, otahil_json_escape(er, sizeof er, why));
+    return 1;
+}
+
 /* Moves job j to PUSHED and prepares its message (spec §1.5). Caller holds
  * mu and publishes p after releasing it. */
 static void cloud_prepare_push(struct cloud *c, struct cloud_job *j, struct cloud_push *p)
@@ -528,6 +604,9 @@ static void cloud_prepare_push(struct cloud *c, struct cloud_job *j, struct clou
     const char *sign = strcmp(j->sign_method, "Sha256") == 0 ? f->sha256 : f->md5;
     int n;
 
+    j->pushes++;
+    j->push_id = cloud_push_id(c->seed, j->id, j->pushes);
+    j->last_step = CLOUD_NO_STEP;
     otahil_json_escape(ever, sizeof ever, f->version);
     otahil_json_escape(eurl, sizeof eurl, f->url);
     snprintf(p->topic, sizeof p->topic, "/ota/device/upgrade/%s/%s", d->pk, d->dn);
@@ -544,12 +623,13 @@ static void cloud_prepare_push(struct cloud *c, struct cloud_job *j, struct clou
     }
     p->len = n;
     p->job = j->id;
+    p->attempt = j->pushes;
     j->state = JOB_PUSHED;
     evlog_emit("cloud", "job.pushed",
                "\"job\":%d,\"pk\":\"%s\",\"dn\":\"%s\",\"version\":\"%s\",\"url\":\"%s\","
-               "\"size\":%llu,\"sign_method\":\"%s\",\"push_id\":%llu",
+               "\"size\":%llu,\"sign_method\":\"%s\",\"push_id\":%llu,\"attempt\":%d",
                j->id, d->pk, d->dn, ever, eurl, (unsigned long long)f->size, j->sign_method,
-               (unsigned long long)j->push_id);
+               (unsigned long long)j->push_id, j->pushes);
 }
 
 /* Publishes a prepared push (mu not held). */
@@ -563,7 +643,7 @@ static void cloud_publish(struct cloud *c, const struct cloud_push *p)
     if (rc != MOSQ_ERR_SUCCESS) {
         pthread_mutex_lock(&c->mu);
         struct cloud_job *j = &c->job[p->job - 1];
-        if (j->state == JOB_PUSHED)
+        if (j->state == JOB_PUSHED && j->pushes == p->attempt)
             cloud_job_fail(j, "push not published: %s", mosquitto_strerror(rc));
         pthread_mutex_unlock(&c->mu);
     }
@@ -573,13 +653,18 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
                      const struct push_opts *po, char *err, size_t errlen)
 {
     const char *sm = po && po->sign_method ? po->sign_method : "Md5";
+    int retries = po ? po->retries : 0, at_inform = po ? !!po->at_inform : 0;
     struct cloud_push push = { 0 };
-    struct cloud_job *j, *old;
+    struct cloud_job *j, *old, *t;
     char ever[CLOUD_VERSION_MAX * 6 + 1];
     int d, id;
 
     if (!c || !pk || !dn) {
         snprintf(err, errlen, "no device given");
+        return -1;
+    }
+    if (retries < 0 || retries > CLOUD_MAX_RETRIES) {
+        snprintf(err, errlen, "retries %d out of range 0..%d", retries, CLOUD_MAX_RETRIES);
         return -1;
     }
     if (strcasecmp(sm, "md5") == 0)
@@ -602,11 +687,17 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
         snprintf(err, errlen, "unknown firmware %d", firmware_id);
         return -1;
     }
-    if (c->njob >= CLOUD_MAX_JOBS) {
+    t = cloud_grow(c->job, c->njob, &c->job_cap, CLOUD_MAX_JOBS, sizeof *c->job);
+    if (!t) {
+        int e = errno;
         pthread_mutex_unlock(&c->mu);
-        snprintf(err, errlen, "job table full (%d jobs)", CLOUD_MAX_JOBS);
+        if (e == ENOSPC)
+            snprintf(err, errlen, "job table full (%d jobs)", CLOUD_MAX_JOBS);
+        else
+            snprintf(err, errlen, "out of memory for job %d", c->njob + 1);
         return -1;
     }
+    c->job = t;
     id = c->njob + 1;
     old = cloud_active_job(c, d, CLOUD_ACTIVE);
     if (old)
@@ -619,14 +710,17 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
     snprintf(j->sign_method, sizeof j->sign_method, "%s", sm);
     j->state = JOB_WAITING;
     j->last_step = CLOUD_NO_STEP;
-    j->push_id = cloud_push_id(c->seed, id);
+    j->push_id = cloud_push_id(c->seed, id, 1);
+    j->retries = retries;
+    j->at_inform = at_inform;
+    c->dev[d].last_job = id;
     evlog_emit("cloud", "job.created",
                "\"job\":%d,\"pk\":\"%s\",\"dn\":\"%s\",\"firmware\":%d,\"version\":\"%s\","
-               "\"sign_method\":\"%s\",\"device_online\":%s",
+               "\"sign_method\":\"%s\",\"device_online\":%s,\"retries\":%d,\"at_inform\":%s",
                id, c->dev[d].pk, c->dev[d].dn, firmware_id,
                otahil_json_escape(ever, sizeof ever, c->fw[firmware_id - 1].version), sm,
-               c->dev[d].online ? "true" : "false");
-    if (c->dev[d].online)
+               c->dev[d].online ? "true" : "false", retries, at_inform ? "true" : "false");
+    if (c->dev[d].online && !at_inform)
         cloud_prepare_push(c, j, &push);
     pthread_mutex_unlock(&c->mu);
     cloud_publish(c, &push);
@@ -646,6 +740,8 @@ int cloud_job_status(struct cloud *c, int job_id, struct job_status *st)
         st->last_step = j->last_step;
         snprintf(st->reason, sizeof st->reason, "%s", j->reason);
         snprintf(st->target, sizeof st->target, "%s", c->fw[j->fw - 1].version);
+        st->pushes = j->pushes;
+        st->retries = j->retries;
         rc = 0;
     }
     pthread_mutex_unlock(&c->mu);
@@ -671,6 +767,9 @@ static cJSON *cloud_job_obj(const struct cloud *c, const struct cloud_job *j)
         cJSON_AddNumberToObject(o, "last_step", j->last_step);
     cJSON_AddStringToObject(o, "reason", j->reason);
     cJSON_AddNumberToObject(o, "push_id", (double)j->push_id);
+    cJSON_AddNumberToObject(o, "pushes", j->pushes);
+    cJSON_AddNumberToObject(o, "retries", j->retries);
+    cJSON_AddBoolToObject(o, "at_inform", j->at_inform);
     return o;
 }
 
@@ -842,8 +941,8 @@ static void cloud_on_inform(struct cloud *c, const char *pk, const char *dn, con
         snprintf(c->dev[d].version, sizeof c->dev[d].version, "%s", version);
         c->dev[d].online = 1;
         j = cloud_active_job(c, d, CLOUD_ACTIVE);
-        if (j && j->state == JOB_WAITING) {
-            cloud_prepare_push(c, j, &push);
+        if (j && j->pushes == 0) {
+            cloud_prepare_push(c, j, &push); /* first push: whatever the version */
         } else if (j) {
             const char *target = c->fw[j->fw - 1].version;
             if (strcmp(version, target) == 0) {
@@ -851,8 +950,11 @@ static void cloud_on_inform(struct cloud *c, const char *pk, const char *dn, con
                 snprintf(j->reason, sizeof j->reason, "device reported the target version %s",
                          version);
                 evlog_emit("cloud", "job.succeeded", "\"job\":%d,\"version\":\"%s\"", j->id, ev);
-            } else {
-                cloud_job_fail(j, "device reported %s after the push, expected %s", version, target);
+            } else if (j->state == JOB_WAITING) {
+                cloud_prepare_push(c, j, &push); /* the retry after a negative step */
+            } else if (cloud_attempt_failed(j, "device reported %s after the push, expected %s",
+                                            version, target)) {
+                cloud_prepare_push(c, j, &push);
             }
         }
     }
@@ -876,10 +978,14 @@ static void cloud_on_progress(struct cloud *c, const char *pk, const char *dn, i
     if (j) {
         j->last_step = step;
         if (step < 0) {
+            int again;
+
             if (desc[0])
-                cloud_job_fail(j, "device reported step %d (%.100s)", step, desc);
+                again = cloud_attempt_failed(j, "device reported step %d (%.100s)", step, desc);
             else
-                cloud_job_fail(j, "device reported step %d", step);
+                again = cloud_attempt_failed(j, "device reported step %d", step);
+            if (again)
+                j->state = JOB_WAITING; /* pushed again at its next inform */
         } else if (j->state == JOB_PUSHED) {
             j->state = JOB_IN_PROGRESS;
             evlog_emit("cloud", "job.in_progress", "\"job\":%d,\"step\":%d", j->id, step);
@@ -1076,6 +1182,16 @@ static void cloud_teardown(struct cloud *c)
     c->started = 0;
 }
 
+/* Frees what cloud_start allocated, after cloud_teardown. */
+static void cloud_free(struct cloud *c)
+{
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c->dev);
+    free(c->job);
+    free(c);
+}
+
 struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
 {
     char ew[PATH_MAX * 2];
@@ -1127,9 +1243,7 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
 
 fail:
     cloud_teardown(c);
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
+    cloud_free(c);
     return NULL;
 }
 
@@ -1138,9 +1252,7 @@ void cloud_stop(struct cloud *c)
     if (!c)
         return;
     cloud_teardown(c);
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
+    cloud_free(c);
 }
 
 int cloud_mqtt_port(const struct cloud *c)

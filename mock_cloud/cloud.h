@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLOUD_MAX_DEVICES  64
-#define CLOUD_MAX_FIRMWARE 64
-#define CLOUD_MAX_JOBS     256
+#define CLOUD_MAX_DEVICES  1024     /* device table (grows on demand up to this) */
+#define CLOUD_MAX_FIRMWARE 64       /* firmware store (fixed table) */
+#define CLOUD_MAX_JOBS     1000000  /* job table (grows on demand up to this): one per cut point */
+#define CLOUD_MAX_RETRIES  100      /* push_opts.retries */
 
 struct cloud_opts {
     const char *workdir;     /* broker config, data dir and logs go here (created) */
@@ -28,24 +29,32 @@ struct cloud_opts {
 };
 
 enum job_state {
-    JOB_WAITING = 0,   /* created; device not seen online yet */
+    JOB_WAITING = 0,   /* not pushed yet (device not seen online, or at_inform), or a retry
+                        * waiting for the device's next inform after a negative step */
     JOB_PUSHED,        /* push published */
     JOB_IN_PROGRESS,   /* device reported progress >= 0 */
     JOB_SUCCEEDED,     /* device informed the target version */
-    JOB_FAILED,        /* negative step, or another version after the push */
+    JOB_FAILED,        /* negative step, or another version after the push, with no
+                        * push left; or superseded */
 };
 
 struct job_status {
     int            id;
     enum job_state state;
-    int            last_step;     /* last progress step seen (-1000 = none) */
+    int            last_step;     /* last progress step of the current push (-1000 = none) */
     char           reason[160];   /* why it failed or succeeded */
     char           target[65];    /* version pushed */
+    int            pushes;        /* pushes published so far, 0..1+retries */
+    int            retries;       /* extra pushes allowed after a failed attempt */
 };
 
-/* Options for one push; zero = the spec's §14 defaults. */
+/* Options for one job; zero = the spec's §14 defaults (one push, sent as
+ * soon as the device is known to be online). */
 struct push_opts {
     const char *sign_method;   /* "Md5" (default) or "Sha256" */
+    int         retries;       /* 0..CLOUD_MAX_RETRIES: pushes after a failed attempt */
+    int         at_inform;     /* nonzero: push at the device's next inform, even if it is
+                                * online already */
 };
 
 struct cloud;
@@ -65,7 +74,9 @@ int cloud_broker_pid(const struct cloud *c);
  * broker connection and could not get it back (reason in err). */
 int cloud_health(struct cloud *c, char *err, size_t errlen);
 
-/* Registers a device (idempotent). 0 or -1. */
+/* Registers a device (idempotent; registering again updates the secret).
+ * 0, or -1 for a malformed pk or dn, a secret over 64 characters, or a full
+ * device table (CLOUD_MAX_DEVICES) or no memory to grow it. */
 int cloud_add_device(struct cloud *c, const char *pk, const char *dn, const char *secret);
 
 /* Adds a firmware file to the store (copied into workdir, served at
@@ -75,7 +86,19 @@ int cloud_add_firmware(struct cloud *c, const char *path, const char *version,
                        char *err, size_t errlen);
 
 /* Creates an upgrade job; pushes at once if the device has informed since the
- * cloud started, else at its next inform. Job id >= 0, or -1 with err. */
+ * cloud started (unless po->at_inform), else at its next inform. An older
+ * active job of the device fails ("superseded by job N").
+ *
+ * An attempt fails when, after a push, the device informs a version other
+ * than the target or reports a negative step. With pushes left (1 + retries
+ * in all) the job is pushed again: at once after such an inform; after a
+ * negative step it goes back to WAITING and is pushed at the device's next
+ * inform of a non-target version. Each retry emits "job.retry". An inform of
+ * the target version after a push always means SUCCEEDED.
+ *
+ * po: NULL = defaults. Job id >= 1, or -1 with a one-line reason in err
+ * (unknown device or firmware, bad sign method, retries outside
+ * 0..CLOUD_MAX_RETRIES, job table full, out of memory). */
 int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmware_id,
                      const struct push_opts *po, char *err, size_t errlen);
 
@@ -109,8 +132,11 @@ int cloud_firmware_info(struct cloud *c, int firmware_id, struct cloud_fw_info *
 char *cloud_status_json(struct cloud *c);
 
 /* One job as JSON text: {"id","pk","dn","firmware","version","sign_method",
- * "state","last_step","reason","push_id"}; last_step is null before any
- * progress. Caller frees; NULL for an unknown job or out of memory. */
+ * "state","last_step","reason","push_id","pushes","retries","at_inform"};
+ * last_step is null before any progress on the current push; push_id is the
+ * "id" of the latest push (before the first one: the id it will carry);
+ * at_inform is a boolean. Caller frees; NULL for an unknown job or out of
+ * memory. */
 char *cloud_job_json(struct cloud *c, int job_id);
 
 /* Creates dir and any missing parents (mode 0755). 0, or -1 with errno. */

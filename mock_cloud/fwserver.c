@@ -2,15 +2,15 @@
  * fwserver.c - the fake cloud's HTTP server (civetweb on 127.0.0.1).
  *
  * Firmware: GET/HEAD /fw/<id>/<name>. Every byte of the response is ours:
- * the status line and a fixed header block ("Content-Length: <n>" spelled so,
- * because the AliOS raw client finds it with a case-sensitive strstr and
- * reads the number after a space; no chunked encoding, ever; the whole header
- * block stays far below the 512 bytes of the device's first read), then the
- * body read from the stored file. Range "bytes=N-", "bytes=N-M" and
- * "bytes=-K" give 206; a start at or past the end gives 416; any other Range
- * is ignored (200), as HTTP allows. With a throttle the body goes out in
- * small pieces on a schedule of bytes per second, so a test can act in the
- * middle of a download.
+ * the status line and a fixed header block (fwhead.c: "Content-Length: <n>"
+ * spelled so, because the AliOS raw client finds it with a case-sensitive
+ * strstr and reads the number after a space; no chunked encoding, ever; the
+ * whole header block stays far below the 512 bytes of the device's first
+ * read), then the body read from the stored file. Range "bytes=N-",
+ * "bytes=N-M" and "bytes=-K" give 206; a start at or past the end gives 416;
+ * any other Range is ignored (200), as HTTP allows. With a throttle the body
+ * goes out in small pieces on a schedule of bytes per second, so a test can
+ * act in the middle of a download.
  *
  * REST API under /api/ (JSON in and out) for interactive use; see
  * docs/cloud.md. Errors are 4xx with {"error":"one line"}.
@@ -22,6 +22,7 @@
 #include "mock_cloud/fwserver.h"
 #include "mock_cloud/cloud.h"
 #include "mock_cloud/broker.h"
+#include "mock_cloud/fwhead.h"
 #include "sim/util/event.h"
 #include "sim/util/evlog.h"
 
@@ -243,7 +244,7 @@ static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct
                     const struct fw_req *r)
 {
     struct cloud_fw_info fi;
-    char head[512], crange[96];
+    char head[FW_HEAD_MAX];
     const char *uri = ri->local_uri, *name;
     uint64_t a = 0, b = 0, sent = 0;
     int head_only, status, n, fd;
@@ -264,31 +265,22 @@ static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct
         return fw_simple(conn, r, 500, "", "firmware file unreadable\n");
 
     status = fw_parse_range(mg_get_header(conn, "Range"), fi.size, &a, &b);
+    if (status == 200) {
+        a = 0;
+        b = fi.size ? fi.size - 1 : 0;
+    }
+    n = fw_response_head(head, sizeof head, status, a, b, fi.size, fi.md5);
+    if (n < 0) {
+        close(fd);
+        return fw_simple(conn, r, 500, "", "response header too large\n");
+    }
     if (status == 416) {
         close(fd);
-        snprintf(crange, sizeof crange, "Content-Range: bytes */%llu\r\n", (unsigned long long)fi.size);
-        n = snprintf(head, sizeof head,
-                     "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\n%s"
-                     "Accept-Ranges: bytes\r\nETag: \"%s\"\r\nConnection: close\r\n\r\n",
-                     crange, fi.md5);
         fw_ev_request(r, 416);
         mg_write(conn, head, (size_t)n);
         fw_ev_done(r, 416, 0);
         return 416;
     }
-    if (status == 200) {
-        a = 0;
-        b = fi.size ? fi.size - 1 : 0;
-        crange[0] = '\0';
-    } else {
-        snprintf(crange, sizeof crange, "Content-Range: bytes %llu-%llu/%llu\r\n",
-                 (unsigned long long)a, (unsigned long long)b, (unsigned long long)fi.size);
-    }
-    n = snprintf(head, sizeof head,
-                 "HTTP/1.1 %d %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %llu\r\n"
-                 "%sAccept-Ranges: bytes\r\nETag: \"%s\"\r\nConnection: close\r\n\r\n",
-                 status, fw_reason(status),
-                 (unsigned long long)(fi.size ? b - a + 1 : 0), crange, fi.md5);
     fw_ev_request(r, status);
     if (mg_write(conn, head, (size_t)n) == n && !head_only && fi.size > 0)
         sent = fw_send_body(s, conn, fd, a, b);
@@ -428,7 +420,9 @@ static int api_jobs(struct fwserver *s, struct mg_connection *conn, const cJSON 
     const char *pk = api_str(in, "pk"), *dn = api_str(in, "dn");
     const cJSON *fw = cJSON_GetObjectItemCaseSensitive(in, "firmware");
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(in, "signMethod");
-    struct push_opts po = { NULL };
+    const cJSON *re = cJSON_GetObjectItemCaseSensitive(in, "retries");
+    const cJSON *ai = cJSON_GetObjectItemCaseSensitive(in, "at_inform");
+    struct push_opts po = { NULL, 0, 0 };
     char err[256];
     cJSON *o;
     int id;
@@ -441,6 +435,17 @@ static int api_jobs(struct fwserver *s, struct mg_connection *conn, const cJSON 
         if (!cJSON_IsString(sm))
             return api_error(conn, 400, "signMethod must be \"Md5\" or \"Sha256\"");
         po.sign_method = sm->valuestring;
+    }
+    if (re && !cJSON_IsNull(re)) {
+        if (!cJSON_IsNumber(re) || !(re->valuedouble >= 0 && re->valuedouble <= CLOUD_MAX_RETRIES) ||
+            re->valuedouble != (double)re->valueint)
+            return api_error(conn, 400, "retries must be an integer 0..%d", CLOUD_MAX_RETRIES);
+        po.retries = re->valueint;
+    }
+    if (ai && !cJSON_IsNull(ai)) {
+        if (!cJSON_IsBool(ai))
+            return api_error(conn, 400, "at_inform must be true or false");
+        po.at_inform = cJSON_IsTrue(ai);
     }
     id = cloud_create_job(s->cloud, pk, dn, fw->valueint, &po, err, sizeof err);
     if (id < 0)

@@ -2,8 +2,9 @@
  * test_cloud.c - the fake cloud end to end: a real broker and firmware
  * server on free loopback ports, this test acting as the device over MQTT
  * and as the device's raw HTTP client (spec §4.1 request bytes), the REST
- * API, the success/failure rule, tolerance of device payload variants,
- * broker loss, clean stop, and the `otahil cloud` / `otahil push` commands.
+ * API, the success/failure rule, retries and at_inform, tables that grow,
+ * tolerance of device payload variants, broker loss, clean stop, and the
+ * `otahil cloud` / `otahil push` commands.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "conformance/cmd_cloud.h"
 #include "mock_cloud/cloud.h"
+#include "mock_cloud/fwhead.h"
 #include "sim/util/defaults.h"
 #include "sim/util/evlog.h"
 
@@ -43,6 +45,8 @@
 #define T_TOPIC_INFORM   "/ota/device/inform/" PK "/" DN
 #define T_TOPIC_PROGRESS "/ota/device/progress/" PK "/" DN
 #define T_TOPIC_UPGRADE  "/ota/device/upgrade/" PK "/" DN
+#define T_INFORM_OLD     "{\"id\":0,\"params\":{\"version\":\"" OLD_VER "\"}}"
+#define T_INFORM_NEW     "{\"id\":0,\"params\":{\"version\":\"" NEW_VER "\"}}"
 
 /* ---- fixture ---- */
 
@@ -598,7 +602,7 @@ static void test_download_like_a_device(void **state)
 {
     struct cloud_fw_info fi;
     struct http_reply r;
-    char path[128], val[128], line[1024], req[256];
+    char path[128], val[128], line[1024], req[256], head[FW_HEAD_MAX];
     int port = cloud_http_port(cl), before;
 
     (void)state;
@@ -619,6 +623,10 @@ static void test_download_like_a_device(void **state)
     assert_non_null(strstr(r.head, val));
     assert_null(strstr(r.head, "Transfer-Encoding"));
     assert_null(strstr(r.head, "Content-Range"));
+    /* the whole block is fwhead's, byte for byte */
+    assert_int_equal(fw_response_head(head, sizeof head, 200, 0, FW_SIZE - 1, FW_SIZE, fi.md5),
+                     (int)r.head_len);
+    assert_string_equal(r.head, head);
     assert_int_equal(r.body_len, FW_SIZE);
     assert_memory_equal(r.body, image_bytes, FW_SIZE);
     free(r.body);
@@ -634,6 +642,9 @@ static void test_download_like_a_device(void **state)
     assert_memory_equal(r.head, "HTTP/1.1 206 Partial Content\r\n", 30);
     assert_string_equal(header(&r, "Content-Length", val, sizeof val), "39000");
     assert_string_equal(header(&r, "Content-Range", val, sizeof val), "bytes 1000-39999/40000");
+    assert_int_equal(fw_response_head(head, sizeof head, 206, 1000, FW_SIZE - 1, FW_SIZE, fi.md5),
+                     (int)r.head_len);
+    assert_string_equal(r.head, head);
     assert_int_equal(r.body_len, FW_SIZE - 1000);
     assert_memory_equal(r.body, image_bytes + 1000, FW_SIZE - 1000);
     free(r.body);
@@ -654,6 +665,8 @@ static void test_download_like_a_device(void **state)
     assert_int_equal(r.status, 416);
     assert_string_equal(header(&r, "Content-Range", val, sizeof val), "bytes */40000");
     assert_string_equal(header(&r, "Content-Length", val, sizeof val), "0");
+    assert_int_equal(fw_response_head(head, sizeof head, 416, 0, 0, FW_SIZE, fi.md5), (int)r.head_len);
+    assert_string_equal(r.head, head);
     assert_int_equal(r.body_len, 0);
     free(r.body);
 
@@ -703,7 +716,8 @@ static void test_progress_failure_and_success_rule(void **state)
     assert_non_null(strstr(line, "\"step\":-4,\"desc\":\"ota check hash failed\""));
 
     /* job 2, SHA-256, device online: pushed at once */
-    job = cloud_create_job(cl, PK, DN, fw_id, &(struct push_opts){ "Sha256" }, err, sizeof err);
+    job = cloud_create_job(cl, PK, DN, fw_id, &(struct push_opts){ .sign_method = "Sha256" }, err,
+                           sizeof err);
     assert_int_equal(job, 2);
     push = dev_wait_push(&dev, 2);
     data = cJSON_GetObjectItemCaseSensitive(push, "data");
@@ -767,6 +781,216 @@ static void test_bad_payloads(void **state)
     /* and the service still listens */
     dev_publish_nul(&dev, T_TOPIC_PROGRESS, "{\"id\":0,\"params\":{\"step\":\"7\"}}");
     assert_int_equal(wait_job(cl, 5, JOB_IN_PROGRESS, &after), JOB_IN_PROGRESS);
+}
+
+/* ---- retries and at_inform ---- */
+
+/* The job's JSON view, parsed. */
+static cJSON *job_json(struct cloud *c, int job)
+{
+    char *t = cloud_job_json(c, job);
+    cJSON *j;
+
+    assert_non_null(t);
+    j = cJSON_Parse(t);
+    free(t);
+    assert_non_null(j);
+    return j;
+}
+
+/* No further push reaches the device within ms: it still has n. */
+static void dev_no_push(struct device *d, int n, unsigned ms)
+{
+    sleep_ms(ms);
+    assert_int_equal(dev_pushes(d), n);
+}
+
+/* A push as the device got it: the data.version it names and its "id". */
+static uint64_t push_checked(struct device *d, int n)
+{
+    cJSON *p = dev_wait_push(d, n);
+    uint64_t id;
+
+    assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(p, "data"), "version"), NEW_VER);
+    id = (uint64_t)jnum(p, "id");
+    assert_true(id > 1000000000000ull && id < (1ull << 53));
+    cJSON_Delete(p);
+    return id;
+}
+
+static void test_retries_on_old_version(void **state)
+{
+    struct job_status st;
+    char err[256], line[1024], want[256];
+    uint64_t id[3];
+    int n0 = dev_pushes(&dev), r0 = count_events("job.retry", NULL, 0), job;
+    cJSON *js;
+
+    (void)state;
+    assert_int_equal(cloud_create_job(cl, PK, DN, fw_id,
+                                      &(struct push_opts){ .retries = CLOUD_MAX_RETRIES + 1 }, err,
+                                      sizeof err), -1);
+    assert_non_null(strstr(err, "retries"));
+    assert_int_equal(cloud_create_job(cl, PK, DN, fw_id, &(struct push_opts){ .retries = -1 }, err,
+                                      sizeof err), -1);
+
+    /* retries 2: three pushes in all; the device is online, so the first goes out now */
+    job = cloud_create_job(cl, PK, DN, fw_id, &(struct push_opts){ .retries = 2 }, err, sizeof err);
+    assert_true(job > 0);
+    id[0] = push_checked(&dev, n0 + 1);
+    assert_int_equal(wait_job(cl, job, JOB_PUSHED, &st), JOB_PUSHED);
+    assert_int_equal(st.pushes, 1);
+    assert_int_equal(st.retries, 2);
+    js = job_json(cl, job);
+    assert_true((uint64_t)jnum(js, "push_id") == id[0]);
+    assert_int_equal((int)jnum(js, "pushes"), 1);
+    assert_int_equal((int)jnum(js, "retries"), 2);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(js, "at_inform")));
+    cJSON_Delete(js);
+
+    /* some progress, then the device comes back on the old version: pushed again */
+    dev_publish_nul(&dev, T_TOPIC_PROGRESS, "{\"id\":0,\"params\":{\"step\": \"30\",\"desc\":\"\"}}");
+    assert_int_equal(wait_job(cl, job, JOB_IN_PROGRESS, &st), JOB_IN_PROGRESS);
+    assert_int_equal(st.last_step, 30);
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_OLD);
+    id[1] = push_checked(&dev, n0 + 2);
+    assert_int_equal(wait_job(cl, job, JOB_PUSHED, &st), JOB_PUSHED);
+    assert_int_equal(st.pushes, 2);
+    assert_int_equal(st.last_step, -1000); /* reset for the new push */
+    assert_int_equal(wait_events("job.retry", r0 + 1, 2000, line, sizeof line), r0 + 1);
+    snprintf(want, sizeof want, "\"job\":%d,\"attempt\":2,\"reason\":\"device reported " OLD_VER
+             " after the push, expected " NEW_VER "\"", job);
+    assert_non_null(strstr(line, want));
+    js = job_json(cl, job);
+    assert_true((uint64_t)jnum(js, "push_id") == id[1]);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(js, "last_step")));
+    cJSON_Delete(js);
+
+    /* again: the third and last push */
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_OLD);
+    id[2] = push_checked(&dev, n0 + 3);
+    assert_int_equal(wait_job(cl, job, JOB_PUSHED, &st), JOB_PUSHED);
+    assert_int_equal(st.pushes, 3);
+    assert_int_equal(wait_events("job.retry", r0 + 2, 2000, line, sizeof line), r0 + 2);
+    assert_non_null(strstr(line, "\"attempt\":3,"));
+    /* every push has its own id, same job */
+    assert_true(id[0] != id[1] && id[1] != id[2] && id[0] != id[2]);
+
+    /* the budget is spent: the next old version fails the job, no fourth push */
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_OLD);
+    assert_int_equal(wait_job(cl, job, JOB_FAILED, &st), JOB_FAILED);
+    assert_string_equal(st.reason, "device reported " OLD_VER " after the push, expected " NEW_VER);
+    assert_int_equal(st.pushes, 3);
+    dev_no_push(&dev, n0 + 3, 300);
+    assert_int_equal(count_events("job.retry", NULL, 0), r0 + 2);
+    js = job_json(cl, job);
+    assert_string_equal(jstr(js, "state"), "FAILED");
+    assert_int_equal((int)jnum(js, "pushes"), 3);
+    assert_int_equal((int)jnum(js, "retries"), 2);
+    cJSON_Delete(js);
+}
+
+static void test_retry_after_negative_step(void **state)
+{
+    struct job_status st;
+    char err[256], line[1024], want[256];
+    uint64_t id1, id2;
+    int n0 = dev_pushes(&dev), r0 = count_events("job.retry", NULL, 0), job;
+    cJSON *js;
+
+    (void)state;
+    job = cloud_create_job(cl, PK, DN, fw_id, &(struct push_opts){ .sign_method = "Md5", .retries = 1 },
+                           err, sizeof err);
+    assert_true(job > 0);
+    id1 = push_checked(&dev, n0 + 1);
+    dev_publish_nul(&dev, T_TOPIC_PROGRESS, "{\"id\":0,\"params\":{\"step\": \"20\",\"desc\":\"\"}}");
+    assert_int_equal(wait_job(cl, job, JOB_IN_PROGRESS, &st), JOB_IN_PROGRESS);
+
+    /* a failed download: not pushed at once (that would interrupt the
+     * device), WAITING for its next inform */
+    dev_publish_nul(&dev, T_TOPIC_PROGRESS,
+                    "{\"id\":0,\"params\":{\"step\": \"-2\",\"desc\":\"ota download failed\"}}");
+    assert_int_equal(wait_job(cl, job, JOB_WAITING, &st), JOB_WAITING);
+    assert_int_equal(st.last_step, -2);
+    assert_int_equal(st.pushes, 1);
+    assert_int_equal(wait_events("job.retry", r0 + 1, 2000, line, sizeof line), r0 + 1);
+    snprintf(want, sizeof want, "\"job\":%d,\"attempt\":2,\"reason\":\"device reported step -2 "
+             "(ota download failed)\"", job);
+    assert_non_null(strstr(line, want));
+    /* more reports of the failed attempt change nothing */
+    dev_publish_nul(&dev, T_TOPIC_PROGRESS,
+                    "{\"id\":0,\"params\":{\"step\": \"-2\",\"desc\":\"again\"}}");
+    dev_no_push(&dev, n0 + 1, 300);
+    assert_int_equal(cloud_job_status(cl, job, &st), 0);
+    assert_int_equal(st.state, JOB_WAITING);
+    assert_int_equal(count_events("job.retry", NULL, 0), r0 + 1);
+
+    /* the device informs its old version when it is ready: the second push */
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_OLD);
+    id2 = push_checked(&dev, n0 + 2);
+    assert_true(id2 != id1);
+    assert_int_equal(wait_job(cl, job, JOB_PUSHED, &st), JOB_PUSHED);
+    assert_int_equal(st.pushes, 2);
+    assert_int_equal(st.last_step, -1000);
+
+    /* and this time it installs it: the target version means SUCCEEDED */
+    dev_publish_nul(&dev, T_TOPIC_PROGRESS, "{\"id\":0,\"params\":{\"step\": \"100\",\"desc\":\"\"}}");
+    assert_int_equal(wait_job(cl, job, JOB_IN_PROGRESS, &st), JOB_IN_PROGRESS);
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_NEW);
+    assert_int_equal(wait_job(cl, job, JOB_SUCCEEDED, &st), JOB_SUCCEEDED);
+    assert_string_equal(st.reason, "device reported the target version " NEW_VER);
+    js = job_json(cl, job);
+    assert_string_equal(jstr(js, "state"), "SUCCEEDED");
+    assert_int_equal((int)jnum(js, "pushes"), 2);
+    assert_int_equal((int)jnum(js, "retries"), 1);
+    assert_int_equal((int)jnum(js, "last_step"), 100);
+    assert_true((uint64_t)jnum(js, "push_id") == id2);
+    cJSON_Delete(js);
+    dev_no_push(&dev, n0 + 2, 100);
+
+    /* a negative step with no push left fails at once, as without retries */
+    job = cloud_create_job(cl, PK, DN, fw_id, &(struct push_opts){ .retries = 1 }, err, sizeof err);
+    push_checked(&dev, n0 + 3);
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_OLD);
+    push_checked(&dev, n0 + 4);
+    dev_publish_nul(&dev, T_TOPIC_PROGRESS, "{\"id\":0,\"params\":{\"step\": \"-3\",\"desc\":\"\"}}");
+    assert_int_equal(wait_job(cl, job, JOB_FAILED, &st), JOB_FAILED);
+    assert_string_equal(st.reason, "device reported step -3");
+    assert_int_equal(st.pushes, 2);
+}
+
+static void test_at_inform(void **state)
+{
+    struct job_status st;
+    char err[256], line[1024], want[64];
+    int n0 = dev_pushes(&dev), job;
+    cJSON *js;
+
+    (void)state;
+    /* the device is online, but the job waits for its next inform */
+    job = cloud_create_job(cl, PK, DN, fw_id, &(struct push_opts){ .at_inform = 1 }, err, sizeof err);
+    assert_true(job > 0);
+    assert_true(count_events("job.created", line, sizeof line) > 0);
+    snprintf(want, sizeof want, "\"job\":%d,", job);
+    assert_non_null(strstr(line, want));
+    assert_non_null(strstr(line, "\"device_online\":true,\"retries\":0,\"at_inform\":true"));
+    dev_no_push(&dev, n0, 300);
+    assert_int_equal(cloud_job_status(cl, job, &st), 0);
+    assert_int_equal(st.state, JOB_WAITING);
+    assert_int_equal(st.pushes, 0);
+    js = job_json(cl, job);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(js, "at_inform")));
+    assert_int_equal((int)jnum(js, "pushes"), 0);
+    cJSON_Delete(js);
+
+    /* its inform brings the push */
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_OLD);
+    push_checked(&dev, n0 + 1);
+    assert_int_equal(wait_job(cl, job, JOB_PUSHED, &st), JOB_PUSHED);
+    assert_int_equal(st.pushes, 1);
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_NEW);
+    assert_int_equal(wait_job(cl, job, JOB_SUCCEEDED, &st), JOB_SUCCEEDED);
+    dev_no_push(&dev, n0 + 1, 100);
 }
 
 static void test_rest_api(void **state)
@@ -841,6 +1065,120 @@ static void test_rest_api(void **state)
     assert_int_equal(status, 404);
     assert_non_null(cJSON_GetObjectItemCaseSensitive(r, "error"));
     cJSON_Delete(r);
+}
+
+static void test_rest_job_options(void **state)
+{
+    static const char *const bad[][2] = {
+        { "\"retries\":101", "retries" },
+        { "\"retries\":-1", "retries" },
+        { "\"retries\":1.5", "retries" },
+        { "\"retries\":\"2\"", "retries" },
+        { "\"at_inform\":1", "at_inform" },
+        { "\"at_inform\":\"yes\"", "at_inform" },
+    };
+    int port = cloud_http_port(cl), status, job;
+    char body[256], path[64];
+    cJSON *r;
+
+    (void)state;
+    /* dev-9 (registered by test_rest_api) is offline: the job waits */
+    snprintf(body, sizeof body, "{\"pk\":\"a1Other\",\"dn\":\"dev-9\",\"firmware\":%d,"
+             "\"retries\":3,\"at_inform\":true}", fw_id);
+    r = api(port, "POST", "/api/jobs", body, &status);
+    assert_int_equal(status, 201);
+    job = (int)jnum(r, "id");
+    cJSON_Delete(r);
+    snprintf(path, sizeof path, "/api/jobs/%d", job);
+    r = api(port, "GET", path, NULL, &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(jstr(r, "state"), "WAITING");
+    assert_int_equal((int)jnum(r, "retries"), 3);
+    assert_int_equal((int)jnum(r, "pushes"), 0);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "at_inform")));
+    cJSON_Delete(r);
+
+    /* null means absent */
+    snprintf(body, sizeof body, "{\"pk\":\"a1Other\",\"dn\":\"dev-9\",\"firmware\":%d,"
+             "\"retries\":null,\"at_inform\":null}", fw_id);
+    r = api(port, "POST", "/api/jobs", body, &status);
+    assert_int_equal(status, 201);
+    snprintf(path, sizeof path, "/api/jobs/%d", (int)jnum(r, "id"));
+    cJSON_Delete(r);
+    r = api(port, "GET", path, NULL, &status);
+    assert_int_equal((int)jnum(r, "retries"), 0);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r, "at_inform")));
+    cJSON_Delete(r);
+
+    /* bad types and ranges: 400, one line naming the field, no job */
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(body, sizeof body, "{\"pk\":\"a1Other\",\"dn\":\"dev-9\",\"firmware\":%d,%s}",
+                 fw_id, bad[k][0]);
+        r = api(port, "POST", "/api/jobs", body, &status);
+        assert_int_equal(status, 400);
+        assert_non_null(strstr(jstr(r, "error"), bad[k][1]));
+        assert_null(strchr(jstr(r, "error"), '\n'));
+        cJSON_Delete(r);
+    }
+    snprintf(path, sizeof path, "/api/jobs/%d", job + 2);
+    r = api(port, "GET", path, NULL, &status);
+    assert_int_equal(status, 404);
+    cJSON_Delete(r);
+}
+
+static void test_tables_grow(void **state)
+{
+    struct job_status st;
+    char err[256], dn[40], want[64];
+    int first = 0, last = 0, ndev, n0, job;
+    cJSON *r;
+
+    (void)state;
+    /* a sweep makes one job per cut point: thousands, here on one offline
+     * device, each superseding the one before */
+    assert_int_equal(cloud_add_device(cl, "a1Many", "dev-m", "s"), 0);
+    for (int k = 0; k < 3000; k++) {
+        last = cloud_create_job(cl, "a1Many", "dev-m", fw_id, NULL, err, sizeof err);
+        if (last < 0)
+            fail_msg("job %d of 3000: %s", k + 1, err);
+        if (!first)
+            first = last;
+    }
+    assert_int_equal(last, first + 2999);
+    assert_int_equal(cloud_job_status(cl, first, &st), 0);
+    assert_int_equal(st.state, JOB_FAILED);
+    snprintf(want, sizeof want, "superseded by job %d", first + 1);
+    assert_string_equal(st.reason, want);
+    assert_int_equal(cloud_job_status(cl, last, &st), 0);
+    assert_int_equal(st.state, JOB_WAITING);
+    assert_int_equal(cloud_job_status(cl, 1, &st), 0); /* the first job of all, still there */
+    assert_string_equal(st.target, NEW_VER);
+
+    /* the device table grows up to CLOUD_MAX_DEVICES, then refuses */
+    for (ndev = 0;; ndev++) {
+        snprintf(dn, sizeof dn, "dev-%d", ndev);
+        if (cloud_add_device(cl, "a1Fleet", dn, "s") != 0)
+            break;
+        assert_true(ndev < CLOUD_MAX_DEVICES);
+    }
+    {
+        char *t = cloud_status_json(cl);
+        r = cJSON_Parse(t);
+        free(t);
+    }
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "devices")),
+                     CLOUD_MAX_DEVICES);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "jobs")), last);
+    cJSON_Delete(r);
+    assert_int_equal(cloud_add_device(cl, PK, DN, OTAHIL_DEFAULT_SECRET), 0); /* known: still fine */
+
+    /* after all that moving, the first device still gets its push */
+    n0 = dev_pushes(&dev);
+    job = cloud_create_job(cl, PK, DN, fw_id, NULL, err, sizeof err);
+    assert_int_equal(job, last + 1);
+    push_checked(&dev, n0 + 1);
+    dev_publish_nul(&dev, T_TOPIC_INFORM, T_INFORM_NEW);
+    assert_int_equal(wait_job(cl, job, JOB_SUCCEEDED, &st), JOB_SUCCEEDED);
 }
 
 static void test_second_cloud_seed_and_throttle(void **state)
@@ -1004,6 +1342,16 @@ static void test_cmd_options(void **state)
     assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--sign-method", "crc",
                                                         NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--sign-method"));
+    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--retries", "101",
+                                                        NULL }, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--retries"));
+    assert_null(strchr(strchr(out, '\n') + 1, '\n')); /* one line */
+    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--retries", "x",
+                                                        NULL }, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--retries"));
+    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--help", NULL }, out, sizeof out), 0);
+    assert_non_null(strstr(out, "--retries N"));
+    assert_non_null(strstr(out, "--at-inform"));
     assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--workdir",
                                                         "/nonexistent", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "/nonexistent/cloud.json"));
@@ -1017,7 +1365,7 @@ static void test_cmd_cloud_and_push(void **state)
     pid_t child;
     cJSON *cj, *st;
     uint64_t t0;
-    int status, bpid;
+    int status, bpid, pushes;
     FILE *f;
 
     (void)state;
@@ -1080,6 +1428,26 @@ static void test_cmd_cloud_and_push(void **state)
                                                         "--sign-method", "Sha256", "--wait", NULL },
                                   out, sizeof out), 1);
     assert_non_null(strstr(out, "device reported step -2 (ota download failed)"));
+
+    /* --retries and --at-inform reach the job: the online device gets no push */
+    pthread_mutex_lock(&d2.mu);
+    pushes = d2.pushes;
+    pthread_mutex_unlock(&d2.mu);
+    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
+                                                        "--retries", "4", "--at-inform", NULL },
+                                  out, sizeof out), 0);
+    assert_non_null(strstr(out, "job 3:"));
+    st = api(hp->valueint, "GET", "/api/jobs/3", NULL, &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(jstr(st, "state"), "WAITING");
+    assert_int_equal((int)jnum(st, "retries"), 4);
+    assert_int_equal((int)jnum(st, "pushes"), 0);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "at_inform")));
+    cJSON_Delete(st);
+    sleep_ms(200);
+    pthread_mutex_lock(&d2.mu);
+    assert_int_equal(d2.pushes, pushes);
+    pthread_mutex_unlock(&d2.mu);
 
     /* a device that never shows up: timeout, exit 2 */
     assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
@@ -1161,7 +1529,12 @@ int main(void)
         cmocka_unit_test(test_download_like_a_device),
         cmocka_unit_test(test_progress_failure_and_success_rule),
         cmocka_unit_test(test_bad_payloads),
+        cmocka_unit_test(test_retries_on_old_version),
+        cmocka_unit_test(test_retry_after_negative_step),
+        cmocka_unit_test(test_at_inform),
         cmocka_unit_test(test_rest_api),
+        cmocka_unit_test(test_rest_job_options),
+        cmocka_unit_test(test_tables_grow),
         cmocka_unit_test(test_second_cloud_seed_and_throttle),
         cmocka_unit_test(test_broker_loss),
     };
