@@ -16,7 +16,7 @@ static void usage(FILE *f)
             "                    [--phase P] [--stride K] [--first K] [--jobs N] [--seed S]\n"
             "                    [--image-size N] [--no-resume] [--max-boots N]\n"
             "                    [--point K [--events FILE|-] [--flash-out FILE]]\n"
-            "                    [--expect INVARIANT] [--quiet]\n"
+            "                    [--expect INVARIANT] [--e2e] [--quiet]\n"
             "Runs the update once to number its flash operations, then once per cut point\n"
             "with power cut at that operation, from the same pre-update flash, rebooting\n"
             "until the update completes, and checks the invariants (docs/sweep.md).\n"
@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "  --phase P     only ops of this phase: init-erase, download-write, breakpoint-save,\n"
             "                boot-record, bootloader-copy, boot-counter, confirm, kv-write\n"
             "  --point K     replay cut point K alone, with its event log\n"
+            "  --e2e         end to end: the device talks to a real Mosquitto broker, the civetweb\n"
+            "                firmware server and the cloud service (slower; same verdicts)\n"
             "  --expect INV  self-test: exit 0 only when invariant INV fails at some point\n"
             "Exit 0 every point holds, 1 a failure, 2 harness error.\n");
 }
@@ -41,6 +43,7 @@ int cmd_sweep(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--no-resume")) o.no_resume = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
+        else if (!strcmp(a, "--e2e")) o.e2e = 1;
         else if (!v) {
             fprintf(stderr, "otahil sweep: unknown or incomplete option '%s' (otahil sweep --help)\n", a);
             return OTAHIL_EXIT_HARNESS;
@@ -95,9 +98,9 @@ int cmd_sweep(int argc, char **argv)
         return OTAHIL_EXIT_HARNESS;
     }
     if (o.point <= 0)
-        printf("sweep: board %s, port %s, mode %s%s%s: %u flash ops, %u cut points checked, %u failed"
+        printf("sweep%s: board %s, port %s, mode %s%s%s: %u flash ops, %u cut points checked, %u failed"
                " (%.2f s, %.0f points/s)\n",
-               o.board, o.port, flashsim_fault_name(o.mode), o.phase ? ", phase " : "",
+               o.e2e ? " (end to end)" : "", o.board, o.port, flashsim_fault_name(o.mode), o.phase ? ", phase " : "",
                o.phase ? flashsim_phase_name(o.phase) : "", s.ops, s.points, s.failures, s.seconds,
                s.seconds > 0 ? s.points / s.seconds : 0.0);
     if (o.expect) {

@@ -11,11 +11,13 @@
  * checker watches every flash op, every GET and every report on the way.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,17 +27,15 @@
 #include "conformance/common.h"
 #include "conformance/fwhost.h"
 #include "conformance/sweep.h"
+#include "conformance/sweep_int.h"
+#include "mock_cloud/fwhead.h"
 #include "hal/soc/flash.h"
 #include "sim/board/board.h"
 #include "sim/crypto/md5.h"
 #include "sim/flash/flashsim.h"
 #include "sim/kv/kv.h"
 
-#define FWHOST_STOP 12        /* the checker ended the point */
-#define MAX_PUSHES 6
 #define SOCK_FD 7
-#define V1 "app-1.0.0-20180101.1000"
-#define V2 "app-2.0.0-20260101.1200"
 
 static const char *const inv_names[INV_COUNT] = {
     "none", "bricked", "no-completion", "image-mismatch", "flash-violation",
@@ -70,91 +70,7 @@ void sweep_defaults(struct sweep_opts *o)
     o->max_boots = 12;
 }
 
-struct pres {
-    uint8_t inv;
-    char    why[320];
-};
-
-struct opinfo {
-    uint8_t  kind, phase;
-    int16_t  part;
-    uint32_t off, len;
-};
-
-struct sentinel {
-    int      part;
-    uint32_t start, len;    /* chip offsets */
-};
-
-/* One worker's whole state. */
-struct mh {
-    const struct sweep_opts *o;
-    struct fwhost fw;
-    struct board b;
-    struct otahil_fw_config cfg;
-    struct otahil_fw_ops ops;
-    /* images */
-    uint8_t *v2, *v1;
-    uint32_t v2len, v1len;
-    struct image_info v1info, v2info;
-    char push[1024];
-    int  pushlen;
-    char topic_upgrade[160];
-    /* flash */
-    size_t state_len;
-    uint8_t *mem, *pre_mem;
-    void *state, *pre_state;
-    uint64_t base_seq;
-    uint32_t base_viol;
-    uint32_t allow_lo[FLASHSIM_MAX_PARTS], allow_hi[FLASHSIM_MAX_PARTS];
-    int nallow;
-    struct sentinel sent[FLASHSIM_MAX_PARTS];
-    int nsent;
-    uint8_t *sent_data;     /* pattern, chip-sized, compared at sentinel ranges */
-    /* cloud, per point */
-    void (*on_connected)(void);
-    int connected_pending;
-    otahil_fw_msg_cb sub_cb;
-    void *sub_ctx;
-    int push_queued;
-    uint32_t pushes;
-    int succeeded;
-    uint32_t uptime;
-    /* HTTP, per connection */
-    int sock_open;
-    char req[2048];
-    size_t reqlen;
-    char hdr[256];
-    size_t hdrlen, hdrpos;
-    uint32_t body_from, body_pos;
-    int responding;
-    /* checker, per point */
-    int boot_slot;
-    int dl_active;
-    int cut_fired, cut_in_dl;
-    struct flashsim_op cut_op;
-    uint32_t durable;
-    int resumed;
-    uint32_t resume_n;
-    int inv;
-    char why[320];
-    /* clean-run recording */
-    struct opinfo *opv;
-    uint32_t nops, capops;
-    int recording;
-    /* forking sweep: the clean run forks a child at each cut point */
-    int forking, is_child, jobs, active, fork_failed;
-    uint32_t *point_of;     /* op index -> result slot + 1 (0: not a point) */
-    struct pres *res;
-    uint32_t child_slot;
-    /* replay output */
-    FILE *ev;
-    uint64_t evseq;
-    unsigned boot_no;
-};
-
-static void failf(struct mh *m, int inv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void failf(struct mh *m, int inv, const char *fmt, ...)
+void sw_failf(struct mh *m, int inv, const char *fmt, ...)
 {
     if (m->inv)
         return; /* the first failure stands */
@@ -194,7 +110,7 @@ static void h_event(void *ctx, const char *src, const char *ev, const char *fiel
     else if (!strcmp(ev, "agent.download.end"))
         m->dl_active = 0;
     else if (!strcmp(ev, "boot.record_rejected"))
-        failf(m, m->cut_fired ? INV_REJECTED : INV_CLEAN, "bootloader refused the new image: %s",
+        sw_failf(m, m->cut_fired ? INV_REJECTED : INV_CLEAN, "bootloader refused the new image: %s",
               fields);
     else if (!strcmp(ev, "boot.start"))
         m->boot_no++;
@@ -229,7 +145,7 @@ static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
     if (!before) {
         /* A broken rule is reported as itself, before its consequences. */
         if (op->violation != FLASHSIM_V_NONE)
-            failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
+            sw_failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
                   flashsim_violation_name(op->violation), flashsim_opkind_name(op->kind),
                   board_part_name(op->part), op->off, op->len,
                   (unsigned long long)(op->seq - m->base_seq));
@@ -250,7 +166,7 @@ static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
         oi->len = op->len;
     }
     if (!in_allowed(m, op->addr, op->len))
-        failf(m, INV_OUTSIDE, "%s %s+0x%x len %u (chip 0x%x) is outside the partitions an update may write",
+        sw_failf(m, INV_OUTSIDE, "%s %s+0x%x len %u (chip 0x%x) is outside the partitions an update may write",
               flashsim_opkind_name(op->kind), board_part_name(op->part), op->off, op->len, op->addr);
     uint64_t k = op->seq - m->base_seq;
     if (!m->forking || m->is_child || k > m->nops || !m->point_of[k])
@@ -314,6 +230,14 @@ static void h_reboot(void *ctx, const char *reason)
     fwhost_leave(&m->fw, FWHOST_REBOOT);
 }
 
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 static void h_idle(void *ctx)
 {
     struct mh *m = ctx;
@@ -327,6 +251,7 @@ static void h_idle(void *ctx)
         }
         if (m->push_queued && m->sub_cb) {
             m->push_queued = 0;
+            m->await_push = 0;
             m->pushes++;
             char payload[sizeof(m->push)];
             memcpy(payload, m->push, (size_t)m->pushlen);
@@ -348,21 +273,24 @@ static int h_mqtt_init(void *ctx, const char *pk, const char *dn, const char *ds
     return 0;
 }
 
+/* The cloud's rule, in both hosts: a device that informs another version
+ * than the target is pushed again, up to MAX_PUSHES pushes per point. */
 static void on_inform(struct mh *m, const char *version)
 {
     if (!strcmp(version, V2)) {
         m->succeeded = 1;
+        m->await_push = 0;
         return;
     }
     m->succeeded = 0;
-    if (m->pushes < MAX_PUSHES)
+    if (m->pushes < MAX_PUSHES) {
         m->push_queued = 1;
+        m->await_push = 1;
+    }
 }
 
-static int h_mqtt_publish(void *ctx, const char *topic, int qos, const void *data, int len)
+void sw_observe_publish(struct mh *m, const char *topic, const void *data, int len)
 {
-    struct mh *m = ctx;
-    (void)qos;
     cJSON *j = cJSON_ParseWithLength(data, (size_t)len);
     cJSON *params = j ? cJSON_GetObjectItemCaseSensitive(j, "params") : NULL;
     if (strstr(topic, "/ota/device/inform/")) {
@@ -374,10 +302,16 @@ static int h_mqtt_publish(void *ctx, const char *topic, int qos, const void *dat
         cJSON *d = cJSON_GetObjectItemCaseSensitive(params, "desc");
         int step = cJSON_IsString(s) ? atoi(s->valuestring) : cJSON_IsNumber(s) ? s->valueint : 0;
         if (step < 0)
-            failf(m, m->cut_fired ? INV_VERIFY : INV_CLEAN, "the device reported step %d (%s)",
-                  step, cJSON_IsString(d) ? d->valuestring : "");
+            sw_failf(m, m->cut_fired ? INV_VERIFY : INV_CLEAN, "the device reported step %d (%s)",
+                     step, cJSON_IsString(d) ? d->valuestring : "");
     }
     cJSON_Delete(j);
+}
+
+static int h_mqtt_publish(void *ctx, const char *topic, int qos, const void *data, int len)
+{
+    (void)qos;
+    sw_observe_publish(ctx, topic, data, len);
     return 0;
 }
 
@@ -397,6 +331,18 @@ static int h_mqtt_deinit(void *ctx)
     return 0;
 }
 
+void sw_conn_reset(struct mh *m)
+{
+    m->reqlen = 0;
+    m->requested = 0;
+    m->rx_pos = 0;
+    m->hdr_match = 0;
+    m->in_body = 0;
+    m->body_from = 0;
+    m->body_pos = 0;
+    m->responding = 0;
+}
+
 static int h_connect(void *ctx, const char *host, int port)
 {
     struct mh *m = ctx;
@@ -404,13 +350,12 @@ static int h_connect(void *ctx, const char *host, int port)
     if (m->sock_open)
         return -1;
     m->sock_open = 1;
-    m->reqlen = 0;
-    m->responding = 0;
+    sw_conn_reset(m);
     return SOCK_FD;
 }
 
-/* A GET has arrived: check the resume rules, then prepare the answer. */
-static void on_get(struct mh *m, uint32_t from)
+/* A GET: the resume rules hold on its Range. */
+static void observe_get(struct mh *m, uint32_t from)
 {
     if (m->cut_fired && m->cut_in_dl && !m->resumed) {
         m->resumed = 1;
@@ -419,78 +364,120 @@ static void on_get(struct mh *m, uint32_t from)
         if (from > 0) {
             uint32_t good = good_prefix(m, from);
             if (good < from) {
-                failf(m, INV_RESUME_CORRUPT,
-                      "resumed at byte %u, but the download slot differs from the image at byte %u (0x%02x, image 0x%02x)",
-                      from, good, p[good], m->v2[good]);
+                sw_failf(m, INV_RESUME_CORRUPT,
+                         "resumed at byte %u, but the download slot differs from the image at byte %u (0x%02x, image 0x%02x)",
+                         from, good, p[good], m->v2[good]);
                 fwhost_leave(&m->fw, FWHOST_STOP);
             }
         }
         uint32_t cp = m->cfg.checkpoint;
         if (!m->o->no_resume && cp && (uint64_t)from + cp < m->durable) {
-            failf(m, INV_RESUME_LOST,
-                  "resumed at byte %u although %u bytes were durable at the cut (checkpoint %u)",
-                  from, m->durable, cp);
+            sw_failf(m, INV_RESUME_LOST,
+                     "resumed at byte %u although %u bytes were durable at the cut (checkpoint %u)",
+                     from, m->durable, cp);
             fwhost_leave(&m->fw, FWHOST_STOP);
         }
     } else if (m->resumed && from < m->resume_n && !m->o->no_resume) {
-        failf(m, INV_RESUME_LOST, "fetched from byte %u again after resuming at %u", from,
-              m->resume_n);
+        sw_failf(m, INV_RESUME_LOST, "fetched from byte %u again after resuming at %u", from,
+                 m->resume_n);
         fwhost_leave(&m->fw, FWHOST_STOP);
     }
     m->dl_active = 1;
     m->body_from = from;
     m->body_pos = 0;
-    if (from > 0)
-        m->hdrlen = (size_t)snprintf(m->hdr, sizeof(m->hdr),
-                                     "HTTP/1.1 206 Partial Content\r\nContent-Length: %u\r\n"
-                                     "Content-Range: bytes %u-%u/%u\r\nConnection: close\r\n\r\n",
-                                     m->v2len - from, from, m->v2len - 1, m->v2len);
-    else
-        m->hdrlen = (size_t)snprintf(m->hdr, sizeof(m->hdr),
-                                     "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nConnection: close\r\n\r\n",
-                                     m->v2len);
-    m->hdrpos = 0;
-    m->responding = 1;
+}
+
+int sw_observe_request(struct mh *m, const char *buf, size_t len)
+{
+    if (m->requested)
+        return 1;
+    if (m->reqlen + len >= sizeof(m->req))
+        return -1;
+    memcpy(m->req + m->reqlen, buf, len);
+    m->reqlen += len;
+    m->req[m->reqlen] = 0;
+    if (!strstr(m->req, "\r\n\r\n"))
+        return 0;
+    m->requested = 1;
+    uint32_t from = 0;
+    const char *r = strcasestr(m->req, "\r\nRange: bytes=");
+    if (r)
+        from = (uint32_t)strtoul(r + 15, NULL, 10);
+    observe_get(m, from);
+    return 1;
+}
+
+size_t sw_read_size(const struct mh *m, size_t len)
+{
+    uint64_t s = m->o->seed ^ ((uint64_t)m->body_from << 32) ^ m->rx_pos ^ 0x5245414453ull;
+    uint64_t h = mix(&s);
+    if (len < 2 || (h & 3) != 0)
+        return len; /* most reads find a whole buffer waiting */
+    return 1 + (size_t)((h >> 8) % (len - 1));
+}
+
+void sw_rx_account(struct mh *m, const char *buf, size_t n)
+{
+    static const char end[] = "\r\n\r\n";
+    size_t i = 0;
+    m->rx_pos += (uint32_t)n;
+    while (!m->in_body && i < n) {
+        char c = buf[i++];
+        m->hdr_match = c == end[m->hdr_match] ? m->hdr_match + 1 : c == '\r';
+        if (m->hdr_match == 4)
+            m->in_body = 1;
+    }
+    if (m->in_body)
+        m->body_pos += (uint32_t)(n - i);
 }
 
 static int h_send(void *ctx, int fd, const char *buf, size_t len)
 {
     struct mh *m = ctx;
-    if (fd != SOCK_FD || !m->sock_open || m->reqlen + len >= sizeof(m->req))
+    if (fd != SOCK_FD || !m->sock_open)
         return -1;
-    memcpy(m->req + m->reqlen, buf, len);
-    m->reqlen += len;
-    m->req[m->reqlen] = 0;
-    if (!m->responding && strstr(m->req, "\r\n\r\n")) {
-        uint32_t from = 0;
-        const char *r = strcasestr(m->req, "\r\nRange: bytes=");
-        if (r)
-            from = (uint32_t)strtoul(r + 15, NULL, 10);
+    int r = sw_observe_request(m, buf, len);
+    if (r < 0)
+        return -1;
+    if (r == 1 && !m->responding) {
+        uint32_t from = m->body_from;
+        int st = 200;
         if (from >= m->v2len)
-            from = 0; /* a 416 would end the attempt: treat as a full fetch */
-        on_get(m, from);
+            st = 416;
+        else if (from > 0)
+            st = 206;
+        int k = fw_response_head(m->hdr, sizeof(m->hdr), st, from, m->v2len - 1, m->v2len,
+                                 m->v2md5);
+        m->hdrlen = k > 0 ? (size_t)k : 0;
+        if (st == 416)
+            m->body_from = m->v2len;
+        m->responding = 1;
     }
     return (int)len;
 }
 
+/* The response is one stream, header block then body, read in seeded sizes. */
 static int h_recv(void *ctx, int fd, char *buf, size_t len)
 {
     struct mh *m = ctx;
     if (fd != SOCK_FD || !m->sock_open || !m->responding)
         return -1;
-    size_t n = 0;
-    if (m->hdrpos < m->hdrlen) {
-        n = m->hdrlen - m->hdrpos < len ? m->hdrlen - m->hdrpos : len;
-        memcpy(buf, m->hdr + m->hdrpos, n);
-        m->hdrpos += n;
-        return (int)n;
+    size_t want = sw_read_size(m, len), n = 0;
+    uint64_t total = m->hdrlen + (uint64_t)(m->v2len - m->body_from);
+    while (n < want && m->rx_pos + n < total) {
+        uint64_t at = m->rx_pos + n;
+        if (at < m->hdrlen) {
+            size_t k = m->hdrlen - (size_t)at < want - n ? m->hdrlen - (size_t)at : want - n;
+            memcpy(buf + n, m->hdr + at, k);
+            n += k;
+        } else {
+            uint64_t b = at - m->hdrlen, left = total - at;
+            size_t k = left < want - n ? (size_t)left : want - n;
+            memcpy(buf + n, m->v2 + m->body_from + b, k);
+            n += k;
+        }
     }
-    uint32_t left = m->v2len - m->body_from - m->body_pos;
-    n = left < len ? left : len;
-    if (n == 0)
-        return 0;
-    memcpy(buf, m->v2 + m->body_from + m->body_pos, n);
-    m->body_pos += (uint32_t)n;
+    sw_rx_account(m, buf, n);
     return (int)n;
 }
 
@@ -536,13 +523,6 @@ static int h_image_known(void *ctx, const uint8_t *mem, uint32_t len, struct ima
 
 /* ---- set-up -------------------------------------------------------------- */
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static int overlaps(uint32_t a0, uint32_t a1, uint32_t b0, uint32_t b1)
 {
@@ -591,13 +571,15 @@ static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t 
     md5_final(&mc, d);
     for (int i = 0; i < 16; i++)
         sprintf(hex + 2 * i, "%02x", d[i]);
+    memcpy(m->v2md5, hex, sizeof(m->v2md5));
+    snprintf(m->dn, sizeof(m->dn), "dev-0001");
     m->pushlen = snprintf(m->push, sizeof(m->push),
                           "{\"code\":\"1000\",\"data\":{\"size\":%u,\"version\":\"%s\",\"url\":"
                           "\"http://fw.otahil.local/fw/1/v2.bin\",\"md5\":\"%s\",\"sign\":\"%s\","
                           "\"signMethod\":\"Md5\"},\"id\":1,\"message\":\"success\"}",
                           m->v2len, V2, hex, hex) + 1; /* with the NUL, as the cloud sends */
-    snprintf(m->topic_upgrade, sizeof(m->topic_upgrade), "/ota/device/upgrade/%s/%s",
-             "a1OtaHilPK0", "dev-0001");
+    snprintf(m->topic_upgrade, sizeof(m->topic_upgrade), "/ota/device/upgrade/%s/%s", SWEEP_PK,
+             m->dn);
 
     /* Pre-update flash. */
     m->state_len = flashsim_state_size(&b->geom);
@@ -673,9 +655,9 @@ static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t 
     c->flash_base = b->flash_base;
     c->flash_mem = m->mem;
     c->flash_state = m->state;
-    c->pk = "a1OtaHilPK0";
-    c->dn = "dev-0001";
-    c->ds = "otahil-device-secret";
+    c->pk = SWEEP_PK;
+    c->dn = m->dn;
+    c->ds = SWEEP_DS;
     c->reboot_delay_ms = 3000;
     c->resume = !o->no_resume;
     c->checkpoint = b->checkpoint;
@@ -724,7 +706,7 @@ static void final_checks(struct mh *m)
     struct flashsim_meta *meta = m->state;
     if (!m->inv && meta->violations > m->base_viol) {
         const struct flashsim_op *v = &meta->viol[(meta->viol_next + FLASHSIM_VIOL_KEEP - 1) % FLASHSIM_VIOL_KEEP];
-        failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
+        sw_failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
               flashsim_violation_name(v->violation), flashsim_opkind_name(v->kind),
               board_part_name(v->part), v->off, v->len,
               (unsigned long long)(v->seq - m->base_seq));
@@ -736,14 +718,14 @@ static void final_checks(struct mh *m)
     while (good < m->v2len && slot[good] == m->v2[good])
         good++;
     if (good < m->v2len) {
-        failf(m, INV_IMAGE, "%s differs from the new image at byte %u", board_part_name(m->boot_slot),
+        sw_failf(m, INV_IMAGE, "%s differs from the new image at byte %u", board_part_name(m->boot_slot),
               good);
         return;
     }
     for (int i = 0; i < m->nsent; i++) {
         const struct sentinel *s = &m->sent[i];
         if (memcmp(m->mem + s->start, m->sent_data + s->start, s->len) != 0) {
-            failf(m, INV_SENTINEL, "%s changed during the update", board_part_name(s->part));
+            sw_failf(m, INV_SENTINEL, "%s changed during the update", board_part_name(s->part));
             return;
         }
     }
@@ -755,7 +737,7 @@ static void final_checks(struct mh *m)
         kv_mount(&kv, &fs, m->b.kv_parts, m->b.nkv) != 0 ||
         kv_get(&kv, "wifi_psk", v, &len) != 0 || len != 28 ||
         memcmp(v, "correct horse battery staple", 28) != 0)
-        failf(m, INV_SENTINEL, "KV entry wifi_psk (Wi-Fi credentials) was lost");
+        sw_failf(m, INV_SENTINEL, "KV entry wifi_psk (Wi-Fi credentials) was lost");
 }
 
 /* Runs one point from the pre-update image. fault NULL: the clean run. */
@@ -768,10 +750,11 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
     m->connected_pending = 0;
     m->sub_cb = NULL;
     m->push_queued = 0;
+    m->await_push = 0;
     m->pushes = 0;
     m->succeeded = 0;
     m->sock_open = 0;
-    m->responding = 0;
+    sw_conn_reset(m);
     m->boot_slot = HAL_PARTITION_APPLICATION;
     m->dl_active = 0;
     m->cut_fired = 0;
@@ -793,15 +776,17 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
         m->responding = 0;
         m->dl_active = 0;
         int end = fwhost_boot(&m->fw, &m->cfg, &m->ops);
+        if (m->net)
+            sw_net_boot_end(m);
         pointish = fault != NULL || m->is_child;
         if (end == FWHOST_STOP || m->inv)
             break;
         if (end == FWHOST_BRICKED) {
-            failf(m, pointish ? INV_BRICKED : INV_CLEAN, "device bricked");
+            sw_failf(m, pointish ? INV_BRICKED : INV_CLEAN, "device bricked");
             break;
         }
         if (end == FWHOST_HARNESS) {
-            failf(m, INV_CLEAN, "the firmware refused its configuration");
+            sw_failf(m, INV_CLEAN, "the firmware refused its configuration");
             break;
         }
         if (end == FWHOST_IDLE) {
@@ -809,14 +794,14 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
                 done = 1;
                 break;
             }
-            failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
+            sw_failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
                   "the device stays on the old version after %u pushes", m->pushes);
             break;
         }
         /* reboot, crash or cut: boot again */
     }
     if (!done && !m->inv)
-        failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
+        sw_failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
               "not updated after %u boots (boot loop or endless retries)", boots);
     final_checks(m);
     if (m->is_child) {
@@ -859,8 +844,7 @@ static void describe(const struct mh *m, const struct sweep_opts *o, uint32_t k,
 static void replay_cmd(const struct sweep_opts *o, uint32_t k, char *out, size_t n)
 {
     char extra[64] = "";
-    if (o->no_resume)
-        snprintf(extra, sizeof(extra), " --no-resume");
+    snprintf(extra, sizeof(extra), "%s%s", o->e2e ? " --e2e" : "", o->no_resume ? " --no-resume" : "");
     snprintf(out, n, "otahil sweep --board %s --port %s --mode %s --seed %llu --image-size %u%s --point %u",
              o->board, o->port, flashsim_fault_name(o->mode), (unsigned long long)o->seed,
              o->image_size, extra, k);
@@ -899,63 +883,193 @@ static int write_flash(const struct mh *m, const char *path, char *err, size_t n
     return rc;
 }
 
+/* ---- e2e workers ---------------------------------------------------------- */
+
+#define E2E_CAP (1u << 18)    /* most cut points an e2e sweep can take */
+
+/* Shared between the e2e sweep and its workers (MAP_SHARED, before fork). */
+struct e2e_shared {
+    uint32_t next;            /* next index into pts to claim */
+    uint32_t np;
+    uint32_t pts[E2E_CAP];
+};
+
+struct e2e {
+    struct e2e_shared *sh;
+    size_t shlen;
+    pid_t pid[64];
+    int go[64];               /* write end of each worker's start pipe */
+    int n;
+};
+
+/* A worker: waits for the cloud's address, then claims points until none
+ * are left. It was forked before the cloud started any thread. */
+static void e2e_worker(struct mh *m, const struct sweep_opts *o, struct e2e *w, int idx, int rfd)
+{
+    struct sw_net_addr a;
+    char err[256], dn[33];
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (int i = 0; i < idx; i++)
+        close(w->go[i]);
+    if (read(rfd, &a, sizeof(a)) != (ssize_t)sizeof(a))
+        _exit(0); /* no start: the clean run failed */
+    snprintf(dn, sizeof(dn), "sweep-w%d", idx);
+    if (sw_net_attach_addr(m, &a, dn, err, sizeof(err)) != 0)
+        _exit(3);
+    for (;;) {
+        uint32_t i = __atomic_fetch_add(&w->sh->next, 1, __ATOMIC_RELAXED);
+        if (i >= w->sh->np)
+            break;
+        struct pres *r = &m->res[i];
+        if (sw_net_job(m, err, sizeof(err)) != 0) {
+            r->inv = INV_HARNESS;
+            snprintf(r->why, sizeof(r->why), "%s", err);
+            continue;
+        }
+        run_one(m, o, w->sh->pts[i], r);
+    }
+    sw_net_detach(m);
+    _exit(0);
+}
+
+static int e2e_fork(struct mh *m, const struct sweep_opts *o, struct e2e *w, char *err, size_t n)
+{
+    memset(w, 0, sizeof(*w));
+    w->shlen = sizeof(struct e2e_shared) + sizeof(struct pres) * E2E_CAP;
+    void *p = mmap(NULL, w->shlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    w->sh = p;
+    m->res = (struct pres *)(w->sh + 1);
+    int jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+    fflush(NULL);
+    for (int i = 0; i < jobs; i++) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) != 0) {
+            snprintf(err, n, "pipe: %s", strerror(errno));
+            return -1;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            close(fds[0]);
+            close(fds[1]);
+            snprintf(err, n, "fork: %s", strerror(errno));
+            return -1;
+        }
+        if (pid == 0) {
+            close(fds[1]);
+            e2e_worker(m, o, w, i, fds[0]);
+        }
+        close(fds[0]);
+        w->pid[w->n] = pid;
+        w->go[w->n++] = fds[1];
+    }
+    return 0;
+}
+
+/* Starts the workers on the points (np 0: tells them to quit) and waits
+ * for them. Returns the number that did not end cleanly. */
+static int e2e_finish(struct e2e *w, const struct sw_net_addr *a, uint32_t np)
+{
+    int bad = 0;
+    w->sh->np = np;
+    for (int i = 0; i < w->n; i++) {
+        if (np && write(w->go[i], a, sizeof(*a)) != (ssize_t)sizeof(*a))
+            bad++;
+        close(w->go[i]);
+    }
+    for (int i = 0; i < w->n; i++) {
+        int st;
+        if (waitpid(w->pid[i], &st, 0) != w->pid[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            bad++;
+    }
+    w->n = 0;
+    return bad;
+}
+
+static void e2e_free(struct e2e *w)
+{
+    if (w->n)
+        e2e_finish(w, NULL, 0);
+    if (w->sh)
+        munmap(w->sh, w->shlen);
+    w->sh = NULL;
+}
+
+/* ---- the sweep ------------------------------------------------------------- */
+
 int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, char *err,
               size_t errlen)
 {
     static struct mh m;
-    memset(s, 0, sizeof(*s));
-    double t0 = now_s();
-    if (mh_setup(&m, o, err, errlen) != 0) {
-        mh_free(&m);
-        return 2;
-    }
-    /* The clean run numbers the ops. */
-    m.recording = 1;
+    struct e2e w;
     FILE *evf = NULL;
+    uint32_t *pts = NULL, np = 0;
+    size_t reslen = 0;
+    int rc = 2;
+
+    memset(s, 0, sizeof(*s));
+    memset(&w, 0, sizeof(w));
+    double t0 = now_s();
+    if (mh_setup(&m, o, err, errlen) != 0)
+        goto done;
     if (o->point > 0 && o->events) {
         evf = strcmp(o->events, "-") ? fopen(o->events, "w") : stdout;
         if (!evf) {
             snprintf(err, errlen, "%s: %s", o->events, strerror(errno));
-            mh_free(&m);
-            return 2;
+            goto done;
         }
     }
+    if (o->e2e) {
+        /* Workers first, while this process has no thread; then the cloud. */
+        if (o->point <= 0 && e2e_fork(&m, o, &w, err, errlen) != 0)
+            goto done;
+        if (sw_net_cloud_start(&m, err, errlen) != 0 ||
+            sw_net_attach(&m, "sweep-clean", err, errlen) != 0 || sw_net_job(&m, err, errlen) != 0)
+            goto done;
+    }
+
+    /* The clean run numbers the ops. */
+    m.recording = 1;
     run_point(&m, NULL);
     m.recording = 0;
     s->ops = m.nops;
+    if (m.inv == INV_HARNESS) {
+        snprintf(err, errlen, "clean run: %s", m.why);
+        goto done;
+    }
     if (m.inv) {
         snprintf(s->first_failure, sizeof(s->first_failure),
                  "FAIL clean run (no fault): %s [clean-run]", m.why);
         fprintf(out, "%s\n", s->first_failure);
         s->failures = 1;
         s->inv_fail[INV_CLEAN] = 1;
-        if (evf && evf != stdout)
-            fclose(evf);
-        mh_free(&m);
-        s->seconds = now_s() - t0;
-        return 1;
+        rc = 1;
+        goto done;
     }
 
     if (o->point > 0) {
         if ((uint32_t)o->point > m.nops) {
             snprintf(err, errlen, "--point %ld: the clean run has %u flash operations", o->point,
                      m.nops);
-            if (evf && evf != stdout)
-                fclose(evf);
-            mh_free(&m);
-            return 2;
+            goto done;
         }
         struct pres r;
         memset(&r, 0, sizeof(r));
+        if (o->e2e && sw_net_job(&m, err, errlen) != 0)
+            goto done;
         m.ev = evf;
         run_one(&m, o, (uint32_t)o->point, &r);
         m.ev = NULL;
-        if (evf && evf != stdout)
-            fclose(evf);
-        if (o->flash_out && write_flash(&m, o->flash_out, err, errlen) != 0) {
-            mh_free(&m);
-            return 2;
+        if (r.inv == INV_HARNESS) {
+            snprintf(err, errlen, "point %ld: %s", o->point, r.why);
+            goto done;
         }
+        if (o->flash_out && write_flash(&m, o->flash_out, err, errlen) != 0)
+            goto done;
         s->points = 1;
         if (r.inv) {
             s->failures = 1;
@@ -967,72 +1081,103 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, ch
             describe(&m, o, (uint32_t)o->point, d, sizeof(d));
             fprintf(out, "PASS at %s: updated to %s\n", d, V2);
         }
-        s->seconds = now_s() - t0;
-        mh_free(&m);
-        return r.inv ? 1 : 0;
+        rc = r.inv ? 1 : 0;
+        goto done;
     }
 
-    /* The points: every stride-th op from first, in the chosen phase. A
-     * second clean run forks a child at each of them (it inherits the whole
-     * state up to that op, so no prefix is run twice); up to `jobs` children
-     * run at once. */
-    uint32_t np = 0;
+    /* The points: every stride-th op from first, in the chosen phase. */
     m.point_of = calloc(m.nops + 1, sizeof(uint32_t));
-    uint32_t *pts = malloc(sizeof(uint32_t) * (m.nops + 1));
+    pts = malloc(sizeof(uint32_t) * (m.nops + 1));
     if (!m.point_of || !pts) {
         snprintf(err, errlen, "out of memory");
-        free(pts);
-        mh_free(&m);
-        return 2;
+        goto done;
     }
     for (uint32_t k = o->first ? o->first : 1; k <= m.nops; k += o->stride ? o->stride : 1)
         if (!o->phase || m.opv[k - 1].phase == o->phase) {
             pts[np] = k;
             m.point_of[k] = ++np;
         }
-    size_t reslen = sizeof(struct pres) * (np + 1);
-    m.res = mmap(NULL, reslen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (m.res == MAP_FAILED) {
-        snprintf(err, errlen, "out of memory");
-        free(pts);
-        mh_free(&m);
-        return 2;
+    if (o->e2e) {
+        /* Each worker claims points and runs each from the pre-update flash
+         * through the cloud (connections cannot be forked mid-run). */
+        if (np > E2E_CAP) {
+            snprintf(err, errlen, "%u cut points: an end-to-end sweep takes at most %u (use --stride)",
+                     np, E2E_CAP);
+            goto done;
+        }
+        memcpy(w.sh->pts, pts, sizeof(uint32_t) * np);
+        for (uint32_t i = 0; i < np; i++)
+            m.res[i].inv = 0xFF;
+        struct sw_net_addr a;
+        sw_net_addr(&m, &a);
+        if (e2e_finish(&w, &a, np) != 0)
+            m.fork_failed = 1;
+    } else {
+        /* A second clean run forks a child at each point (it inherits the
+         * whole state up to that op, so no prefix is run twice); up to
+         * `jobs` children run at once. */
+        reslen = sizeof(struct pres) * (np + 1);
+        m.res = mmap(NULL, reslen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m.res == MAP_FAILED) {
+            m.res = NULL;
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        for (uint32_t i = 0; i < np; i++)
+            m.res[i].inv = 0xFF; /* not run */
+        m.jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+        m.forking = 1;
+        run_point(&m, NULL);
+        m.forking = 0;
+        while (m.active > 0)
+            reap_one(&m);
     }
-    for (uint32_t i = 0; i < np; i++)
-        m.res[i].inv = 0xFF; /* not run */
-    m.jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
-    m.forking = 1;
-    run_point(&m, NULL);
-    m.forking = 0;
-    while (m.active > 0)
-        reap_one(&m);
-    uint32_t lost = 0;
-    for (uint32_t i = 0; i < np; i++)
+    uint32_t lost = 0, harness = 0;
+    for (uint32_t i = 0; i < np; i++) {
         lost += m.res[i].inv == 0xFF;
+        harness += m.res[i].inv == INV_HARNESS;
+    }
     if (m.fork_failed || lost) {
         snprintf(err, errlen, "%u of %u cut points did not report (a worker died or fork failed)",
                  lost, np);
-        munmap(m.res, reslen);
-        free(pts);
-        mh_free(&m);
-        return 2;
+        goto done;
     }
     s->points = np;
     for (uint32_t i = 0; i < np; i++) {
-        if (!m.res[i].inv)
+        const struct pres *r = &m.res[i];
+        if (!r->inv || r->inv == INV_HARNESS)
             continue;
         char msg[800];
-        fail_msg(&m, o, pts[i], &m.res[i], msg, sizeof(msg));
+        fail_msg(&m, o, pts[i], r, msg, sizeof(msg));
         s->failures++;
-        s->inv_fail[m.res[i].inv]++;
+        s->inv_fail[r->inv]++;
         if (!s->first_failure[0])
             snprintf(s->first_failure, sizeof(s->first_failure), "%s", msg);
         if (!o->quiet || s->failures <= 5)
             fprintf(out, "%s\n", msg);
     }
-    munmap(m.res, reslen);
+    if (harness) {
+        for (uint32_t i = 0; i < np; i++)
+            if (m.res[i].inv == INV_HARNESS) {
+                snprintf(err, errlen, "%u of %u cut points could not run; the first, cut %u: %s",
+                         harness, np, pts[i], m.res[i].why);
+                break;
+            }
+        s->harness = harness;
+        goto done;
+    }
+    rc = s->failures ? 1 : 0;
+done:
+    if (evf && evf != stdout)
+        fclose(evf);
+    e2e_free(&w);
+    if (o->e2e)
+        sw_net_cloud_stop(&m);
+    if (reslen)
+        munmap(m.res, reslen);
+    m.res = NULL;
     free(pts);
     s->seconds = now_s() - t0;
     mh_free(&m);
-    return s->failures ? 1 : 0;
+    return rc;
 }

@@ -6,7 +6,10 @@
  * checker's invariants are listed in docs/sweep.md.
  *
  * The port-level sweep boots the firmware object (build/fw/PORT.so) in
- * process, with the cloud and the firmware server in memory.
+ * process, with the cloud and the firmware server in memory. The end-to-end
+ * sweep (e2e) boots the same object against the real fake cloud: Mosquitto,
+ * the civetweb firmware server and the cloud service. Both number the same
+ * flash operations and give the same verdicts.
  */
 #ifndef OTAHIL_SWEEP_H
 #define OTAHIL_SWEEP_H
@@ -50,12 +53,14 @@ struct sweep_opts {
     const char *flash_out;    /* replay: final flash file */
     int         quiet;
     int         expect;       /* >0: an invariant that must fail (self-test of bad ports) */
+    int         e2e;          /* through the real broker and firmware server */
 };
 
 struct sweep_summary {
     uint32_t ops;             /* numbered flash ops of the clean run */
     uint32_t points;          /* cut points checked */
     uint32_t failures;
+    uint32_t harness;         /* e2e: points the harness could not run */
     uint32_t inv_fail[INV_COUNT];
     double   seconds;
     char     first_failure[512];

@@ -131,6 +131,7 @@ static int broker_write_conf(const struct broker *b)
                "listener %d 127.0.0.1\n"
                "allow_anonymous true\n"
                "persistence false\n"
+               "set_tcp_nodelay true\n"
                "log_dest file %s\n"
                "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
             b->port, b->log);

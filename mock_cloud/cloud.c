@@ -1128,6 +1128,7 @@ static int cloud_connect(struct cloud *c, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the service's MQTT client: %s", strerror(errno));
         return -1;
     }
+    mosquitto_int_option(c->mq, MOSQ_OPT_TCP_NODELAY, 1); /* a push is one small packet: no Nagle delay */
     mosquitto_connect_callback_set(c->mq, cloud_on_connect);
     mosquitto_disconnect_callback_set(c->mq, cloud_on_disconnect);
     mosquitto_subscribe_callback_set(c->mq, cloud_on_subscribe);

@@ -536,7 +536,7 @@ struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps
     unsigned ecode = 0;
     struct mg_error_data ed = { &ecode, etext, sizeof etext };
     const char *opts[] = { "listening_ports", listen, "num_threads", FW_THREADS,
-                           "enable_keep_alive", "no", NULL };
+                           "enable_keep_alive", "no", "tcp_nodelay", "1", NULL };
     struct mg_init_data init = { &cb, NULL, opts };
     int n;
 
