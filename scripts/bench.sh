@@ -14,9 +14,10 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 rate() { # prints "points seconds rate" from a sweep summary line
   sed -n 's/.*: \([0-9]*\) flash ops, \([0-9]*\) cut points checked, \([0-9]*\) failed (\([0-9.]*\) s, \([0-9]*\) points\/s).*/\2 \4 \5 \3/p'
 }
-row() { # board mode size [target]
+row() { # board mode size [target [extra sweep options...]]
   local b=$1 m=$2 sz=$3 target=${4:-}
-  read -r pts secs r failed < <("$otahil" sweep --board "$b" --mode "$m" --image-size "$sz" --jobs "$jobs" --quiet | tail -1 | rate)
+  shift 4 2>/dev/null || shift $#
+  read -r pts secs r failed < <("$otahil" sweep --board "$b" --mode "$m" --image-size "$sz" --jobs "$jobs" --quiet "$@" | tail -1 | rate)
   local ratio=""
   [ -n "$target" ] && ratio=$(awk -v r="$r" -v t="$target" 'BEGIN { printf "  target %d/s, ratio %.2f", t, r / t }')
   printf '%-13s %-7s %6s  %5d points in %6.2f s  %5d points/s  %s failed%s\n' "$b" "$m" "$sz" "$pts" "$secs" "$r" "$failed" "$ratio"
@@ -29,3 +30,7 @@ for b in native mk3060 developerkit esp8266; do
     row "$b" "$m" 256K
   done
 done
+
+echo "== end-to-end sweep (real Mosquitto, civetweb firmware server, cloud service), every flash op =="
+row mk3060 torn 256K 100 --e2e
+row mk3060 torn 900K 100 --e2e
