@@ -16,7 +16,7 @@ static void usage(FILE *f)
             "                    [--phase P] [--stride K] [--first K] [--jobs N] [--seed S]\n"
             "                    [--image-size N] [--no-resume] [--max-boots N]\n"
             "                    [--point K [--events FILE|-] [--flash-out FILE]]\n"
-            "                    [--expect INVARIANT] [--e2e] [--quiet]\n"
+            "                    [--expect INVARIANT] [--e2e] [--no-memo] [--quiet]\n"
             "Runs the update once to number its flash operations, then once per cut point\n"
             "with power cut at that operation, from the same pre-update flash, rebooting\n"
             "until the update completes, and checks the invariants (docs/sweep.md).\n"
@@ -29,6 +29,7 @@ static void usage(FILE *f)
             "  --point K     replay cut point K alone, with its event log\n"
             "  --e2e         end to end: the device talks to a real Mosquitto broker, the civetweb\n"
             "                firmware server and the cloud service (slower; same verdicts)\n"
+            "  --no-memo     run every recovery in full, even from a state already seen to pass\n"
             "  --expect INV  self-test: exit 0 only when invariant INV fails at some point\n"
             "Exit 0 every point holds, 1 a failure, 2 harness error.\n");
 }
@@ -44,6 +45,7 @@ int cmd_sweep(int argc, char **argv)
         else if (!strcmp(a, "--no-resume")) o.no_resume = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
         else if (!strcmp(a, "--e2e")) o.e2e = 1;
+        else if (!strcmp(a, "--no-memo")) o.no_memo = 1;
         else if (!v) {
             fprintf(stderr, "otahil sweep: unknown or incomplete option '%s' (otahil sweep --help)\n", a);
             return OTAHIL_EXIT_HARNESS;
@@ -103,6 +105,9 @@ int cmd_sweep(int argc, char **argv)
                o.e2e ? " (end to end)" : "", o.board, o.port, flashsim_fault_name(o.mode), o.phase ? ", phase " : "",
                o.phase ? flashsim_phase_name(o.phase) : "", s.ops, s.points, s.failures, s.seconds,
                s.seconds > 0 ? s.points / s.seconds : 0.0);
+    if (o.point <= 0 && !o.quiet && s.memo_hits)
+        printf("memo: %u of %u recoveries reached a state already seen to pass (--no-memo runs them all)\n",
+               s.memo_hits, s.points);
     if (o.expect) {
         if (s.inv_fail[o.expect]) {
             printf("expected: invariant %s failed at %u point(s): caught\n", sweep_inv_name(o.expect),

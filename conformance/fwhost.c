@@ -125,8 +125,19 @@ void fwhost_unload(struct fwhost *h)
     h->boot = NULL;
 }
 
+/* Zeroes the stack a boot is about to use: a reset leaves no trace of the
+ * previous boot there, so two boots that did the same work leave the same
+ * bytes in their frames (the sweep's memo compares them). */
+static __attribute__((noinline)) void paint_stack(void)
+{
+    unsigned char pad[FWHOST_STACK_PAINT];
+    explicit_bzero(pad, sizeof(pad));
+}
+
 int fwhost_boot(struct fwhost *h, const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops)
 {
+    paint_stack();
+    h->stack_base = (const unsigned char *)__builtin_frame_address(0);
     for (int i = 0; i < h->nseg; i++)
         raw_copy(h->seg[i].addr, h->seg[i].saved, h->seg[i].len);
     volatile int end;

@@ -13,6 +13,7 @@
 #include "sim/fw/fw.h"
 
 #define FWHOST_MAX_SEG 4
+#define FWHOST_STACK_PAINT (192 * 1024) /* bytes of stack zeroed before each boot */
 
 /* How fwhost_boot ended. */
 enum fwhost_end {
@@ -31,6 +32,7 @@ struct fwhost {
     int nseg;
     size_t ram;       /* bytes restored per boot */
     jmp_buf jb;
+    const unsigned char *stack_base; /* the firmware's stack lies below this during a boot */
     int in_boot;
     char path[4096];
 };

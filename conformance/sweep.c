@@ -143,6 +143,8 @@ static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
     if (!op->seq)
         return 0;
     if (!before) {
+        if (m->fk_ok)
+            flashkey_touch(&m->fk, op->addr, op->len);
         /* A broken rule is reported as itself, before its consequences. */
         if (op->violation != FLASHSIM_V_NONE)
             sw_failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
@@ -200,6 +202,8 @@ static uint32_t good_prefix(const struct mh *m, uint32_t limit)
         return 0;
     if (limit > m->v2len)
         limit = m->v2len;
+    while (n + 4096 <= limit && !memcmp(p + n, m->v2 + n, 4096))
+        n += 4096;
     while (n < limit && p[n] == m->v2[n])
         n++;
     return n;
@@ -212,8 +216,15 @@ static void h_power_cut(void *ctx, const struct flashsim_op *op)
     m->cut_fired = 1;
     m->cut_op = *op;
     m->cut_in_dl = m->dl_active;
-    if (m->dl_active)
-        m->durable = good_prefix(m, m->body_from + m->body_pos);
+    if (m->dl_active) {
+        /* Bytes the port wrote: a tail that merely matches because the
+         * image holds the erased value there was not written. */
+        const uint8_t *p = part_mem(m, dl_part(m));
+        uint32_t d = good_prefix(m, m->body_from + m->body_pos);
+        while (d > 0 && p[d - 1] == m->b.geom.erase_value)
+            d--;
+        m->durable = d;
+    }
     if (m->ev)
         fprintf(m->ev, "{\"seq\":%llu,\"boot\":%u,\"src\":\"harness\",\"ev\":\"device.power_cut\",\"op\":%llu,\"fault\":\"%s\",\"phase\":\"%s\"}\n",
                 (unsigned long long)++m->evseq, m->boot_no,
@@ -382,6 +393,9 @@ static void observe_get(struct mh *m, uint32_t from)
                  m->resume_n);
         fwhost_leave(&m->fw, FWHOST_STOP);
     }
+    for (int i = 0; i < m->nmk; i++)
+        if (from < m->mk[i].min_from)
+            m->mk[i].min_from = from;
     m->dl_active = 1;
     m->body_from = from;
     m->body_pos = 0;
@@ -528,6 +542,8 @@ static int overlaps(uint32_t a0, uint32_t a1, uint32_t b0, uint32_t b1)
 {
     return a0 < b1 && b0 < a1;
 }
+
+static void h_sync(void *ctx);
 
 static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t n)
 {
@@ -681,6 +697,7 @@ static int mh_setup(struct mh *m, const struct sweep_opts *o, char *err, size_t 
     ops->msleep = h_msleep;
     ops->uptime_ms = h_uptime;
     ops->image_known = h_image_known;
+    ops->sync = h_sync;
     return 0;
 }
 
@@ -740,6 +757,130 @@ static void final_checks(struct mh *m)
         sw_failf(m, INV_SENTINEL, "KV entry wifi_psk (Wi-Fi credentials) was lost");
 }
 
+/* ---- memo of recoveries ------------------------------------------------------
+ *
+ * At a boot start the firmware's RAM is reset, so what follows depends only
+ * on the flash (bytes and program-once marks) and on the cloud's state. Two
+ * cut points that reach the same state at a boot run the same rest, boot
+ * for boot. A child that passes records each boot start after its cut with
+ * what the rest took (boots, and the lowest Range it asked for); a child
+ * that reaches a recorded state passes without running it, when its own
+ * budget and resume rule accept that rest. Failures are never taken from
+ * the memo: a failing point always runs in full, so its message is its own.
+ */
+
+struct memo_val {
+    uint32_t boots;           /* boots the rest took, this one included */
+    uint32_t min_from;        /* lowest Range start it fetched (UINT32_MAX: none) */
+};
+
+/* The harness's side of the state: the cloud, the connection, the checker. */
+static void host_key(const struct mh *m, uint64_t key[2])
+{
+    uint64_t h[16] = {
+        m->pushes, (uint64_t)m->succeeded, (uint64_t)m->push_queued, (uint64_t)m->await_push,
+        (uint64_t)m->connected_pending, (uint64_t)(uintptr_t)m->sub_cb, (uint64_t)m->sock_open,
+        (uint64_t)m->requested << 32 | m->reqlen, m->rx_pos, (uint64_t)m->hdr_match,
+        (uint64_t)m->in_body << 32 | m->body_from, m->body_pos,
+        (uint64_t)m->responding << 32 | m->hdrlen, (uint64_t)m->dl_active,
+        (uint64_t)(int64_t)m->boot_slot, (uint64_t)(uintptr_t)m->on_connected,
+    };
+    uint64_t a[2], b[2];
+    flashkey_hash(h, sizeof(h), a);
+    flashkey_hash(m->req, m->reqlen, b);
+    key[0] ^= a[0] ^ (b[0] * 0x9E3779B97F4A7C15ull);
+    key[1] ^= a[1] ^ (b[1] * 0xC2B2AE3D27D4EB4Full);
+    if (!key[0] && !key[1])
+        key[0] = 1;
+}
+
+static int memo_usable(const struct mh *m)
+{
+    /* Not before the first request after a cut: that one is checked
+     * against this point's own cut. */
+    return m->memo && m->is_child && m->cut_fired && !m->inv && !(m->cut_in_dl && !m->resumed);
+}
+
+/* 1 when the rest from this state is known to pass for this point;
+ * otherwise remembers the state for memo_commit. */
+static int memo_check(struct mh *m, const uint64_t key[2])
+{
+    struct memo_val v;
+    if (memo_lookup(m->memo, key, &v) && m->cur_boot + v.boots <= m->o->max_boots &&
+        (!m->resumed || m->o->no_resume || v.min_from >= m->resume_n))
+        return 1;
+    if (m->nmk < (int)(sizeof(m->mk) / sizeof(m->mk[0]))) {
+        m->mk[m->nmk].key[0] = key[0];
+        m->mk[m->nmk].key[1] = key[1];
+        m->mk[m->nmk].boots = m->cur_boot;
+        m->mk[m->nmk++].min_from = UINT32_MAX;
+    }
+    return 0;
+}
+
+/* At a boot start the firmware's RAM is reset: the flash and the harness's
+ * state are all there is. */
+static int memo_boot(struct mh *m)
+{
+    if (!memo_usable(m))
+        return 0;
+    uint64_t key[2];
+    flashkey_get(&m->fk, key);
+    host_key(m, key);
+    return memo_check(m, key);
+}
+
+static __attribute__((noinline)) void stack_hash(const struct mh *m, uint64_t out[2])
+{
+    volatile unsigned char here = 0;
+    const unsigned char *lo = (const unsigned char *)&here;
+    flashkey_hash(lo, (size_t)(m->fw.stack_base - lo), out);
+}
+
+/* Inside a boot, at a point the firmware reports (a breakpoint saved, the
+ * copy's erase done): the state is also the firmware's RAM and its stack,
+ * registers included. */
+static __attribute__((noinline)) void h_sync(void *ctx)
+{
+    struct mh *m = ctx;
+    uint64_t key[2], a[2];
+    __builtin_unwind_init(); /* callee-saved registers onto the stack hashed below */
+    if (!m->fk_ok)
+        return;
+    if (!m->is_child) {
+        flashkey_get(&m->fk, key); /* children inherit a warm cache */
+        return;
+    }
+    if (!memo_usable(m))
+        return;
+    flashkey_get(&m->fk, key);
+    for (int i = 0; i < m->fw.nseg; i++) {
+        flashkey_hash(m->fw.seg[i].addr, m->fw.seg[i].len, a);
+        key[0] ^= a[0] * (2 * (uint64_t)i + 3);
+        key[1] ^= a[1] * (2 * (uint64_t)i + 5);
+    }
+    stack_hash(m, a);
+    key[0] ^= a[0] * 0xFF51AFD7ED558CCDull;
+    key[1] ^= a[1] * 0xC4CEB9FE1A85EC53ull;
+    host_key(m, key);
+    if (memo_check(m, key)) {
+        struct pres *r = &m->res[m->child_slot];
+        r->inv = 0;
+        r->why[0] = 0;
+        _exit(0);
+    }
+}
+
+static void memo_commit(struct mh *m, uint32_t boots_total)
+{
+    if (!m->memo || !m->is_child || m->inv)
+        return;
+    for (int i = 0; i < m->nmk; i++) {
+        struct memo_val v = { boots_total - m->mk[i].boots, m->mk[i].min_from };
+        memo_insert(m->memo, m->mk[i].key, &v);
+    }
+}
+
 /* Runs one point from the pre-update image. fault NULL: the clean run. */
 static void run_point(struct mh *m, const struct flashsim_fault *fault)
 {
@@ -764,10 +905,20 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
     m->inv = 0;
     m->why[0] = 0;
     m->boot_no = 0;
-    int done = 0;
+    m->nmk = 0;
+    if (m->fk_ok)
+        flashkey_reset_all_dirty(&m->fk);
+    int done = 0, known = 0;
     uint32_t boots;
     pointish = fault != NULL;
     for (boots = 0; boots < m->o->max_boots && !m->inv; boots++) {
+        m->cur_boot = boots;
+        if (m->fk_ok && !m->is_child)
+            flashkey_get(&m->fk, (uint64_t[2]){ 0, 0 }); /* children inherit a warm cache */
+        if (memo_boot(m)) {
+            known = 1;
+            break;
+        }
         m->cfg.fault = fault && !m->cut_fired ? *fault : (struct flashsim_fault){ 0 };
         m->on_connected = NULL;
         m->connected_pending = 0;
@@ -800,10 +951,16 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
         }
         /* reboot, crash or cut: boot again */
     }
-    if (!done && !m->inv)
-        sw_failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
-              "not updated after %u boots (boot loop or endless retries)", boots);
-    final_checks(m);
+    if (known) {
+        m->inv = 0;
+    } else {
+        if (!done && !m->inv)
+            sw_failf(m, pointish ? INV_NO_COMPLETION : INV_CLEAN,
+                     "not updated after %u boots (boot loop or endless retries)", boots);
+        final_checks(m);
+        if (done)
+            memo_commit(m, boots + 1);
+    }
     if (m->is_child) {
         struct pres *r = &m->res[m->child_slot];
         r->inv = (uint8_t)m->inv;
@@ -1126,6 +1283,15 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, ch
         for (uint32_t i = 0; i < np; i++)
             m.res[i].inv = 0xFF; /* not run */
         m.jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+        /* Recoveries that reach a known state at a boot are not run again. */
+        struct flashsim fs;
+        if (!o->no_memo && flashsim_init(&fs, &m.b.geom, m.mem, m.state, 0) == 0 &&
+            flashkey_init(&m.fk, &m.b.geom, m.mem, fs.programmed,
+                          fs.programmed ? (m.b.geom.size / m.b.geom.program_unit + 7) / 8 : 0) == 0) {
+            m.fk_ok = 1;
+            uint32_t cap = np * 4 + 1024;
+            m.memo = memo_create(cap > (1u << 22) ? 1u << 22 : cap, sizeof(struct memo_val));
+        }
         m.forking = 1;
         run_point(&m, NULL);
         m.forking = 0;
@@ -1177,6 +1343,16 @@ done:
         munmap(m.res, reslen);
     m.res = NULL;
     free(pts);
+    if (m.memo) {
+        struct memo_stats ms;
+        memo_stats(m.memo, &ms);
+        s->memo_hits = (uint32_t)ms.hits;
+        memo_destroy(m.memo);
+        m.memo = NULL;
+    }
+    if (m.fk_ok)
+        flashkey_free(&m.fk);
+    m.fk_ok = 0;
     s->seconds = now_s() - t0;
     mh_free(&m);
     return rc;

@@ -54,6 +54,7 @@ struct sweep_opts {
     int         quiet;
     int         expect;       /* >0: an invariant that must fail (self-test of bad ports) */
     int         e2e;          /* through the real broker and firmware server */
+    int         no_memo;      /* run every recovery in full (checks the memo) */
 };
 
 struct sweep_summary {
@@ -61,6 +62,7 @@ struct sweep_summary {
     uint32_t points;          /* cut points checked */
     uint32_t failures;
     uint32_t harness;         /* e2e: points the harness could not run */
+    uint32_t memo_hits;       /* points whose recovery reached a state already seen to pass */
     uint32_t inv_fail[INV_COUNT];
     double   seconds;
     char     first_failure[512];

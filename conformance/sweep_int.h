@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "conformance/flashkey.h"
 #include "conformance/fwhost.h"
+#include "conformance/memo.h"
 #include "conformance/sweep.h"
 #include "sim/board/board.h"
 #include "sim/fw/fw.h"
@@ -108,6 +110,14 @@ struct mh {
     uint32_t *point_of;     /* op index -> result slot + 1 (0: not a point) */
     struct pres *res;
     uint32_t child_slot;
+    /* memo of recoveries (port-level sweep): a boot start's state -> the
+     * rest of a passing run from there */
+    struct flashkey fk;
+    int fk_ok;
+    struct memo *memo;
+    struct { uint64_t key[2]; uint32_t boots, min_from; } mk[128];
+    int nmk;
+    uint32_t cur_boot;      /* index of the running boot in its point */
     /* end to end (sweep_net.c) */
     struct sweep_net *net;
     /* replay output */

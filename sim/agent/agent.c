@@ -389,6 +389,7 @@ static void save_breakpoint(uint32_t off, const union hash_ctx *h)
     ota_kv_set(KEY_BREAKPOINT, &off, sizeof(off), 1);
     otahil_phase_leave(prev);
     otahil_event("agent", "agent.breakpoint_saved", "\"offset\":%lu", (unsigned long)off);
+    otahil_sync();
 }
 
 static void clear_breakpoint(void)
@@ -542,7 +543,7 @@ static char g_hdr[2048];
 
 static int http_download(struct dl *d, const struct url *u, const char **why)
 {
-    char req[AGENT_URL_MAX + 512];
+    char req[AGENT_URL_MAX + 512] = { 0 }; /* no residue of earlier calls: states compare equal */
     int fd = ota_socket_connect((char *)u->host, u->port);
     if (fd <= 0) { *why = "connect failed"; return DL_NET; }
     int n;

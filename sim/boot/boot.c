@@ -153,6 +153,7 @@ static int do_copy(struct flashsim *fs, uint32_t len, uint16_t want)
                  want);
     if ((rc = flashsim_erase(fs, HAL_PARTITION_APPLICATION, 0, elen)) != 0)
         return rc;
+    otahil_sync();
     for (uint32_t off = 0; off < len; off += CHUNK) {
         uint32_t n = len - off < CHUNK ? len - off : CHUNK;
         if ((rc = flashsim_read(fs, HAL_PARTITION_OTA_TEMP, off, g_buf, n)) != 0)

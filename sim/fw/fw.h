@@ -30,7 +30,7 @@
 #include "sim/flash/flashsim.h"
 #include "sim/image/image.h"
 
-#define OTAHIL_FW_ABI 1
+#define OTAHIL_FW_ABI 2
 #define OTAHIL_FW_ENTRY "otahil_fw_boot"
 #define OTAHIL_FW_MAX_KV 4
 
@@ -92,6 +92,8 @@ struct otahil_fw_ops {
      * an image the host knows to be valid, sparing the bootloader model a
      * full verification; 0 to verify. */
     int  (*image_known)(void *ctx, const uint8_t *mem, uint32_t len, struct image_info *info);
+    /* Optional: the device is at a quiescent point (otahil_sync()). */
+    void (*sync)(void *ctx);
 };
 
 /* How a boot ended when it returns. */

@@ -38,13 +38,19 @@ static struct otahil_platform g_plat;
 
 void otahil_event(const char *source, const char *event, const char *fields_fmt, ...)
 {
-    char fields[1024];
+    char fields[1024] = { 0 }; /* no residue of earlier calls in this frame */
     va_list ap;
     va_start(ap, fields_fmt);
     vsnprintf(fields, sizeof(fields), fields_fmt, ap);
     va_end(ap);
     if (g_ops && g_ops->event)
         g_ops->event(g_ops->ctx, source, event, fields);
+}
+
+void otahil_sync(void)
+{
+    if (g_ops && g_ops->sync)
+        g_ops->sync(g_ops->ctx);
 }
 
 void otahil_platform_reboot(const char *reason)

@@ -250,6 +250,10 @@ void evlog_emit(const char *src, const char *ev, const char *fields_fmt, ...)
     va_end(ap);
 }
 
+void otahil_sync(void)
+{
+}
+
 void otahil_event(const char *source, const char *event, const char *fields_fmt, ...)
 {
     va_list ap;

@@ -35,6 +35,11 @@ for p in "${patches[@]}"; do
   points=$(sed -n 's/.* \([0-9]*\) cut points checked.*/\1/p' "$T/$name.out")
   caught=$(sed -n 's/^expected: invariant .* failed at \([0-9]*\) point.*/\1/p' "$T/$name.out")
   secs=$(sed -n 's/.* failed (\([0-9.]* s\),.*/\1/p' "$T/$name.out")
+  # the memo never changes a verdict: every recovery run in full gives the same failures
+  "$OTAHIL" sweep --port "$name" "${args[@]}" --no-memo >"$T/$name.full" 2>&1
+  if [ "$(grep -A1 '^FAIL at ' "$T/$name.full")" != "$(grep -A1 '^FAIL at ' <("$OTAHIL" sweep --port "$name" "${args[@]}" 2>&1))" ]; then
+    echo "FAIL $name: --no-memo gives other failures than the memo"; bad=1; continue
+  fi
   # control: the reference port holds every invariant on the same line
   "$OTAHIL" sweep --port reference "${args[@]}" --quiet >"$T/$name.ref" 2>&1; rrc=$?
   if [ "$rrc" -ne 0 ]; then
