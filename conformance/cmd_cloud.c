@@ -9,12 +9,17 @@
  * publishes where it runs in WORKDIR/cloud.json (written to a temporary name
  * and renamed, so a reader never sees half a file).
  *
+ * With --plan, --http-fault and --mqtt-fault it injects faults (plan.h,
+ * docs/faults.md): the plan file is read first, the options are added to it
+ * in the order given, and the whole is checked before anything starts.
+ *
  * `otahil push` talks to the REST API through apiclient.c (plain HTTP/1.1
  * over a socket: one request per connection, Connection: close, the whole
  * response read to EOF).
  */
 #include "conformance/cmd_cloud.h"
 #include "conformance/apiclient.h"
+#include "conformance/plan.h"
 #include "mock_cloud/cloud.h"
 #include "sim/util/defaults.h"
 #include "sim/util/evlog.h"
@@ -48,6 +53,11 @@ static const char cloud_usage[] =
     "  --throttle BPS         limit each firmware download to BPS bytes per second\n"
     "  --device PK/DN/SECRET  register a device (repeatable; " OTAHIL_DEFAULT_PK "/" OTAHIL_DEFAULT_DN
     " is always there)\n"
+    "  --plan FILE            inject the faults of a fault plan (docs/faults.md); its seed is\n"
+    "                         used unless --seed is given\n"
+    "  --http-fault KEY=VALUE firmware server fault for every GET, or N:KEY=VALUE for the Nth\n"
+    "                         (repeatable; added to the plan's [http] / [http:N])\n"
+    "  --mqtt-fault KEY=VALUE push fault for every job (repeatable; added to the plan's [mqtt])\n"
     "  --help                 this text\n"
     "Writes WORKDIR/cloud.json for `otahil push`. Exit: 0 after Ctrl-C/SIGTERM, 2 when the\n"
     "cloud cannot start or loses its broker.\n";
@@ -175,16 +185,51 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, const char *ev
     return 0;
 }
 
-int cmd_cloud(int argc, char **argv)
+/* Builds the fault plan of --plan, --http-fault and --mqtt-fault (kind[i]
+ * 'h' or 'm' for value[i]). 0, or -1 after printing one line. */
+int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *value,
+                   const char *kind, int nv, struct fault_plan *p)
+{
+    char err[1024];
+
+    if (plan_file) {
+        if (plan_load(plan_file, p, err, sizeof err) != 0) {
+            fprintf(stderr, "otahil %s: %s\n", cmd, err);
+            return -1;
+        }
+    } else {
+        memset(p, 0, sizeof *p);
+        snprintf(p->name, sizeof p->name, "options");
+    }
+    for (int i = 0; i < nv; i++) {
+        int rc = kind[i] == 'h' ? plan_add_http_option(p, value[i], err, sizeof err)
+                                : plan_add_cli(p, "mqtt", value[i], err, sizeof err);
+        if (rc != 0) {
+            fprintf(stderr, "otahil %s: %s '%s': %s\n", cmd,
+                    kind[i] == 'h' ? "--http-fault" : "--mqtt-fault", value[i], err);
+            return -1;
+        }
+    }
+    if (plan_check(p, err, sizeof err) != 0) {
+        fprintf(stderr, "otahil %s: %s%s%s\n", cmd, plan_file ? plan_file : "", plan_file ? ": " : "",
+                err);
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_cloud with its scratch: room for argc fault options and a plan. */
+static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
+                        struct fault_plan *plan)
 {
     const char *devs[CLOUD_MAX_DEVICES]; /* --device values, checked */
     struct cmd_device dev;
     struct cloud_opts o = { 0 };
-    const char *workdir = CMD_DEFAULT_WORKDIR, *events = NULL, *v = NULL;
-    char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[512], jpath[PATH_MAX + 16];
+    const char *workdir = CMD_DEFAULT_WORKDIR, *events = NULL, *v = NULL, *plan_file = NULL;
+    char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[1024], jpath[PATH_MAX + 16];
     sigset_t set, old;
     struct cloud *c;
-    int ndev = 0, rc = OTAHIL_EXIT_PASS;
+    int ndev = 0, nf = 0, have_seed = 0, use_plan, rc = OTAHIL_EXIT_PASS;
     uint64_t n;
 
     for (int i = 1; i < argc; i++) {
@@ -214,6 +259,15 @@ int cmd_cloud(int argc, char **argv)
                 fprintf(stderr, "otahil cloud: bad --seed %s\n", v);
                 return OTAHIL_EXIT_HARNESS;
             }
+            have_seed = 1;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--plan", &v)) > 0) {
+            plan_file = v;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--http-fault", &v)) > 0) {
+            fkind[nf] = 'h';
+            fval[nf++] = v;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--mqtt-fault", &v)) > 0) {
+            fkind[nf] = 'm';
+            fval[nf++] = v;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--throttle", &v)) > 0) {
             if (cmd_u64(v, UINT32_MAX, &n) != 0) {
                 fprintf(stderr, "otahil cloud: bad --throttle %s (bytes per second)\n", v);
@@ -238,6 +292,12 @@ int cmd_cloud(int argc, char **argv)
             return OTAHIL_EXIT_HARNESS;
         }
     }
+
+    use_plan = plan_file || nf;
+    if (use_plan && cmd_fault_plan("cloud", plan_file, fval, fkind, nf, plan) != 0)
+        return OTAHIL_EXIT_HARNESS;
+    if (use_plan && plan->has_seed && !have_seed)
+        o.seed = plan->seed;
 
     if (cloud_mkdir_p(workdir) != 0 || !realpath(workdir, dir)) {
         fprintf(stderr, "otahil cloud: cannot create work directory %s: %s\n", workdir,
@@ -267,6 +327,11 @@ int cmd_cloud(int argc, char **argv)
         rc = OTAHIL_EXIT_HARNESS;
         goto out;
     }
+    if (use_plan && plan_apply_cloud(plan, c, err, sizeof err) != 0) {
+        fprintf(stderr, "otahil cloud: %s\n", err);
+        rc = OTAHIL_EXIT_HARNESS;
+        goto stop;
+    }
     for (int k = 0; k < ndev; k++) {
         cmd_device_parse(devs[k], &dev); /* checked while parsing the options */
         if (cloud_add_device(c, dev.part[0], dev.part[1], dev.part[2]) != 0) {
@@ -285,6 +350,9 @@ int cmd_cloud(int argc, char **argv)
     }
     printf("otahil cloud: mqtt 127.0.0.1:%d  http http://127.0.0.1:%d  events %s  (Ctrl-C stops)\n",
            cloud_mqtt_port(c), cloud_http_port(c), evabs);
+    if (use_plan)
+        printf("otahil cloud: plan %s (expect %s): %s\n", plan->name,
+               plan_expect_name(plan->expect), plan_summary(plan, err, sizeof err));
     fflush(stdout);
 
     for (;;) {
@@ -304,6 +372,26 @@ stop:
 out:
     evlog_close();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int cmd_cloud(int argc, char **argv)
+{
+    const char **fval = calloc((size_t)argc + 1, sizeof *fval);
+    char *fkind = calloc((size_t)argc + 1, 1);
+    struct fault_plan *plan = calloc(1, sizeof *plan);
+    int rc;
+
+    if (!fval || !fkind || !plan) {
+        fprintf(stderr, "otahil cloud: out of memory\n");
+        rc = OTAHIL_EXIT_HARNESS;
+    } else {
+        rc = cmd_cloud_in(argc, argv, fval, fkind, plan);
+    }
+    plan_free(plan);
+    free(plan);
+    free(fval);
+    free(fkind);
     return rc;
 }
 

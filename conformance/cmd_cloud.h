@@ -12,11 +12,21 @@
 
 /* otahil cloud [--workdir DIR] [--mqtt-port P] [--http-port P] [--events FILE]
  *              [--seed N] [--throttle BPS] [--device PK/DN/SECRET]...
+ *              [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...
  * Runs the fake cloud in the foreground until SIGINT or SIGTERM (returns 0)
  * or until the broker is lost (returns 2). While it runs, WORKDIR/cloud.json
  * ({"mqtt_port","http_port","pid","events"}) tells other commands where it
  * is; it is removed on exit. */
 int cmd_cloud(int argc, char **argv);
+
+struct fault_plan;
+
+/* Builds the fault plan of the options --plan FILE (plan_file, may be NULL),
+ * --http-fault and --mqtt-fault (value[i], with kind[i] 'h' or 'm', in the
+ * order given) into p (release it with plan_free()). cmd names the command
+ * in messages. 0, or -1 after printing one line to stderr. */
+int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *value,
+                   const char *kind, int nv, struct fault_plan *p);
 
 /* otahil push --image FILE [--device PK/DN] [--workdir DIR | --api URL]
  *             [--sign-method Md5|Sha256] [--wait [--timeout S]]

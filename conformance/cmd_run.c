@@ -1,11 +1,14 @@
-/* cmd_run.c - `otahil run CASE` and `otahil certify`. */
+/* cmd_run.c - `otahil run CASE` (optionally under a fault plan) and
+ * `otahil certify`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "conformance/cmd_cloud.h"
 #include "conformance/commands.h"
 #include "conformance/common.h"
+#include "conformance/plan.h"
 #include "conformance/run.h"
 #include "sim/util/defaults.h"
 
@@ -14,13 +17,26 @@ static void run_usage(FILE *f)
     fprintf(f,
             "usage: otahil run CASE [--board B] [--seed N] [--out DIR] [--throttle BPS]\n"
             "                       [--reboot-delay-ms N] [--timeout S]\n"
+            "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "       otahil run --list\n"
             "Starts the fake cloud and a simulated device, runs one case, prints PASS or FAIL\n"
-            "with the event log's path. Exit 0 PASS (or SKIP), 1 FAIL, 2 harness error.\n");
+            "with the event log's path. Exit 0 PASS (or SKIP), 1 FAIL, 2 harness error.\n"
+            "--plan injects the faults of a fault plan (docs/faults.md) into the cloud; its seed\n"
+            "is used unless --seed is given and its retries go to the case's job. The verdict is\n"
+            "the case's own; the line also names the plan and what it expects.\n");
 }
 
+/* Fault options of `otahil run`: --plan FILE, --http-fault, --mqtt-fault. */
+struct run_faults {
+    const char  *plan;       /* --plan FILE, or NULL */
+    const char **value;      /* fault option values, in order (room for argc) */
+    char        *kind;       /* 'h' or 'm' per value */
+    int          n;
+    int          have_seed;  /* --seed was given */
+};
+
 static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *outbuf,
-                        size_t outlen, const char *cmd)
+                        size_t outlen, const char *cmd, struct run_faults *rf)
 {
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -28,7 +44,13 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
         uint32_t u;
         if (!strcmp(a, "--board") && v) { o->board = v; i++; }
         else if (!strcmp(a, "--out") && v) { snprintf(outbuf, outlen, "%s", v); o->out = outbuf; i++; }
-        else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 0); i++; }
+        else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 0); i++; if (rf) rf->have_seed = 1; }
+        else if (rf && !strcmp(a, "--plan") && v) { rf->plan = v; i++; }
+        else if (rf && (!strcmp(a, "--http-fault") || !strcmp(a, "--mqtt-fault")) && v) {
+            rf->kind[rf->n] = a[2];
+            rf->value[rf->n++] = v;
+            i++;
+        }
         else if (!strcmp(a, "--throttle") && v && parse_u32(v, &u) == 0) { o->throttle_bps = u; i++; }
         else if (!strcmp(a, "--reboot-delay-ms") && v) { o->reboot_delay_ms = atol(v); i++; }
         else if (!strcmp(a, "--timeout") && v) { o->timeout_s = atoi(v); i++; }
@@ -56,10 +78,24 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "otahil run: unknown case '%s' (otahil run --list)\n", name);
         return OTAHIL_EXIT_HARNESS;
     }
-    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0 };
+    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL };
     char outbuf[4096];
-    if (parse_common(argc, argv, 2, &o, outbuf, sizeof(outbuf), "run") != 0)
-        return OTAHIL_EXIT_HARNESS;
+    struct run_faults rf = { NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, 1), 0, 0 };
+    struct fault_plan *plan = calloc(1, sizeof(*plan));
+    int rc = OTAHIL_EXIT_HARNESS;
+    if (!rf.value || !rf.kind || !plan) {
+        fprintf(stderr, "otahil run: out of memory\n");
+        goto out;
+    }
+    if (parse_common(argc, argv, 2, &o, outbuf, sizeof(outbuf), "run", &rf) != 0)
+        goto out;
+    if (rf.plan || rf.n) {
+        if (cmd_fault_plan("run", rf.plan, rf.value, rf.kind, rf.n, plan) != 0)
+            goto out;
+        if (plan->has_seed && !rf.have_seed)
+            o.seed = plan->seed;
+        o.plan = plan;
+    }
     if (!o.out) {
         const char *base = strrchr(o.board, '/') ? strrchr(o.board, '/') + 1 : o.board;
         snprintf(outbuf, sizeof(outbuf), "out/run/%s-%.*s", name,
@@ -70,9 +106,18 @@ int cmd_run(int argc, char **argv)
     enum verdict v = run_case(name, &o, &r);
     printf("%s %s (board %s, seed %llu) in %.1f s: %s\n", verdict_name(v), name, o.board,
            (unsigned long long)o.seed, r.seconds, r.reason);
+    if (o.plan)
+        printf("plan %s (expects %s): %s\n", plan->name, plan_expect_name(plan->expect),
+               plan_summary(plan, outbuf, sizeof(outbuf)));
     if (r.events[0])
         printf("event log: %s\n", r.events);
-    return v == V_PASS || v == V_SKIP ? 0 : v == V_FAIL ? OTAHIL_EXIT_FAIL : OTAHIL_EXIT_HARNESS;
+    rc = v == V_PASS || v == V_SKIP ? 0 : v == V_FAIL ? OTAHIL_EXIT_FAIL : OTAHIL_EXIT_HARNESS;
+out:
+    plan_free(plan);
+    free(plan);
+    free(rf.value);
+    free(rf.kind);
+    return rc;
 }
 
 int cmd_certify(int argc, char **argv)
@@ -83,9 +128,9 @@ int cmd_certify(int argc, char **argv)
                "Exit 0 all pass, 1 any FAIL, 2 any harness ERROR.\n");
         return 0;
     }
-    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0 };
+    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL };
     char outbuf[4096], dir[4200], summary[32768], err[512];
-    if (parse_common(argc, argv, 1, &o, outbuf, sizeof(outbuf), "certify") != 0)
+    if (parse_common(argc, argv, 1, &o, outbuf, sizeof(outbuf), "certify", NULL) != 0)
         return OTAHIL_EXIT_HARNESS;
     const char *base = o.out ? o.out : "out/certify";
     if (!o.out)

@@ -5,6 +5,11 @@
  * again and again until the job ends, then check the event log and the
  * flash. A harness failure (broker lost, device process failing) is ERROR,
  * never FAIL.
+ *
+ * With a fault plan (run_opts.plan) the cloud gets the plan's faults before
+ * the job is created, and the job gets the plan's retries. The supervisor
+ * tells the cloud each time the device process ends (cloud_device_offline),
+ * so the offline_push fault knows when the device is away.
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,12 +23,14 @@
 #include <cjson/cJSON.h>
 
 #include "conformance/common.h"
+#include "conformance/plan.h"
 #include "conformance/run.h"
 #include "conformance/supervisor.h"
 #include "hal/soc/flash.h"
 #include "mock_cloud/cloud.h"
 #include "sim/device/dut.h"
 #include "sim/util/defaults.h"
+#include "sim/util/event.h"
 #include "sim/util/evlog.h"
 
 #define V1 "app-1.0.0-20180101.1000"
@@ -349,9 +356,15 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         evlog_close();
         return set(res, V_ERROR, "cloud: %s", err);
     }
+    if (o->plan && plan_apply_cloud(o->plan, cl, err, sizeof(err)) != 0) {
+        cloud_stop(cl);
+        evlog_close();
+        return set(res, V_ERROR, "%s", err);
+    }
+    struct push_opts po = { NULL, o->plan ? o->plan->retries : 0, 0, NULL };
     int fw = cloud_add_firmware(cl, v2img, NULL, err, sizeof(err));
     int job = fw < 0 ? -1
-                     : cloud_create_job(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, fw, NULL, err,
+                     : cloud_create_job(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, fw, &po, err,
                                         sizeof(err));
     if (job < 0) {
         cloud_stop(cl);
@@ -398,6 +411,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
             evlog_emit("supervisor", "device.exit", "\"boot\":%d,\"status\":\"%s\",\"code\":%d,\"signal\":%d",
                        sv.boots, be.code >= 0 ? dut_exit_name(be.code) : "signal", be.code,
                        be.signal);
+            cloud_device_offline(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN);
             if (be.code == DUT_EXIT_BRICKED) {
                 v = set(res, V_FAIL, "device bricked: no valid image to boot (boot %d)", sv.boots);
                 break;
@@ -430,8 +444,16 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         v = judge(c, &b, flash, &js, res);
     res->verdict = v;
     res->seconds = now_s() - t0;
-    evlog_emit("run", "run.verdict", "\"case\":\"%s\",\"verdict\":\"%s\"", c->name,
-               verdict_name(v));
+    if (o->plan) {
+        char ep[PLAN_NAME_MAX * 6];
+        evlog_emit("run", "run.verdict", "\"case\":\"%s\",\"verdict\":\"%s\",\"plan\":\"%s\","
+                   "\"plan_expect\":\"%s\"", c->name, verdict_name(v),
+                   otahil_json_escape(ep, sizeof(ep), o->plan->name),
+                   plan_expect_name(o->plan->expect));
+    } else {
+        evlog_emit("run", "run.verdict", "\"case\":\"%s\",\"verdict\":\"%s\"", c->name,
+                   verdict_name(v));
+    }
     evlog_close();
     return v;
 }

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+struct fault_plan;
+
 enum verdict { V_PASS = 0, V_FAIL = 1, V_ERROR = 2, V_SKIP = 3 };
 
 struct run_opts {
@@ -14,6 +16,8 @@ struct run_opts {
     long        reboot_delay_ms; /* agent's pause before rebooting */
     int         timeout_s;       /* no verdict by then: FAIL */
     int         quiet;
+    const struct fault_plan *plan; /* faults the cloud injects (plan.h), or NULL; its
+                                    * [plan] retries go to the case's job */
 };
 
 struct run_result {

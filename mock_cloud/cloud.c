@@ -21,6 +21,13 @@
  * string ids, "step" as a string or a number, no desc); what it cannot parse
  * becomes a "cloud.bad_payload" event and is otherwise ignored.
  *
+ * Push faults (cloudfault.h, docs/faults.md), cloud-wide or per job, change
+ * the push as it is prepared (fields, lengths, digests), drop it, publish it
+ * again or restart the broker when progress crosses a threshold, or push
+ * while the device is known to be offline. Each is a "cloud.fault" event.
+ * A broker restart runs on a thread of the cloud's own that lives until
+ * cloud_stop(), so the new broker (PR_SET_PDEATHSIG) lives as long.
+ *
  * Locking: one mutex (mu) guards the service state. It is taken by the
  * libmosquitto network thread, civetweb's workers and API callers. Events
  * are emitted with mu held where their order matters: evlog has its own
@@ -63,6 +70,7 @@
 #define CLOUD_TABLE_MIN     16      /* first allocation of a growing table */
 #define CLOUD_SUBACK_US     5000000u
 #define CLOUD_LOST_GRACE_US 2000000u /* a lost MQTT session counts after this long */
+#define CLOUD_RESTART_GRACE_US 5000000u /* ... or this long when a broker restart caused it */
 #define CLOUD_KEEPALIVE_S   30
 #define CLOUD_CLIENT_ID     "otahil-cloud"
 #define CLOUD_COPY_BUF      65536   /* firmware copy buffer (heap: civetweb workers have 100 KiB stacks) */
@@ -96,7 +104,16 @@ struct cloud_job {
     int            retries;        /* pushes allowed after a failed attempt */
     int            pushes;         /* pushes prepared so far, <= 1 + retries */
     int            at_inform;      /* first push waits for an inform even if online */
+    int            faults;         /* own push faults: index + 1 in jf; 0 = the cloud-wide mf */
+    unsigned       trig;           /* progress triggers of the current push (CLOUD_TRIG_*) */
 };
+
+/* Progress triggers of duplicate_at and restart_broker_at: each fires once
+ * per push, at the first report >= P after a report < P. */
+#define CLOUD_TRIG_DUP_LOW      1u  /* a report below duplicate_at was seen */
+#define CLOUD_TRIG_DUP_DONE     2u
+#define CLOUD_TRIG_RESTART_LOW  4u
+#define CLOUD_TRIG_RESTART_DONE 8u
 
 struct cloud {
     pthread_mutex_t mu;            /* guards everything below */
@@ -115,9 +132,23 @@ struct cloud {
     int             sub_mid;       /* mid of the pending SUBSCRIBE */
     int             sub_failed;    /* the broker refused a subscription */
     int             had_session;   /* connected at least once */
+    unsigned        sessions;      /* MQTT sessions begun (CONNACKs accepted) */
+    int             fast_reconnect;/* reconnect delay 0 until the next session (broker restart) */
     uint64_t        lost_at_us;    /* when the session dropped; 0 while up */
     int             lost_reported; /* cloud.broker_lost emitted */
     unsigned        tmp_seq;       /* names of incoming firmware copies */
+    char            mosquitto[PATH_MAX]; /* broker binary given to cloud_start, "" = default */
+    struct cloud_mqtt_faults mf;   /* cloud-wide push faults */
+    struct cloud_mqtt_faults *jf;  /* jobs' own push faults; njf used, jf_cap allocated */
+    int             njf, jf_cap;
+    pthread_cond_t  rcv;           /* restart thread: requests and completions */
+    pthread_t       rthread;       /* restarts the broker on request */
+    int             rthread_on;    /* rthread was started */
+    unsigned        rreq, rdone;   /* restarts requested, restarts finished */
+    int             rquit;         /* the restart thread ends */
+    int             rrc;           /* result of the last restart: 0 or -1 */
+    char            rerr[256];     /* its reason */
+    uint64_t        restarted_us;  /* when the last restart began; 0 = never */
     int             ndev, nfw, njob;
     int             dev_cap, job_cap; /* allocated elements of dev and job */
     struct cloud_device  *dev;                     /* ndev used, grows to CLOUD_MAX_DEVICES */
@@ -127,11 +158,12 @@ struct cloud {
 
 /* A push prepared under the lock and published after it. */
 struct cloud_push {
-    int  job;                      /* 0 = nothing to publish */
-    int  attempt;                  /* the job's push number (job_status.pushes) */
-    char topic[96];
-    char payload[1024];
-    int  len;
+    int   job;                     /* 0 = nothing to publish */
+    int   attempt;                 /* the job's push number (job_status.pushes) */
+    int   drop;                    /* the drop_push fault: prepared, not published */
+    char  topic[96];
+    char *payload;                 /* heap; freed by cloud_publish */
+    int   len;
 };
 
 static pthread_once_t cloud_mosq_once = PTHREAD_ONCE_INIT;
@@ -594,52 +626,207 @@ static int cloud_attempt_failed(struct cloud_job *j, const char *fmt, ...)
     return 1;
 }
 
-/* Moves job j to PUSHED and prepares its message (spec §1.5). Caller holds
- * mu and publishes p after releasing it. */
+/* The push faults that apply to job j: its own, else the cloud-wide ones. */
+static const struct cloud_mqtt_faults *cloud_job_faults(const struct cloud *c,
+                                                        const struct cloud_job *j)
+{
+    return j->faults ? &c->jf[j->faults - 1] : &c->mf;
+}
+
+#define CLOUD_HAS(f, k) (((f)->set >> (k)) & 1u)
+
+static void cloud_ev_fault(const struct cloud_job *j, int key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void cloud_ev_fault(const struct cloud_job *j, int key, const char *fmt, ...)
+{
+    char did[512], edid[sizeof did * 6];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(did, sizeof did, fmt, ap);
+    va_end(ap);
+    evlog_emit("cloud", "cloud.fault", "\"job\":%d,\"attempt\":%d,\"fault\":\"%s\",\"did\":\"%s\"",
+               j->id, j->pushes, cloudfault_mqtt_key_name(key),
+               otahil_json_escape(edid, sizeof edid, did));
+}
+
+/* The query string that lengthens a URL: what an OSS URL signed with an STS
+ * token carries (spec §1.5, issue #332), the token made as long as needed. */
+static const char cloud_query[] =
+    "?Expires=1553691836&OSSAccessKeyId=STS.NK8hLTQ2ZxL5fyAqjRmVb3Tc&Signature=pZ3%2BvDj%2FuW8xk0aR1"
+    "q7yb4Jk9Lc%3D&security-token=CAIS";
+static const char cloud_token[] = "xAJ1q6Ft5B2yfSjIr5bCMc3wD+1Y3/pLg7ySMHfMtX4Ge7pHjJrQpjz2IHlMeXV";
+
+/* A heap copy of url lengthened to want characters (unchanged if it is as
+ * long already). NULL when out of memory. */
+static char *cloud_long_url(const char *url, size_t want)
+{
+    size_t ul = strlen(url), n = ul < want ? want : ul;
+    char *u = malloc(n + 1);
+
+    if (!u)
+        return NULL;
+    memcpy(u, url, ul);
+    for (size_t i = ul, k = 0; i < n; i++, k++)
+        u[i] = k < sizeof cloud_query - 1 ? cloud_query[k]
+                                          : cloud_token[(k - (sizeof cloud_query - 1)) %
+                                                        (sizeof cloud_token - 1)];
+    u[n] = '\0';
+    return u;
+}
+
+/* Builds the push of job j (spec §1.5) under faults f; with events, each
+ * fault applied is a "cloud.fault" event. Heap text, *len set; NULL when
+ * out of memory. Caller holds mu. */
+static char *cloud_push_payload(struct cloud *c, const struct cloud_job *j,
+                                const struct cloud_mqtt_faults *f, int events, int *len)
+{
+    const struct cloud_fw_info *fw = &c->fw[j->fw - 1];
+    char sm[CF_TEXT_MAX * 6], msg[CF_TEXT_MAX * 6], sign[65], md5[33], size[32];
+    char ever[CLOUD_VERSION_MAX * 6 + 1], *url = NULL, *eurl = NULL, *pad = NULL, *out = NULL;
+    int sha = strcmp(j->sign_method, "Sha256") == 0, n;
+    long long sz = (long long)fw->size;
+    size_t padlen = 0;
+
+#define CLOUD_EV(k, ...) do { if (events) cloud_ev_fault(j, (k), __VA_ARGS__); } while (0)
+    snprintf(sm, sizeof sm, "%s", j->sign_method);
+    if (CLOUD_HAS(f, CF_M_SIGN_METHOD)) {
+        otahil_json_escape(sm, sizeof sm, f->sign_method);
+        sha = strncasecmp(f->sign_method, "sha", 3) == 0;
+        CLOUD_EV(CF_M_SIGN_METHOD, "signMethod \"%s\" instead of \"%s\"", f->sign_method,
+                 j->sign_method);
+    }
+    if (CLOUD_HAS(f, CF_M_SIGN)) {
+        sha = f->sign == CF_SIGN_SHA256;
+        CLOUD_EV(CF_M_SIGN, "sign holds the %s (%d hex digits)", sha ? "SHA-256" : "MD5",
+                 sha ? 64 : 32);
+    }
+    snprintf(sign, sizeof sign, "%s", sha ? fw->sha256 : fw->md5);
+    snprintf(md5, sizeof md5, "%s", fw->md5);
+    if (CLOUD_HAS(f, CF_M_SIGN_CASE) && f->sign_upper) {
+        for (char *p = sign; *p; p++)
+            if (*p >= 'a' && *p <= 'f')
+                *p = (char)(*p - 'a' + 'A');
+        CLOUD_EV(CF_M_SIGN_CASE, "sign in uppercase hex");
+    }
+    if (CLOUD_HAS(f, CF_M_WRONG_DIGEST) && f->wrong_digest) {
+        char *ends[2] = { sign + strlen(sign) - 1, md5 + strlen(md5) - 1 };
+        for (int k = 0; k < 2; k++)
+            *ends[k] = *ends[k] == '0' ? '1' : '0';
+        CLOUD_EV(CF_M_WRONG_DIGEST, "sign and md5 with their last hex digit changed: %s, %s",
+                 sign, md5);
+    }
+    if (CLOUD_HAS(f, CF_M_SIZE_DELTA)) {
+        sz += (long long)f->size_delta;
+        CLOUD_EV(CF_M_SIZE_DELTA, "size %lld for a %llu-byte file", sz,
+                 (unsigned long long)fw->size);
+    }
+    snprintf(size, sizeof size, CLOUD_HAS(f, CF_M_SIZE_STRING) && f->size_string ? "\"%lld\"" : "%lld",
+             sz);
+    if (CLOUD_HAS(f, CF_M_SIZE_STRING) && f->size_string)
+        CLOUD_EV(CF_M_SIZE_STRING, "size sent as the string %s", size);
+    snprintf(msg, sizeof msg, "success");
+    if (CLOUD_HAS(f, CF_M_MESSAGE)) {
+        otahil_json_escape(msg, sizeof msg, f->message);
+        CLOUD_EV(CF_M_MESSAGE, "message \"%s\" instead of \"success\"", f->message);
+    }
+    url = CLOUD_HAS(f, CF_M_URL_LEN) ? cloud_long_url(fw->url, f->url_len) : strdup(fw->url);
+    if (!url)
+        goto out;
+    if (CLOUD_HAS(f, CF_M_URL_LEN))
+        CLOUD_EV(CF_M_URL_LEN, "url of %zu characters (%zu without the query string)", strlen(url),
+                 strlen(fw->url));
+    eurl = malloc(strlen(url) * 6 + 1);
+    if (!eurl)
+        goto out;
+    otahil_json_escape(eurl, strlen(url) * 6 + 1, url);
+    otahil_json_escape(ever, sizeof ever, fw->version);
+    for (int pass = 0; pass < 2; pass++) {
+        n = snprintf(out, out ? (size_t)*len + 1 : 0,
+                     "{\"code\":\"1000\",\"data\":{\"size\":%s,\"sign\":\"%s\",\"version\":\"%s\","
+                     "\"url\":\"%s\",\"signMethod\":\"%s\",\"md5\":\"%s\"%s%s%s},\"id\":%llu,"
+                     "\"message\":\"%s\"}",
+                     size, sign, ever, eurl, sm, md5, pad ? ",\"extData\":\"" : "", pad ? pad : "",
+                     pad ? "\"" : "", (unsigned long long)j->push_id, msg);
+        if (pass == 1)
+            break;
+        if (CLOUD_HAS(f, CF_M_PUSH_LEN) && (size_t)n < f->push_len) {
+            size_t over = strlen(",\"extData\":\"\"");
+            padlen = f->push_len - (size_t)n > over ? f->push_len - (size_t)n - over : 0;
+            pad = malloc(padlen + 1);
+            if (!pad)
+                goto out;
+            for (size_t i = 0; i < padlen; i++)
+                pad[i] = (char)('a' + i % 26);
+            pad[padlen] = '\0';
+            n += (int)(over + padlen);
+        }
+        *len = n;
+        out = malloc((size_t)n + 1);
+        if (!out)
+            goto out;
+    }
+    if (CLOUD_HAS(f, CF_M_PUSH_LEN))
+        CLOUD_EV(CF_M_PUSH_LEN, pad ? "push padded to %d bytes with data.extData"
+                                    : "push left at %d bytes (no shorter than asked)", *len);
+out:
+#undef CLOUD_EV
+    free(url);
+    free(eurl);
+    free(pad);
+    return out;
+}
+
+/* Moves job j to PUSHED and prepares its message (spec §1.5), with the
+ * job's push faults. Caller holds mu and publishes p after releasing it. */
 static void cloud_prepare_push(struct cloud *c, struct cloud_job *j, struct cloud_push *p)
 {
     const struct cloud_device *d = &c->dev[j->dev];
     const struct cloud_fw_info *f = &c->fw[j->fw - 1];
+    const struct cloud_mqtt_faults *mf = cloud_job_faults(c, j);
     char ever[CLOUD_VERSION_MAX * 6 + 1], eurl[sizeof f->url * 6];
-    const char *sign = strcmp(j->sign_method, "Sha256") == 0 ? f->sha256 : f->md5;
-    int n;
 
     j->pushes++;
     j->push_id = cloud_push_id(c->seed, j->id, j->pushes);
     j->last_step = CLOUD_NO_STEP;
+    j->trig = 0;
     otahil_json_escape(ever, sizeof ever, f->version);
     otahil_json_escape(eurl, sizeof eurl, f->url);
     snprintf(p->topic, sizeof p->topic, "/ota/device/upgrade/%s/%s", d->pk, d->dn);
-    n = snprintf(p->payload, sizeof p->payload,
-                 "{\"code\":\"1000\",\"data\":{\"size\":%llu,\"sign\":\"%s\",\"version\":\"%s\","
-                 "\"url\":\"%s\",\"signMethod\":\"%s\",\"md5\":\"%s\"},\"id\":%llu,"
-                 "\"message\":\"success\"}",
-                 (unsigned long long)f->size, sign, ever, eurl, j->sign_method, f->md5,
-                 (unsigned long long)j->push_id);
-    if (n < 0 || (size_t)n >= sizeof p->payload) {
-        p->job = 0;
-        cloud_job_fail(j, "push message over %zu bytes", sizeof p->payload);
-        return;
-    }
-    p->len = n;
-    p->job = j->id;
-    p->attempt = j->pushes;
+    p->payload = NULL;
+    p->job = 0;
     j->state = JOB_PUSHED;
     evlog_emit("cloud", "job.pushed",
                "\"job\":%d,\"pk\":\"%s\",\"dn\":\"%s\",\"version\":\"%s\",\"url\":\"%s\","
                "\"size\":%llu,\"sign_method\":\"%s\",\"push_id\":%llu,\"attempt\":%d",
                j->id, d->pk, d->dn, ever, eurl, (unsigned long long)f->size, j->sign_method,
                (unsigned long long)j->push_id, j->pushes);
+    p->payload = cloud_push_payload(c, j, mf, 1, &p->len);
+    if (!p->payload) {
+        cloud_job_fail(j, "push not prepared: out of memory");
+        return;
+    }
+    p->job = j->id;
+    p->attempt = j->pushes;
+    if (CLOUD_HAS(mf, CF_M_DROP_PUSH) && mf->drop_push == j->pushes) {
+        p->drop = 1;
+        cloud_ev_fault(j, CF_M_DROP_PUSH, "push %d (%d bytes) not published", j->pushes, p->len);
+    }
 }
 
-/* Publishes a prepared push (mu not held). */
-static void cloud_publish(struct cloud *c, const struct cloud_push *p)
+/* Publishes a prepared push (mu not held) and frees its text. */
+static void cloud_publish(struct cloud *c, struct cloud_push *p)
 {
     int rc;
 
-    if (!p->job)
+    if (!p->job || p->drop) {
+        free(p->payload);
+        p->payload = NULL;
         return;
+    }
     rc = mosquitto_publish(c->mq, NULL, p->topic, p->len, p->payload, 1, false);
+    free(p->payload);
+    p->payload = NULL;
     if (rc != MOSQ_ERR_SUCCESS) {
         pthread_mutex_lock(&c->mu);
         struct cloud_job *j = &c->job[p->job - 1];
@@ -647,6 +834,14 @@ static void cloud_publish(struct cloud *c, const struct cloud_push *p)
             cloud_job_fail(j, "push not published: %s", mosquitto_strerror(rc));
         pthread_mutex_unlock(&c->mu);
     }
+}
+
+/* 1 when job j's faults say to push while its device is offline. */
+static int cloud_offline_push(const struct cloud *c, const struct cloud_job *j)
+{
+    const struct cloud_mqtt_faults *f = cloud_job_faults(c, j);
+
+    return CLOUD_HAS(f, CF_M_OFFLINE_PUSH) && f->offline_push;
 }
 
 int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmware_id,
@@ -657,7 +852,7 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
     struct cloud_push push = { 0 };
     struct cloud_job *j, *old, *t;
     char ever[CLOUD_VERSION_MAX * 6 + 1];
-    int d, id;
+    int d, id, fx = 0;
 
     if (!c || !pk || !dn) {
         snprintf(err, errlen, "no device given");
@@ -698,6 +893,18 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
         return -1;
     }
     c->job = t;
+    if (po && po->faults) {
+        struct cloud_mqtt_faults *ft = cloud_grow(c->jf, c->njf, &c->jf_cap, CLOUD_MAX_JOBS,
+                                                  sizeof *c->jf);
+        if (!ft) {
+            pthread_mutex_unlock(&c->mu);
+            snprintf(err, errlen, "out of memory for the faults of job %d", c->njob + 1);
+            return -1;
+        }
+        c->jf = ft;
+        c->jf[c->njf] = *po->faults;
+        fx = ++c->njf;
+    }
     id = c->njob + 1;
     old = cloud_active_job(c, d, CLOUD_ACTIVE);
     if (old)
@@ -713,6 +920,7 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
     j->push_id = cloud_push_id(c->seed, id, 1);
     j->retries = retries;
     j->at_inform = at_inform;
+    j->faults = fx;
     c->dev[d].last_job = id;
     evlog_emit("cloud", "job.created",
                "\"job\":%d,\"pk\":\"%s\",\"dn\":\"%s\",\"firmware\":%d,\"version\":\"%s\","
@@ -720,8 +928,12 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
                id, c->dev[d].pk, c->dev[d].dn, firmware_id,
                otahil_json_escape(ever, sizeof ever, c->fw[firmware_id - 1].version), sm,
                c->dev[d].online ? "true" : "false", retries, at_inform ? "true" : "false");
-    if (c->dev[d].online && !at_inform)
+    if (c->dev[d].online && !at_inform) {
         cloud_prepare_push(c, j, &push);
+    } else if (!at_inform && cloud_offline_push(c, j)) {
+        cloud_prepare_push(c, j, &push);
+        cloud_ev_fault(j, CF_M_OFFLINE_PUSH, "pushed while the device is offline");
+    }
     pthread_mutex_unlock(&c->mu);
     cloud_publish(c, &push);
     return id;
@@ -829,6 +1041,219 @@ char *cloud_status_json(struct cloud *c)
     text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
+}
+
+/* ---- faults: offline devices, broker restarts, installing faults ---- */
+
+/* Marks device d offline ("device.offline" if it was online). Caller
+ * holds mu. */
+static void cloud_mark_offline(struct cloud *c, int d, const char *why)
+{
+    if (!c->dev[d].online)
+        return;
+    c->dev[d].online = 0;
+    evlog_emit("cloud", "device.offline", "\"pk\":\"%s\",\"dn\":\"%s\",\"reason\":\"%s\"",
+               c->dev[d].pk, c->dev[d].dn, why);
+}
+
+int cloud_device_offline(struct cloud *c, const char *pk, const char *dn)
+{
+    struct cloud_push push = { 0 };
+    struct cloud_job *j;
+    int d;
+
+    if (!c || !pk || !dn)
+        return -1;
+    pthread_mutex_lock(&c->mu);
+    d = cloud_find_device(c, pk, dn);
+    if (d < 0) {
+        pthread_mutex_unlock(&c->mu);
+        return -1;
+    }
+    cloud_mark_offline(c, d, "reported by the harness");
+    j = cloud_active_job(c, d, 1u << JOB_WAITING);
+    if (j && cloud_offline_push(c, j) && !(j->pushes == 0 && j->at_inform)) {
+        cloud_prepare_push(c, j, &push);
+        cloud_ev_fault(j, CF_M_OFFLINE_PUSH, "pushed while the device is offline");
+    }
+    pthread_mutex_unlock(&c->mu);
+    cloud_publish(c, &push);
+    return 0;
+}
+
+/* Stops the broker and starts it again on its port. Caller holds mu (so
+ * cloud_health() and the teardown never see it half done). 0 or -1. */
+static int cloud_restart_locked(struct cloud *c, char *err, size_t errlen)
+{
+    int port = c->broker.port, rc;
+    struct timespec dl;
+    unsigned before;
+
+    if (c->stopping) {
+        snprintf(err, errlen, "the cloud is stopping");
+        return -1;
+    }
+    c->restarted_us = evlog_now_us();
+    evlog_emit("cloud", "cloud.broker_restart", "\"pid\":%d,\"port\":%d", (int)c->broker.pid, port);
+    /* The service reconnects at once (its disconnect callback waits for mu,
+     * so not before the new broker is up) and is subscribed again before
+     * any device, whose client waits a second or more, can report. */
+    before = c->sessions;
+    c->fast_reconnect = 1;
+    mosquitto_reconnect_delay_set(c->mq, 0, 0, false);
+    broker_stop(&c->broker);
+    for (int d = 0; d < c->ndev; d++)
+        cloud_mark_offline(c, d, "broker restart");
+    rc = broker_start(&c->broker, c->mosquitto[0] ? c->mosquitto : NULL, c->workdir, port, err,
+                      errlen);
+    if (rc != 0) {
+        char ee[512];
+        c->fast_reconnect = 0;
+        mosquitto_reconnect_delay_set(c->mq, 1, 1, false);
+        evlog_emit("cloud", "cloud.broker_restart_failed", "\"error\":\"%s\"",
+                   otahil_json_escape(ee, sizeof ee, err));
+        return rc;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += CLOUD_SUBACK_US / 1000000u;
+    while ((c->sessions == before || !c->subscribed) && !c->sub_failed && !c->stopping)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT)
+            break;
+    if (c->sessions == before || !c->subscribed) {
+        snprintf(err, errlen, "the broker is back on 127.0.0.1:%d but the service is not "
+                 "subscribed again within 5 s", port);
+        return -1;
+    }
+    return 0;
+}
+
+/* The restart thread: restarts the broker once per request, until told to
+ * quit. Its brokers die with it (PR_SET_PDEATHSIG), so it lives as long as
+ * the cloud. */
+static void *cloud_restart_main(void *arg)
+{
+    struct cloud *c = arg;
+
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (c->rdone == c->rreq && !c->rquit)
+            pthread_cond_wait(&c->rcv, &c->mu);
+        if (c->rquit)
+            break;
+        c->rrc = cloud_restart_locked(c, c->rerr, sizeof c->rerr);
+        c->rdone = c->rreq;
+        pthread_cond_broadcast(&c->rcv);
+    }
+    pthread_cond_broadcast(&c->rcv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* Asks the restart thread for a restart, starting it if needed. Returns
+ * the request's number, or 0 when the thread cannot start. Caller holds
+ * mu. */
+static unsigned cloud_restart_request(struct cloud *c)
+{
+    if (!c->rthread_on) {
+        if (pthread_create(&c->rthread, NULL, cloud_restart_main, c) != 0) {
+            evlog_emit("cloud", "cloud.broker_restart_failed",
+                       "\"error\":\"cannot start the restart thread\"");
+            return 0;
+        }
+        c->rthread_on = 1;
+    }
+    c->rreq++;
+    pthread_cond_broadcast(&c->rcv);
+    return c->rreq;
+}
+
+int cloud_restart_broker(struct cloud *c, char *err, size_t errlen)
+{
+    unsigned ticket;
+    int rc;
+
+    pthread_mutex_lock(&c->mu);
+    if (c->stopping || c->rquit) {
+        pthread_mutex_unlock(&c->mu);
+        snprintf(err, errlen, "the cloud is stopping");
+        return -1;
+    }
+    ticket = cloud_restart_request(c);
+    if (!ticket) {
+        pthread_mutex_unlock(&c->mu);
+        snprintf(err, errlen, "cannot start the broker restart thread");
+        return -1;
+    }
+    while ((int)(c->rdone - ticket) < 0 && !c->rquit)
+        pthread_cond_wait(&c->rcv, &c->mu);
+    rc = (int)(c->rdone - ticket) >= 0 ? c->rrc : -1;
+    snprintf(err, errlen, "%s", rc ? (c->rquit ? "the cloud is stopping" : c->rerr) : "");
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int cloud_http_set_faults(struct cloud *c, const struct cloud_http_rule *rules, int n, int append,
+                          char *err, size_t errlen)
+{
+    char why[256];
+    int key = 0;
+
+    if (!c || n < 0 || (n > 0 && !rules)) {
+        snprintf(err, errlen, "no rules given");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (cloudfault_http_check(&rules[i], &key, why, sizeof why) != 0) {
+            snprintf(err, errlen, "rule %d (%s): key '%s': %s", i + 1,
+                     rules[i].label[0] ? rules[i].label : "unnamed", cloudfault_http_key_name(key),
+                     why);
+            return -1;
+        }
+    }
+    if (fwserver_set_faults(c->http, rules, n, append) != 0) {
+        snprintf(err, errlen, "more than %d firmware server rules", CF_HTTP_RULES_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+void cloud_set_mqtt_faults(struct cloud *c, const struct cloud_mqtt_faults *f)
+{
+    pthread_mutex_lock(&c->mu);
+    if (f)
+        c->mf = *f;
+    else
+        memset(&c->mf, 0, sizeof c->mf);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int cloud_job_set_mqtt_faults(struct cloud *c, int job_id, const struct cloud_mqtt_faults *f)
+{
+    struct cloud_job *j;
+    int rc = -1;
+
+    pthread_mutex_lock(&c->mu);
+    if (job_id >= 1 && job_id <= c->njob) {
+        j = &c->job[job_id - 1];
+        rc = 0;
+        if (!f) {
+            j->faults = 0;
+        } else if (j->faults) {
+            c->jf[j->faults - 1] = *f;
+        } else {
+            struct cloud_mqtt_faults *t = cloud_grow(c->jf, c->njf, &c->jf_cap, CLOUD_MAX_JOBS,
+                                                     sizeof *c->jf);
+            if (t) {
+                c->jf = t;
+                c->jf[c->njf] = *f;
+                j->faults = ++c->njf;
+            } else {
+                rc = -1;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 /* ---- what devices send ---- */
@@ -962,12 +1387,51 @@ static void cloud_on_inform(struct cloud *c, const char *pk, const char *dn, con
     cloud_publish(c, &push);
 }
 
+/* The progress triggers of job j's faults for a report of step >= 0:
+ * duplicate_at prepares the same push again in dup; restart_broker_at sets
+ * *restart. Each fires once per push, at the first report >= P after a
+ * report < P (so G1's "100" at acceptance, before its "0", does not fire
+ * it). Caller holds mu. */
+static void cloud_progress_faults(struct cloud *c, struct cloud_job *j, int step,
+                                  struct cloud_push *dup, int *restart)
+{
+    const struct cloud_mqtt_faults *f = cloud_job_faults(c, j);
+
+    if (CLOUD_HAS(f, CF_M_DUPLICATE_AT) && !(j->trig & CLOUD_TRIG_DUP_DONE)) {
+        if (step < f->duplicate_at) {
+            j->trig |= CLOUD_TRIG_DUP_LOW;
+        } else if (j->trig & CLOUD_TRIG_DUP_LOW) {
+            j->trig |= CLOUD_TRIG_DUP_DONE;
+            dup->payload = cloud_push_payload(c, j, f, 0, &dup->len);
+            if (dup->payload) {
+                const struct cloud_device *d = &c->dev[j->dev];
+                snprintf(dup->topic, sizeof dup->topic, "/ota/device/upgrade/%s/%s", d->pk, d->dn);
+                dup->job = j->id;
+                dup->attempt = j->pushes;
+                cloud_ev_fault(j, CF_M_DUPLICATE_AT, "published push %d again (same id %llu) at "
+                               "progress %d", j->pushes, (unsigned long long)j->push_id, step);
+            }
+        }
+    }
+    if (CLOUD_HAS(f, CF_M_RESTART_BROKER_AT) && !(j->trig & CLOUD_TRIG_RESTART_DONE)) {
+        if (step < f->restart_broker_at) {
+            j->trig |= CLOUD_TRIG_RESTART_LOW;
+        } else if (j->trig & CLOUD_TRIG_RESTART_LOW) {
+            j->trig |= CLOUD_TRIG_RESTART_DONE;
+            *restart = 1;
+            cloud_ev_fault(j, CF_M_RESTART_BROKER_AT, "restarting the broker on port %d at "
+                           "progress %d", c->broker.port, step);
+        }
+    }
+}
+
 static void cloud_on_progress(struct cloud *c, const char *pk, const char *dn, int step,
                               const char *desc)
 {
+    struct cloud_push dup = { 0 };
     char edesc[512];
     struct cloud_job *j;
-    int d;
+    int d, restart = 0;
 
     otahil_json_escape(edesc, sizeof edesc, desc);
     pthread_mutex_lock(&c->mu);
@@ -990,8 +1454,15 @@ static void cloud_on_progress(struct cloud *c, const char *pk, const char *dn, i
             j->state = JOB_IN_PROGRESS;
             evlog_emit("cloud", "job.in_progress", "\"job\":%d,\"step\":%d", j->id, step);
         }
+        if (step >= 0)
+            cloud_progress_faults(c, j, step, &dup, &restart);
     }
+    if (restart)
+        cloud_restart_request(c);
     pthread_mutex_unlock(&c->mu);
+    if (dup.payload)
+        (void)mosquitto_publish(c->mq, NULL, dup.topic, dup.len, dup.payload, 1, false);
+    free(dup.payload);
 }
 
 static void cloud_on_message(struct mosquitto *mq, void *obj, const struct mosquitto_message *m)
@@ -1051,6 +1522,11 @@ static void cloud_on_connect(struct mosquitto *mq, void *obj, int rc)
     again = c->had_session;
     c->connected = 1;
     c->had_session = 1;
+    c->sessions++;
+    if (c->fast_reconnect) {
+        c->fast_reconnect = 0;
+        mosquitto_reconnect_delay_set(mq, 1, 1, false);
+    }
     c->subscribed = 0;
     c->lost_at_us = 0;
     if (mosquitto_subscribe_multiple(mq, &mid, 2, topics, 1, 0, NULL) == MOSQ_ERR_SUCCESS)
@@ -1177,7 +1653,17 @@ static void cloud_teardown(struct cloud *c)
         mosquitto_destroy(c->mq);
         c->mq = NULL;
     }
+    /* Under mu, so a broker restart is either done or never begins; the
+     * restart thread ends after its broker has been stopped. */
+    pthread_mutex_lock(&c->mu);
     broker_stop(&c->broker);
+    c->rquit = 1;
+    pthread_cond_broadcast(&c->rcv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->rthread_on) {
+        pthread_join(c->rthread, NULL);
+        c->rthread_on = 0;
+    }
     if (c->started)
         evlog_emit("cloud", "cloud.stopped", NULL);
     c->started = 0;
@@ -1187,9 +1673,11 @@ static void cloud_teardown(struct cloud *c)
 static void cloud_free(struct cloud *c)
 {
     pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->rcv);
     pthread_mutex_destroy(&c->mu);
     free(c->dev);
     free(c->job);
+    free(c->jf);
     free(c);
 }
 
@@ -1216,8 +1704,11 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cv, &ca);
+    pthread_cond_init(&c->rcv, &ca);
     pthread_condattr_destroy(&ca);
     c->seed = o->seed;
+    if (o->mosquitto && strlen(o->mosquitto) < sizeof c->mosquitto)
+        snprintf(c->mosquitto, sizeof c->mosquitto, "%s", o->mosquitto);
 
     if (cloud_mkdir_p(o->workdir) != 0 || !realpath(o->workdir, c->workdir)) {
         snprintf(err, errlen, "cannot create work directory %s: %s", o->workdir, strerror(errno));
@@ -1283,7 +1774,11 @@ int cloud_health(struct cloud *c, char *err, size_t errlen)
                  why);
         rc = -1;
     } else if (!c->connected && c->lost_at_us &&
-               evlog_now_us() - c->lost_at_us > CLOUD_LOST_GRACE_US) {
+               evlog_now_us() - c->lost_at_us >
+                   (c->restarted_us && c->lost_at_us >= c->restarted_us &&
+                            c->lost_at_us - c->restarted_us < CLOUD_LOST_GRACE_US
+                        ? CLOUD_RESTART_GRACE_US
+                        : CLOUD_LOST_GRACE_US)) {
         snprintf(reason, sizeof reason, "lost the MQTT connection to the broker on 127.0.0.1:%d "
                  "for %llu ms", c->broker.port,
                  (unsigned long long)((evlog_now_us() - c->lost_at_us) / 1000u));

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mock_cloud/cloudfault.h"
+
 #define CLOUD_MAX_DEVICES  1024     /* device table (grows on demand up to this) */
 #define CLOUD_MAX_FIRMWARE 64       /* firmware store (fixed table) */
 #define CLOUD_MAX_JOBS     1000000  /* job table (grows on demand up to this): one per cut point */
@@ -55,6 +57,8 @@ struct push_opts {
     int         retries;       /* 0..CLOUD_MAX_RETRIES: pushes after a failed attempt */
     int         at_inform;     /* nonzero: push at the device's next inform, even if it is
                                 * online already */
+    const struct cloud_mqtt_faults *faults; /* this job's push faults (copied); NULL: the
+                                * cloud-wide ones, cloud_set_mqtt_faults() */
 };
 
 struct cloud;
@@ -138,6 +142,46 @@ char *cloud_status_json(struct cloud *c);
  * at_inform is a boolean. Caller frees; NULL for an unknown job or out of
  * memory. */
 char *cloud_job_json(struct cloud *c, int job_id);
+
+/* ---- Faults (docs/faults.md) ---- */
+
+/* Installs fault rules in the firmware server: replaces the rules in force
+ * (append 0) or adds to them (append 1). Safe while the cloud serves; a GET
+ * already being answered keeps the rules it started with. Firmware GETs are
+ * counted from cloud_start() on, whatever rules are in force. 0, or -1 with
+ * a one-line reason in err: a rule fails cloudfault_http_check(), or more
+ * than CF_HTTP_RULES_MAX rules in all. n 0 with append 0 clears them. */
+int cloud_http_set_faults(struct cloud *c, const struct cloud_http_rule *rules, int n, int append,
+                          char *err, size_t errlen);
+
+/* Sets the cloud-wide push faults (copied), used by every job created
+ * without its own (push_opts.faults) from its next push on. NULL clears
+ * them. Each fault emits "cloud.fault" when it is applied. */
+void cloud_set_mqtt_faults(struct cloud *c, const struct cloud_mqtt_faults *f);
+
+/* Gives job job_id its own push faults (copied; NULL: back to the
+ * cloud-wide ones), from its next push on. 0, or -1 for an unknown job or
+ * no memory. */
+int cloud_job_set_mqtt_faults(struct cloud *c, int job_id, const struct cloud_mqtt_faults *f);
+
+/* Tells the cloud that a device is offline (a harness that powers the
+ * device off or saw it reboot calls this; a broker restart marks every
+ * device offline). The device is online again at its next inform. Emits
+ * "device.offline" when it was online. With the push fault offline_push, a
+ * job of the device waiting for its push (except the first push of an
+ * at_inform job) is pushed now. 0, or -1 for an unknown device. */
+int cloud_device_offline(struct cloud *c, const char *pk, const char *dn);
+
+/* Restarts the Mosquitto broker on the same port: every client, the
+ * service's own included, is disconnected and its session lost (the broker
+ * keeps no persistence). The service reconnects by itself within about a
+ * second; devices must reconnect on their own. The restart runs on a thread
+ * of the cloud's own, so the new broker lives as long as the cloud (see
+ * PR_SET_PDEATHSIG in broker.h). Blocks until the new broker accepts
+ * connections. 0, or -1 with a one-line reason in err (the cloud is
+ * stopping, the thread cannot start, the broker does not come back: then
+ * cloud_health() fails too). */
+int cloud_restart_broker(struct cloud *c, char *err, size_t errlen);
 
 /* Creates dir and any missing parents (mode 0755). 0, or -1 with errno. */
 int cloud_mkdir_p(const char *dir);

@@ -12,6 +12,15 @@
  * goes out in small pieces on a schedule of bytes per second, so a test can
  * act in the middle of a download.
  *
+ * Faults (docs/faults.md): rules installed with fwserver_set_faults() pick
+ * firmware GETs by number (1-based, per server and per path) and change what
+ * they get: another status with an object-storage error body, a 200 to a
+ * Range request, a changing ETag, a wrong or missing Content-Length (chunked),
+ * a padded or byte-by-byte header block, a close, a stall or a throttle in the
+ * body. The block is still fwhead's, edited in place, so everything a rule
+ * does not touch stays byte-exact. Each fault that fires is an http.fault
+ * event.
+ *
  * REST API under /api/ (JSON in and out) for interactive use; see
  * docs/cloud.md. Errors are 4xx with {"error":"one line"}.
  *
@@ -22,6 +31,7 @@
 #include "mock_cloud/fwserver.h"
 #include "mock_cloud/cloud.h"
 #include "mock_cloud/broker.h"
+#include "mock_cloud/cloudfault.h"
 #include "mock_cloud/fwhead.h"
 #include "sim/util/event.h"
 #include "sim/util/evlog.h"
@@ -45,6 +55,14 @@
 #define FW_SLEEP_SLICE_US 20000u   /* throttled waits re-check the stop flag this often */
 #define API_BODY_MAX      65536    /* largest REST request body accepted */
 #define FW_THREADS        "16"     /* civetweb workers: concurrent requests */
+#define FW_CHUNKED_MAX    4096u    /* body bytes per chunk of a chunked response */
+#define FW_PAD_HEADER     "x-oss-meta-padding: " /* the header that pads a header block */
+
+/* GETs counted for one firmware path. */
+struct fw_count {
+    char     path[CF_PATH_MAX];    /* "/fw/<id>/<name>" */
+    uint64_t gets;                 /* GETs of it so far */
+};
 
 struct fwserver {
     struct mg_context *ctx;     /* civetweb */
@@ -53,6 +71,12 @@ struct fwserver {
     uint32_t           throttle_bps; /* 0 = full speed */
     int                stopping; /* set by fwserver_stop(); aborts throttled bodies */
     int                poke_done; /* mg_stop() returned: the poke thread ends */
+    pthread_mutex_t    fmu;     /* guards the fields below */
+    struct cloud_http_rule rules[CF_HTTP_RULES_MAX]; /* nrules in force */
+    int                nrules;
+    uint64_t           gets;    /* firmware GETs so far (any path) */
+    struct fw_count    counts[CLOUD_MAX_FIRMWARE]; /* per path; ncounts used */
+    int                ncounts;
 };
 
 static pthread_once_t fw_lib_once = PTHREAD_ONCE_INIT;
@@ -61,15 +85,31 @@ static void fw_lib_init(void) { mg_init_library(0); }
 static const char *fw_reason(int status)
 {
     switch (status) {
+    case 100: return "Continue";
     case 200: return "OK";
     case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
     case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
     case 413: return "Payload Too Large";
     case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     default:  return "Error";
     }
 }
@@ -240,6 +280,482 @@ static uint64_t fw_send_body(struct fwserver *s, struct mg_connection *conn, int
     return sent;
 }
 
+/* ---- faults ---- */
+
+#define FW_HAS(ff, k) (((ff)->a.set >> (k)) & 1u)
+
+/* What one firmware GET gets: the settings of every rule that picked it,
+ * merged, with the label of the rule each setting came from. */
+struct fw_fault {
+    struct cloud_http_rule a;                  /* merged settings; a.set says which */
+    char     from[CF_H_COUNT][CF_LABEL_MAX];   /* rule label per setting */
+    uint64_t request;                          /* firmware GET number on this server */
+    uint64_t path_request;                     /* GET number of this path (0: not counted) */
+};
+
+int fwserver_set_faults(struct fwserver *s, const struct cloud_http_rule *rules, int n, int append)
+{
+    int base;
+
+    if (n < 0 || (n > 0 && !rules))
+        return -1;
+    pthread_mutex_lock(&s->fmu);
+    base = append ? s->nrules : 0;
+    if (n > CF_HTTP_RULES_MAX - base) {
+        pthread_mutex_unlock(&s->fmu);
+        return -1;
+    }
+    if (n > 0)
+        memcpy(&s->rules[base], rules, (size_t)n * sizeof *rules);
+    s->nrules = base + n;
+    pthread_mutex_unlock(&s->fmu);
+    return 0;
+}
+
+static void fw_rule_label(const struct cloud_http_rule *r, char *out, size_t n)
+{
+    if (r->label[0])
+        snprintf(out, n, "%s", r->label);
+    else if (r->nth)
+        snprintf(out, n, "http:%u", r->nth);
+    else
+        snprintf(out, n, "http");
+}
+
+/* Copies every setting r has into ff, over what is there. */
+static void fw_merge(struct fw_fault *ff, const struct cloud_http_rule *r)
+{
+    struct cloud_http_rule *a = &ff->a;
+    char label[CF_LABEL_MAX];
+
+    fw_rule_label(r, label, sizeof label);
+    for (int k = 0; k < CF_H_COUNT; k++) {
+        if (k == CF_H_PATH || !((r->set >> k) & 1u))
+            continue;
+        a->set |= 1u << k;
+        memcpy(ff->from[k], label, sizeof label);
+        switch (k) {
+        case CF_H_STATUS:        a->status = r->status; break;
+        case CF_H_IGNORE_RANGE:  a->ignore_range = r->ignore_range; break;
+        case CF_H_ETAG_CHANGE:   a->etag_change = r->etag_change; break;
+        case CF_H_LENGTH:        a->length_delta = r->length_delta; break;
+        case CF_H_LENGTH_BODY:   a->length_body = r->length_body; break;
+        case CF_H_CHUNKED:       a->chunked = r->chunked; break;
+        case CF_H_PAD_HEADERS:   a->pad_headers = r->pad_headers; break;
+        case CF_H_SPLIT_HEADERS: a->split_ms = r->split_ms; break;
+        case CF_H_CLOSE_AT:      a->close_at = r->close_at; break;
+        case CF_H_STALL_AT:      a->stall_at = r->stall_at; break;
+        case CF_H_STALL_MS:      a->stall_ms = r->stall_ms; break;
+        case CF_H_STALL_THEN:    a->stall_then = r->stall_then; break;
+        case CF_H_THROTTLE:      a->throttle_bps = r->throttle_bps; break;
+        }
+    }
+}
+
+/* Counts a firmware GET of path and merges the rules that pick it: rules
+ * for every GET first, then rules for the Nth, each in the order given, a
+ * later setting over an earlier one. 1 when any setting applies. */
+static int fw_fault_pick(struct fwserver *s, const char *path, struct fw_fault *ff)
+{
+    int i;
+
+    memset(ff, 0, sizeof *ff);
+    pthread_mutex_lock(&s->fmu);
+    ff->request = ++s->gets;
+    for (i = 0; i < s->ncounts; i++)
+        if (strcmp(s->counts[i].path, path) == 0)
+            break;
+    if (i == s->ncounts && i < CLOUD_MAX_FIRMWARE && strlen(path) < CF_PATH_MAX) {
+        snprintf(s->counts[i].path, sizeof s->counts[i].path, "%s", path);
+        s->counts[i].gets = 0;
+        s->ncounts++;
+    }
+    if (i < s->ncounts)
+        ff->path_request = ++s->counts[i].gets;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < s->nrules; k++) {
+            const struct cloud_http_rule *r = &s->rules[k];
+            uint64_t n = ff->request;
+
+            if ((pass == 0) != (r->nth == 0))
+                continue;
+            if ((r->set >> CF_H_PATH) & 1u) {
+                if (strcmp(r->path, path) != 0)
+                    continue;
+                n = ff->path_request;
+            }
+            if (r->nth && r->nth != n)
+                continue;
+            fw_merge(ff, r);
+        }
+    }
+    pthread_mutex_unlock(&s->fmu);
+    return ff->a.set != 0;
+}
+
+static void fw_ev_fault(const struct fw_req *r, const struct fw_fault *ff, int key, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+static void fw_ev_fault(const struct fw_req *r, const struct fw_fault *ff, int key, const char *fmt,
+                        ...)
+{
+    char did[512], edid[1024], erule[CF_LABEL_MAX * 6];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(did, sizeof did, fmt, ap);
+    va_end(ap);
+    evlog_emit("http", "http.fault",
+               "\"rule\":\"%s\",\"request\":%llu,\"path_request\":%llu,\"path\":\"%s\","
+               "\"fault\":\"%s\",\"did\":\"%s\"",
+               otahil_json_escape(erule, sizeof erule, ff->from[key]),
+               (unsigned long long)ff->request, (unsigned long long)ff->path_request, r->path,
+               cloudfault_http_key_name(key), otahil_json_escape(edid, sizeof edid, did));
+}
+
+/* Sleeps us microseconds in slices; 0, or -1 as soon as the server stops. */
+static int fw_wait_us(struct fwserver *s, uint64_t us)
+{
+    uint64_t end = evlog_now_us() + us;
+
+    for (;;) {
+        uint64_t now = evlog_now_us();
+        if (__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE))
+            return -1;
+        if (now >= end)
+            return 0;
+        fw_sleep_us(end - now < FW_SLEEP_SLICE_US ? end - now : FW_SLEEP_SLICE_US);
+    }
+}
+
+/* The body object storage sends with an error status (an XML <Error>); 400
+ * is the one OSS sends for a signed URL past its Expires time. Heap; *len
+ * set. NULL when out of memory. */
+static char *fw_error_body(int status, uint64_t request, const char *path, size_t *len)
+{
+    const char *code, *msg, *extra = "";
+    char reqid[32], *b;
+    int n;
+
+    switch (status) {
+    case 400:
+        code = "AccessDenied";
+        msg = "Request has expired.";
+        extra = "  <Expires>2019-03-27T12:10:36.000Z</Expires>\n"
+                "  <ServerTime>2019-03-27T13:02:51.000Z</ServerTime>\n";
+        break;
+    case 403:
+        code = "AccessDenied";
+        msg = "You have no right to access this object because of bucket acl.";
+        break;
+    case 404:
+        code = "NoSuchKey";
+        msg = "The specified key does not exist.";
+        break;
+    case 500:
+        code = "InternalError";
+        msg = "We encountered an internal error. Please try again.";
+        break;
+    case 503:
+        code = "ServiceUnavailable";
+        msg = "Please reduce your request rate.";
+        break;
+    default:
+        code = "Error";
+        msg = fw_reason(status);
+        break;
+    }
+    snprintf(reqid, sizeof reqid, "5C9B%020llX",
+             (unsigned long long)(request * 0x9e3779b97f4a7c15ull) & 0xFFFFFFFFFFFFFFFull);
+#define FW_ERROR_XML                                                                        \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>%s</Code>\n"             \
+    "  <Message>%s</Message>\n  <RequestId>%s</RequestId>\n"                                \
+    "  <HostId>iotx-ota.oss-cn-shanghai.aliyuncs.com</HostId>\n  <Key>%s</Key>\n%s</Error>\n"
+    n = snprintf(NULL, 0, FW_ERROR_XML, code, msg, reqid, path[0] == '/' ? path + 1 : path, extra);
+    b = malloc((size_t)n + 1);
+    if (!b)
+        return NULL;
+    snprintf(b, (size_t)n + 1, FW_ERROR_XML, code, msg, reqid, path[0] == '/' ? path + 1 : path,
+             extra);
+#undef FW_ERROR_XML
+    *len = (size_t)n;
+    return b;
+}
+
+/* A header block being edited (heap, NUL-terminated). */
+struct fw_head {
+    char  *b;
+    size_t len, cap;
+};
+
+/* Replaces oldlen bytes at off with ins. 0 or -1 (no memory). */
+static int fw_head_splice(struct fw_head *h, size_t off, size_t oldlen, const char *ins, size_t inslen)
+{
+    size_t need = h->len - oldlen + inslen + 1;
+
+    if (need > h->cap) {
+        char *nb = realloc(h->b, need);
+        if (!nb)
+            return -1;
+        h->b = nb;
+        h->cap = need;
+    }
+    memmove(h->b + off + inslen, h->b + off + oldlen, h->len - off - oldlen + 1);
+    memcpy(h->b + off, ins, inslen);
+    h->len = h->len - oldlen + inslen;
+    return 0;
+}
+
+/* Replaces the Content-Length line with line (CRLF included). */
+static int fw_head_cl_line(struct fw_head *h, const char *line)
+{
+    char *p = strstr(h->b, "\r\nContent-Length: "), *e;
+
+    if (!p)
+        return -1;
+    p += 2;
+    e = strstr(p, "\r\n");
+    if (!e)
+        return -1;
+    return fw_head_splice(h, (size_t)(p - h->b), (size_t)(e + 2 - p), line, strlen(line));
+}
+
+/* Pads the block to at least want bytes with one header after the status
+ * line: exactly want when there is room for the header's own text. */
+static int fw_head_pad(struct fw_head *h, size_t want)
+{
+    size_t over = strlen(FW_PAD_HEADER) + 2, fill;
+    char *line, *eol = strstr(h->b, "\r\n");
+    int rc;
+
+    if (want <= h->len || !eol)
+        return 0;
+    fill = want - h->len > over ? want - h->len - over : 0;
+    line = malloc(over + fill + 1);
+    if (!line)
+        return -1;
+    memcpy(line, FW_PAD_HEADER, strlen(FW_PAD_HEADER));
+    for (size_t i = 0; i < fill; i++)
+        line[strlen(FW_PAD_HEADER) + i] = (char)('a' + i % 26);
+    memcpy(line + strlen(FW_PAD_HEADER) + fill, "\r\n", 3);
+    rc = fw_head_splice(h, (size_t)(eol + 2 - h->b), 0, line, over + fill);
+    free(line);
+    return rc;
+}
+
+/* Writes the header block: at once, or one byte per write with a pause. */
+static int fw_write_head(struct fwserver *s, struct mg_connection *conn, const struct fw_head *h,
+                         const struct fw_fault *ff)
+{
+    if (!FW_HAS(ff, CF_H_SPLIT_HEADERS))
+        return mg_write(conn, h->b, h->len) == (int)h->len ? 0 : -1;
+    for (size_t i = 0; i < h->len; i++) {
+        if (mg_write(conn, h->b + i, 1) != 1)
+            return -1;
+        if (i + 1 < h->len && fw_wait_us(s, (uint64_t)ff->a.split_ms * 1000u) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Where body bytes come from: truth bytes of a file (from offset a) or of
+ * memory; bytes past truth (a Content-Length that announces more) are 0. */
+struct fw_body {
+    int         fd;
+    uint64_t    a;
+    const char *mem;      /* non-NULL: the source instead of fd */
+    uint64_t    truth;    /* real bytes available */
+    uint64_t    send;     /* bytes to send before any close or stall fault */
+};
+
+static ssize_t fw_body_read(const struct fw_body *b, uint64_t off, char *buf, size_t want)
+{
+    size_t real = off < b->truth ? (size_t)(b->truth - off < want ? b->truth - off : want) : 0;
+    ssize_t got = (ssize_t)real;
+
+    if (real && b->mem)
+        memcpy(buf, b->mem + off, real);
+    else if (real && (got = pread(b->fd, buf, real, (off_t)(b->a + off))) <= 0)
+        return -1;
+    if ((size_t)got < want && off + (uint64_t)got >= b->truth) {
+        memset(buf + got, 0, want - (size_t)got);
+        got = (ssize_t)want;
+    }
+    return got;
+}
+
+/* Sends the body under the faults in ff; returns the body bytes written
+ * (chunk framing not counted). */
+static uint64_t fw_send_faulted_body(struct fwserver *s, struct mg_connection *conn,
+                                     const struct fw_req *r, const struct fw_fault *ff,
+                                     const struct fw_body *b)
+{
+    char *buf = malloc(FW_CHUNK);
+    uint32_t bps = FW_HAS(ff, CF_H_THROTTLE) ? ff->a.throttle_bps : s->throttle_bps;
+    int chunked = FW_HAS(ff, CF_H_CHUNKED) && ff->a.chunked;
+    int stall = FW_HAS(ff, CF_H_STALL_AT), stalled = 0, stall_closed = 0, ended = 0;
+    uint64_t limit = b->send, sent = 0, t0 = evlog_now_us(), base = 0;
+    size_t piece = FW_CHUNK;
+
+    if (!buf)
+        return 0;
+    if (FW_HAS(ff, CF_H_CLOSE_AT) && ff->a.close_at < limit)
+        limit = ff->a.close_at;
+    if (bps) {
+        piece = bps / 20u;
+        piece = piece < FW_PIECE_MIN ? FW_PIECE_MIN : piece > FW_PIECE_MAX ? FW_PIECE_MAX : piece;
+    }
+    if (chunked && piece > FW_CHUNKED_MAX)
+        piece = FW_CHUNKED_MAX;
+    if (FW_HAS(ff, CF_H_THROTTLE) && b->send > 0)
+        fw_ev_fault(r, ff, CF_H_THROTTLE, "body paced at %u bytes/s", (unsigned)bps);
+    for (;;) {
+        if (stall && !stalled && sent == ff->a.stall_at) {
+            int then_close = FW_HAS(ff, CF_H_STALL_THEN) && ff->a.stall_then == CF_STALL_CLOSE;
+            stalled = 1;
+            fw_ev_fault(r, ff, CF_H_STALL_AT, "paused %u ms at body byte %llu of %llu, then %s",
+                        (unsigned)ff->a.stall_ms, (unsigned long long)sent,
+                        (unsigned long long)b->send, then_close ? "closed" : "went on");
+            stall_closed = then_close;
+            if (fw_wait_us(s, (uint64_t)ff->a.stall_ms * 1000u) != 0 || then_close)
+                break;
+            t0 = evlog_now_us();
+            base = sent;
+        }
+        if (sent >= limit) {
+            ended = sent == b->send;
+            break;
+        }
+        size_t want = limit - sent < piece ? (size_t)(limit - sent) : piece;
+        if (stall && !stalled && ff->a.stall_at > sent && ff->a.stall_at - sent < want)
+            want = (size_t)(ff->a.stall_at - sent);
+        ssize_t got = fw_body_read(b, sent, buf, want);
+        if (got <= 0)
+            break;
+        if (chunked) {
+            char line[24];
+            int n = snprintf(line, sizeof line, "%zx\r\n", (size_t)got);
+            if (mg_write(conn, line, (size_t)n) != n)
+                break;
+        }
+        if (mg_write(conn, buf, (size_t)got) != (int)got || (chunked && mg_write(conn, "\r\n", 2) != 2))
+            break;
+        sent += (uint64_t)got;
+        if (bps && sent < limit) {
+            uint64_t due = t0 + (sent - base) * 1000000u / bps, now = evlog_now_us();
+            if (due > now && fw_wait_us(s, due - now) != 0)
+                break;
+        }
+    }
+    if (ended && chunked)
+        mg_write(conn, "0\r\n\r\n", 5);
+    if (!ended && !stall_closed && sent == limit && limit < b->send)
+        fw_ev_fault(r, ff, CF_H_CLOSE_AT, "closed the connection after %llu of %llu body bytes",
+                    (unsigned long long)sent, (unsigned long long)b->send);
+    free(buf);
+    return sent;
+}
+
+/* A firmware GET under faults: status, headers and body as ff says. */
+static int fw_serve_faulted(struct fwserver *s, struct mg_connection *conn, const struct fw_req *r,
+                            const struct cloud_fw_info *fi, int fd, int status, uint64_t a,
+                            uint64_t b, const struct fw_fault *ff, const char *uri)
+{
+    struct fw_body body = { fd, a, NULL, 0, 0 };
+    struct fw_head h = { NULL, 0, 0 };
+    char etag[96], *ebody = NULL;
+    uint64_t sent = 0;
+    int st = status, n;
+
+    h.cap = FW_HEAD_MAX + 256;
+    h.b = malloc(h.cap);
+    if (!h.b)
+        return fw_simple(conn, r, 500, "", "out of memory\n");
+    if (FW_HAS(ff, CF_H_STATUS)) {
+        char rid[32];
+        size_t el = 0;
+
+        st = ff->a.status;
+        ebody = fw_error_body(st, ff->request, uri, &el);
+        if (!ebody) {
+            free(h.b);
+            return fw_simple(conn, r, 500, "", "out of memory\n");
+        }
+        snprintf(rid, sizeof rid, "%.24s", strstr(ebody, "<RequestId>") + 11);
+        n = snprintf(h.b, h.cap,
+                     "HTTP/1.1 %d %s\r\nServer: AliyunOSS\r\nContent-Type: application/xml\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\nx-oss-request-id: %s\r\n\r\n",
+                     st, fw_reason(st), el, rid);
+        h.len = (size_t)n;
+        body.mem = ebody;
+        body.truth = el;
+        fw_ev_fault(r, ff, CF_H_STATUS, "answered %d %s with a %zu-byte object storage error body",
+                    st, fw_reason(st), el);
+    } else {
+        if (FW_HAS(ff, CF_H_IGNORE_RANGE) && ff->a.ignore_range && r->has_range && st != 200) {
+            fw_ev_fault(r, ff, CF_H_IGNORE_RANGE,
+                        "answered Range '%s' with 200 and the whole file (%llu bytes) instead of %d",
+                        r->range, (unsigned long long)fi->size, st);
+            st = 200;
+            a = 0;
+            b = fi->size ? fi->size - 1 : 0;
+        }
+        snprintf(etag, sizeof etag, "%s", fi->md5);
+        if (FW_HAS(ff, CF_H_ETAG_CHANGE) && ff->a.etag_change) {
+            snprintf(etag, sizeof etag, "%s-%llu", fi->md5, (unsigned long long)ff->request);
+            fw_ev_fault(r, ff, CF_H_ETAG_CHANGE, "sent ETag \"%s\" (the file's is \"%s\")", etag,
+                        fi->md5);
+        }
+        n = fw_response_head(h.b, h.cap, st, a, b, fi->size, etag);
+        if (n < 0) {
+            free(h.b);
+            return fw_simple(conn, r, 500, "", "response header too large\n");
+        }
+        h.len = (size_t)n;
+        body.a = a;
+        body.truth = st == 416 || fi->size == 0 ? 0 : b - a + 1;
+    }
+    body.send = body.truth;
+    if (FW_HAS(ff, CF_H_LENGTH)) {
+        int64_t ann = (int64_t)body.truth + ff->a.length_delta;
+        int file = FW_HAS(ff, CF_H_LENGTH_BODY) && ff->a.length_body == CF_BODY_FILE;
+        char line[64];
+
+        if (ann < 0)
+            ann = 0;
+        snprintf(line, sizeof line, "Content-Length: %lld\r\n", (long long)ann);
+        if (fw_head_cl_line(&h, line) == 0) {
+            if (!file)
+                body.send = (uint64_t)ann;
+            fw_ev_fault(r, ff, CF_H_LENGTH, "announced Content-Length: %lld for a %llu-byte body, "
+                        "sending %llu bytes%s", (long long)ann, (unsigned long long)body.truth,
+                        (unsigned long long)body.send,
+                        body.send > body.truth ? " (zeros past the end)" : "");
+        }
+    }
+    if (FW_HAS(ff, CF_H_CHUNKED) && ff->a.chunked &&
+        fw_head_cl_line(&h, "Transfer-Encoding: chunked\r\n") == 0)
+        fw_ev_fault(r, ff, CF_H_CHUNKED, "sent no Content-Length: Transfer-Encoding: chunked, "
+                    "chunks of up to %u bytes", FW_CHUNKED_MAX);
+    if (FW_HAS(ff, CF_H_PAD_HEADERS)) {
+        size_t before = h.len;
+        if (fw_head_pad(&h, ff->a.pad_headers) == 0)
+            fw_ev_fault(r, ff, CF_H_PAD_HEADERS, before < ff->a.pad_headers
+                        ? "padded the header block from %zu to %zu bytes"
+                        : "left the header block at %zu bytes (%zu asked for is not more)",
+                        before, before < ff->a.pad_headers ? h.len : (size_t)ff->a.pad_headers);
+    }
+    fw_ev_request(r, st);
+    if (FW_HAS(ff, CF_H_SPLIT_HEADERS))
+        fw_ev_fault(r, ff, CF_H_SPLIT_HEADERS, "wrote the %zu-byte header block one byte per write, "
+                    "%u ms apart", h.len, (unsigned)ff->a.split_ms);
+    if (fw_write_head(s, conn, &h, ff) == 0)
+        sent = fw_send_faulted_body(s, conn, r, ff, &body);
+    fw_ev_done(r, st, sent);
+    free(h.b);
+    free(ebody);
+    return st;
+}
+
 static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct mg_request_info *ri,
                     const struct fw_req *r)
 {
@@ -268,6 +784,17 @@ static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct
     if (status == 200) {
         a = 0;
         b = fi.size ? fi.size - 1 : 0;
+    }
+    if (!head_only) {
+        struct fw_fault *ff = malloc(sizeof *ff); /* heap: civetweb workers have 100 KiB stacks */
+
+        if (ff && fw_fault_pick(s, uri, ff)) {
+            status = fw_serve_faulted(s, conn, r, &fi, fd, status, a, b, ff, uri);
+            free(ff);
+            close(fd);
+            return status;
+        }
+        free(ff);
     }
     n = fw_response_head(head, sizeof head, status, a, b, fi.size, fi.md5);
     if (n < 0) {
@@ -422,7 +949,7 @@ static int api_jobs(struct fwserver *s, struct mg_connection *conn, const cJSON 
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(in, "signMethod");
     const cJSON *re = cJSON_GetObjectItemCaseSensitive(in, "retries");
     const cJSON *ai = cJSON_GetObjectItemCaseSensitive(in, "at_inform");
-    struct push_opts po = { NULL, 0, 0 };
+    struct push_opts po = { NULL, 0, 0, NULL };
     char err[256];
     cJSON *o;
     int id;
@@ -548,6 +1075,7 @@ struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps
     }
     s->cloud = c;
     s->throttle_bps = throttle_bps;
+    pthread_mutex_init(&s->fmu, NULL);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port > 0 ? port : 0);
     memset(&cb, 0, sizeof cb);
     cb.log_message = fw_log_message;
@@ -556,6 +1084,7 @@ struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps
     if (!s->ctx) {
         snprintf(err, errlen, "civetweb could not start on %s: %s", listen,
                  etext[0] ? etext : "unknown error");
+        pthread_mutex_destroy(&s->fmu);
         free(s);
         return NULL;
     }
@@ -563,6 +1092,7 @@ struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps
     if (n < 1 || ports[0].port <= 0) {
         snprintf(err, errlen, "civetweb started on %s but reports no listening port", listen);
         mg_stop(s->ctx);
+        pthread_mutex_destroy(&s->fmu);
         free(s);
         return NULL;
     }
@@ -602,5 +1132,6 @@ void fwserver_stop(struct fwserver *s)
     __atomic_store_n(&s->poke_done, 1, __ATOMIC_RELEASE);
     if (poking)
         pthread_join(t, NULL);
+    pthread_mutex_destroy(&s->fmu);
     free(s);
 }

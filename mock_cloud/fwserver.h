@@ -2,7 +2,8 @@
  * fwserver.h - the fake cloud's HTTP face: a civetweb server on 127.0.0.1
  * that serves the firmware store (GET/HEAD /fw/<id>/<name>, with Range) and
  * the REST API (/api/...). Every firmware response is written by us byte for
- * byte (status line, headers, body), never by civetweb. See docs/cloud.md.
+ * byte (status line, headers, body), never by civetweb. See docs/cloud.md;
+ * its faults (cloudfault.h) are in docs/faults.md.
  */
 #ifndef FWSERVER_H
 #define FWSERVER_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 struct cloud;
+struct cloud_http_rule;
 struct fwserver;
 
 /* Starts the server for cloud c on 127.0.0.1:port (0 = a free port chosen
@@ -19,6 +21,14 @@ struct fwserver;
  * (port in use, civetweb start failure, out of memory). */
 struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps,
                                 char *err, size_t errlen);
+
+/* Replaces the fault rules (append 0) or adds to them (append 1); each
+ * firmware GET is then answered as docs/faults.md, "Cloud faults: firmware
+ * server", describes. Rules are copied; the GET counters are not reset. Safe
+ * while requests are being served: a request uses the rules in force when
+ * it arrived. 0, or -1 when the rules would number more than
+ * CF_HTTP_RULES_MAX (nothing changes then). */
+int fwserver_set_faults(struct fwserver *s, const struct cloud_http_rule *rules, int n, int append);
 
 /* The port it listens on. */
 int fwserver_port(const struct fwserver *s);

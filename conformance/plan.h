@@ -1,0 +1,105 @@
+/*
+ * plan.h - fault plans: a small INI file (fixtures/faults/NAME.plan) that
+ * says which faults the fake cloud injects in a run, what the field saw
+ * when it happened for real, and what a correct device should make of it.
+ * Format and keys: docs/faults.md, "Fault plans".
+ *
+ *   [plan]        name, description, field, seed, expect, retries
+ *   [http]        firmware server rule for every firmware GET
+ *   [http:N]      ... for the Nth firmware GET only
+ *   [mqtt]        push faults of every job
+ *   [proxy.mqtt]  fault = SPEC lines, kept as text for the transport proxy
+ *   [proxy.http]  the same
+ *
+ * Parsing is inih's. Every key is checked; the first problem is reported as
+ * one line, "FILE:LINE: key 'x': what is wrong" (or "section [x]: ...").
+ */
+#ifndef OTAHIL_PLAN_H
+#define OTAHIL_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mock_cloud/cloudfault.h"
+
+#define PLAN_NAME_MAX   64    /* [plan] name, with its NUL */
+#define PLAN_TEXT_MAX   1024  /* [plan] description and field, with their NUL */
+#define PLAN_FILE_MAX   1024  /* path of the plan file, with its NUL */
+#define PLAN_PROXY_MAX  64    /* fault = lines per proxy section */
+#define PLAN_SPEC_MAX   256   /* one proxy fault spec, with its NUL */
+
+enum plan_expect {
+    PLAN_EXPECT_PASS = 0,     /* a correct device absorbs the faults and updates */
+    PLAN_EXPECT_FAIL_CLEAN,   /* the update fails, the device keeps its image and reports it */
+};
+
+struct fault_plan {
+    char     file[PLAN_FILE_MAX];      /* the plan file; "" when built from options only */
+    char     name[PLAN_NAME_MAX];      /* [plan] name; default: the file name without .plan */
+    char     description[PLAN_TEXT_MAX]; /* what it does */
+    char     field[PLAN_TEXT_MAX];     /* what the field saw (issue, symptom) */
+    uint64_t seed;                     /* [plan] seed, when has_seed */
+    int      has_seed;
+    int      expect;                   /* enum plan_expect */
+    int      retries;                  /* pushes after a failed attempt for the job `otahil run`
+                                        * creates, 0..CLOUD_MAX_RETRIES, when has_retries */
+    int      has_retries;
+    struct cloud_http_rule http[CF_HTTP_RULES_MAX]; /* one per [http] / [http:N] section */
+    int      nhttp;
+    struct cloud_mqtt_faults mqtt;     /* [mqtt]; mqtt.set == 0: none */
+    char   **proxy_mqtt;               /* [proxy.mqtt] fault = lines, in order (heap) */
+    int      nproxy_mqtt;
+    char   **proxy_http;               /* [proxy.http] fault = lines, in order (heap) */
+    int      nproxy_http;
+    /* Where each setting came from, for the checks that span a section. */
+    int      http_line[CF_HTTP_RULES_MAX][CF_H_COUNT]; /* line of each key; 0: unset or option */
+    int      http_sec_line[CF_HTTP_RULES_MAX];         /* line of the section; 0: option */
+    int      mqtt_line[CF_M_COUNT];
+    int      plan_line[8];                             /* [plan] keys, by internal index */
+};
+
+/* Reads the plan in path into p (p is cleared first; release it with
+ * plan_free() whatever the result). Returns 0, or -1 with one line in err:
+ * "FILE:LINE: key 'x': what is wrong", "FILE:LINE: section [x]: what is
+ * wrong", "FILE:LINE: syntax error: ..." or "FILE: cannot open: ...". */
+int plan_load(const char *path, struct fault_plan *p, char *err, size_t n);
+
+/* Adds one setting as a command-line option would: section is "plan",
+ * "http", "http:N", "mqtt", "proxy.mqtt" or "proxy.http"; key_eq_value is
+ * "KEY=VALUE" (blanks around either side are ignored). A key given again
+ * replaces the value (description and field are appended to; proxy faults
+ * are added). p may be fresh (zeroed) or loaded. Returns 0, or -1 with one
+ * line in err: "section [x]: ..." or "key 'x': what is wrong". */
+int plan_add_cli(struct fault_plan *p, const char *section, const char *key_eq_value, char *err,
+                 size_t n);
+
+/* Parses a --http-fault value: "KEY=VALUE" for [http], or "N:KEY=VALUE"
+ * for [http:N]; then as plan_add_cli(). */
+int plan_add_http_option(struct fault_plan *p, const char *value, char *err, size_t n);
+
+/* The checks that span a section (stall_ms needs stall_at, chunked cannot
+ * go with length, ...), for a plan built or extended with options. 0, or -1
+ * with one line in err: "section [http:2]: key 'x': what is wrong". */
+int plan_check(const struct fault_plan *p, char *err, size_t n);
+
+struct cloud;
+
+/* Installs the plan in a running cloud: its firmware server rules replace
+ * those in force, its [mqtt] settings become the cloud-wide push faults.
+ * Proxy faults are not the cloud's: they are only logged. Emits
+ * "plan.loaded" {"name","file","expect","seed","description","field",
+ * "http":[...],"mqtt","proxy_mqtt":[...],"proxy_http":[...],"summary"}.
+ * 0, or -1 with one line in err. */
+int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, size_t n);
+
+/* One line: "http:1 status=400; mqtt size_string=true; proxy.mqtt 2
+ * faults", or "no faults". Returns buf. */
+char *plan_summary(const struct fault_plan *p, char *buf, size_t n);
+
+/* "pass" or "fail-clean". */
+const char *plan_expect_name(int expect);
+
+/* Releases what p holds (the proxy lines) and clears it. NULL is a no-op. */
+void plan_free(struct fault_plan *p);
+
+#endif /* OTAHIL_PLAN_H */

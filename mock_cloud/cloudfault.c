@@ -1,0 +1,501 @@
+/*
+ * cloudfault.c - the text form of the fake cloud's faults (see cloudfault.h):
+ * one KEY = VALUE setting at a time, each value checked against its range,
+ * and the reverse, a rule written back as "key=value ..." for summaries.
+ *
+ * Numbers are plain decimal (no sign, no suffix) except the two deltas, which
+ * need an explicit sign ("+100", "-1"), so that a reader of a plan sees the
+ * direction. Booleans are true/false, yes/no, on/off or 1/0.
+ */
+#include "mock_cloud/cloudfault.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const http_keys[CF_H_COUNT] = {
+    [CF_H_STATUS] = "status",           [CF_H_IGNORE_RANGE] = "ignore_range",
+    [CF_H_ETAG_CHANGE] = "etag_change", [CF_H_LENGTH] = "length",
+    [CF_H_LENGTH_BODY] = "length_body", [CF_H_CHUNKED] = "chunked",
+    [CF_H_PAD_HEADERS] = "pad_headers", [CF_H_SPLIT_HEADERS] = "split_headers",
+    [CF_H_CLOSE_AT] = "close_at",       [CF_H_STALL_AT] = "stall_at",
+    [CF_H_STALL_MS] = "stall_ms",       [CF_H_STALL_THEN] = "stall_then",
+    [CF_H_THROTTLE] = "throttle",       [CF_H_PATH] = "path",
+};
+
+static const char *const mqtt_keys[CF_M_COUNT] = {
+    [CF_M_DROP_PUSH] = "drop_push",         [CF_M_DUPLICATE_AT] = "duplicate_at",
+    [CF_M_OFFLINE_PUSH] = "offline_push",   [CF_M_RESTART_BROKER_AT] = "restart_broker_at",
+    [CF_M_PUSH_LEN] = "push_len",           [CF_M_URL_LEN] = "url_len",
+    [CF_M_SIZE_STRING] = "size_string",     [CF_M_SIZE_DELTA] = "size_delta",
+    [CF_M_MESSAGE] = "message",             [CF_M_SIGN_METHOD] = "sign_method",
+    [CF_M_SIGN] = "sign",                   [CF_M_SIGN_CASE] = "sign_case",
+    [CF_M_WRONG_DIGEST] = "wrong_digest",
+};
+
+const char *cloudfault_http_key_name(int key)
+{
+    return key >= 0 && key < CF_H_COUNT ? http_keys[key] : "?";
+}
+
+const char *cloudfault_mqtt_key_name(int key)
+{
+    return key >= 0 && key < CF_M_COUNT ? mqtt_keys[key] : "?";
+}
+
+static int cf_find(const char *const *names, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], key) == 0)
+            return i;
+    return -1;
+}
+
+/* "unknown key (a, b, c)" */
+static void cf_unknown(const char *const *names, int n, char *why, size_t whylen)
+{
+    size_t len = (size_t)snprintf(why, whylen, "unknown key (expected one of:");
+
+    for (int i = 0; i < n && len < whylen; i++)
+        len += (size_t)snprintf(why + len, whylen - len, "%s %s", i ? "," : "", names[i]);
+    if (len < whylen)
+        snprintf(why + len, whylen - len, ")");
+}
+
+static int cf_bool(const char *v, int *out)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1" };
+    static const char *const no[] = { "false", "no", "off", "0" };
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Plain decimal in [lo, hi]. */
+static int cf_uint(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    unsigned long long n;
+    char *end;
+
+    if (*v < '0' || *v > '9')
+        return -1;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno || *end || n < lo || n > hi)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* "+N" or "-N", 1 <= N <= hi. */
+static int cf_delta(const char *v, uint64_t hi, int64_t *out)
+{
+    uint64_t n;
+
+    if ((v[0] != '+' && v[0] != '-') || cf_uint(v + 1, 1, hi, &n) != 0)
+        return -1;
+    *out = v[0] == '-' ? -(int64_t)n : (int64_t)n;
+    return 0;
+}
+
+static int cf_text(const char *v, char *out, size_t n)
+{
+    size_t len = strlen(v);
+
+    if (len >= n)
+        return -1;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < ' ' || (unsigned char)*p == 0x7f)
+            return -1;
+    memcpy(out, v, len + 1);
+    return 0;
+}
+
+#define CF_DELTA_MAX 0x7fffffffull
+
+int cloudfault_http_set(struct cloud_http_rule *r, const char *key, const char *value,
+                        char *why, size_t whylen)
+{
+    int k = cf_find(http_keys, CF_H_COUNT, key), b = 0;
+    uint64_t u = 0;
+
+    if (k < 0) {
+        cf_unknown(http_keys, CF_H_COUNT, why, whylen);
+        return -1;
+    }
+    switch (k) {
+    case CF_H_STATUS:
+        if (cf_uint(value, 100, 599, &u) != 0 || u == 200 || u == 206)
+            goto bad;
+        r->status = (int)u;
+        break;
+    case CF_H_IGNORE_RANGE:
+    case CF_H_ETAG_CHANGE:
+    case CF_H_CHUNKED:
+        if (cf_bool(value, &b) != 0)
+            goto bad;
+        if (k == CF_H_IGNORE_RANGE)
+            r->ignore_range = b;
+        else if (k == CF_H_ETAG_CHANGE)
+            r->etag_change = b;
+        else
+            r->chunked = b;
+        break;
+    case CF_H_LENGTH:
+        if (cf_delta(value, CF_DELTA_MAX, &r->length_delta) != 0)
+            goto bad;
+        break;
+    case CF_H_LENGTH_BODY:
+        if (strcmp(value, "announced") == 0)
+            r->length_body = CF_BODY_ANNOUNCED;
+        else if (strcmp(value, "file") == 0)
+            r->length_body = CF_BODY_FILE;
+        else
+            goto bad;
+        break;
+    case CF_H_PAD_HEADERS:
+        if (cf_uint(value, 1, CF_PAD_HEADERS_MAX, &u) != 0)
+            goto bad;
+        r->pad_headers = (uint32_t)u;
+        break;
+    case CF_H_SPLIT_HEADERS:
+        if (cf_uint(value, 0, CF_SPLIT_MS_MAX, &u) != 0)
+            goto bad;
+        r->split_ms = (uint32_t)u;
+        break;
+    case CF_H_CLOSE_AT:
+    case CF_H_STALL_AT:
+        if (cf_uint(value, 0, UINT64_MAX >> 1, &u) != 0)
+            goto bad;
+        if (k == CF_H_CLOSE_AT)
+            r->close_at = u;
+        else
+            r->stall_at = u;
+        break;
+    case CF_H_STALL_MS:
+        if (cf_uint(value, 1, CF_STALL_MS_MAX, &u) != 0)
+            goto bad;
+        r->stall_ms = (uint32_t)u;
+        break;
+    case CF_H_STALL_THEN:
+        if (strcmp(value, "continue") == 0)
+            r->stall_then = CF_STALL_CONTINUE;
+        else if (strcmp(value, "close") == 0)
+            r->stall_then = CF_STALL_CLOSE;
+        else
+            goto bad;
+        break;
+    case CF_H_THROTTLE:
+        if (cf_uint(value, 1, 1000000000u, &u) != 0)
+            goto bad;
+        r->throttle_bps = (uint32_t)u;
+        break;
+    case CF_H_PATH:
+        if (value[0] != '/' || strchr(value, '?') || strchr(value, ' ') ||
+            cf_text(value, r->path, sizeof r->path) != 0)
+            goto bad;
+        break;
+    }
+    r->set |= 1u << k;
+    return k;
+
+bad:
+    switch (k) {
+    case CF_H_STATUS:
+        snprintf(why, whylen, "expected a status 100..599 other than 200 and 206, got '%s'", value);
+        break;
+    case CF_H_IGNORE_RANGE:
+    case CF_H_ETAG_CHANGE:
+    case CF_H_CHUNKED:
+        snprintf(why, whylen, "expected true or false, got '%s'", value);
+        break;
+    case CF_H_LENGTH:
+        snprintf(why, whylen, "expected +N or -N bytes (N 1..%llu), got '%s'", CF_DELTA_MAX, value);
+        break;
+    case CF_H_LENGTH_BODY:
+        snprintf(why, whylen, "expected announced or file, got '%s'", value);
+        break;
+    case CF_H_PAD_HEADERS:
+        snprintf(why, whylen, "expected a header block size 1..%d bytes, got '%s'",
+                 CF_PAD_HEADERS_MAX, value);
+        break;
+    case CF_H_SPLIT_HEADERS:
+        snprintf(why, whylen, "expected the pause between header bytes, 0..%d ms, got '%s'",
+                 CF_SPLIT_MS_MAX, value);
+        break;
+    case CF_H_CLOSE_AT:
+    case CF_H_STALL_AT:
+        snprintf(why, whylen, "expected a body offset in bytes (0 or more, decimal), got '%s'", value);
+        break;
+    case CF_H_STALL_MS:
+        snprintf(why, whylen, "expected a pause of 1..%d ms, got '%s'", CF_STALL_MS_MAX, value);
+        break;
+    case CF_H_STALL_THEN:
+        snprintf(why, whylen, "expected continue or close, got '%s'", value);
+        break;
+    case CF_H_THROTTLE:
+        snprintf(why, whylen, "expected bytes per second, 1..1000000000, got '%s'", value);
+        break;
+    case CF_H_PATH:
+        snprintf(why, whylen, "expected a firmware path such as /fw/1/fw-target.bin (no query, "
+                 "no spaces, under %d characters), got '%s'", CF_PATH_MAX, value);
+        break;
+    }
+    return -1;
+}
+
+int cloudfault_http_check(const struct cloud_http_rule *r, int *key, char *why, size_t whylen)
+{
+    unsigned s = r->set;
+    int k = -1;
+
+#define CF_HAS(x) (s & (1u << (x)))
+    if (CF_HAS(CF_H_LENGTH_BODY) && !CF_HAS(CF_H_LENGTH)) {
+        k = CF_H_LENGTH_BODY;
+        snprintf(why, whylen, "needs length = +N or -N in the same section");
+    } else if (CF_HAS(CF_H_CHUNKED) && r->chunked && CF_HAS(CF_H_LENGTH)) {
+        k = CF_H_CHUNKED;
+        snprintf(why, whylen, "cannot go with length: a chunked response has no Content-Length");
+    } else if (CF_HAS(CF_H_STALL_MS) && !CF_HAS(CF_H_STALL_AT)) {
+        k = CF_H_STALL_MS;
+        snprintf(why, whylen, "needs stall_at = N in the same section");
+    } else if (CF_HAS(CF_H_STALL_THEN) && !CF_HAS(CF_H_STALL_AT)) {
+        k = CF_H_STALL_THEN;
+        snprintf(why, whylen, "needs stall_at = N in the same section");
+    } else if (CF_HAS(CF_H_STALL_AT) && !CF_HAS(CF_H_STALL_MS)) {
+        k = CF_H_STALL_AT;
+        snprintf(why, whylen, "needs stall_ms = T in the same section");
+    }
+#undef CF_HAS
+    if (k < 0)
+        return 0;
+    if (key)
+        *key = k;
+    return -1;
+}
+
+int cloudfault_mqtt_set(struct cloud_mqtt_faults *f, const char *key, const char *value,
+                        char *why, size_t whylen)
+{
+    int k = cf_find(mqtt_keys, CF_M_COUNT, key), b = 0;
+    uint64_t u = 0;
+
+    if (k < 0) {
+        cf_unknown(mqtt_keys, CF_M_COUNT, why, whylen);
+        return -1;
+    }
+    switch (k) {
+    case CF_M_DROP_PUSH:
+        if (cf_uint(value, 1, 101, &u) != 0)
+            goto bad;
+        f->drop_push = (int)u;
+        break;
+    case CF_M_DUPLICATE_AT:
+    case CF_M_RESTART_BROKER_AT:
+        if (cf_uint(value, 1, 100, &u) != 0)
+            goto bad;
+        if (k == CF_M_DUPLICATE_AT)
+            f->duplicate_at = (int)u;
+        else
+            f->restart_broker_at = (int)u;
+        break;
+    case CF_M_OFFLINE_PUSH:
+    case CF_M_SIZE_STRING:
+    case CF_M_WRONG_DIGEST:
+        if (cf_bool(value, &b) != 0)
+            goto bad;
+        if (k == CF_M_OFFLINE_PUSH)
+            f->offline_push = b;
+        else if (k == CF_M_SIZE_STRING)
+            f->size_string = b;
+        else
+            f->wrong_digest = b;
+        break;
+    case CF_M_PUSH_LEN:
+        if (cf_uint(value, 64, CF_PUSH_LEN_MAX, &u) != 0)
+            goto bad;
+        f->push_len = (uint32_t)u;
+        break;
+    case CF_M_URL_LEN:
+        if (cf_uint(value, 1, CF_URL_LEN_MAX, &u) != 0)
+            goto bad;
+        f->url_len = (uint32_t)u;
+        break;
+    case CF_M_SIZE_DELTA:
+        if (cf_delta(value, CF_DELTA_MAX, &f->size_delta) != 0)
+            goto bad;
+        break;
+    case CF_M_MESSAGE:
+        if (cf_text(value, f->message, sizeof f->message) != 0)
+            goto bad;
+        break;
+    case CF_M_SIGN_METHOD:
+        if (!value[0] || cf_text(value, f->sign_method, sizeof f->sign_method) != 0)
+            goto bad;
+        break;
+    case CF_M_SIGN:
+        if (strcmp(value, "md5") == 0)
+            f->sign = CF_SIGN_MD5;
+        else if (strcmp(value, "sha256") == 0)
+            f->sign = CF_SIGN_SHA256;
+        else
+            goto bad;
+        break;
+    case CF_M_SIGN_CASE:
+        if (strcmp(value, "upper") == 0)
+            f->sign_upper = 1;
+        else if (strcmp(value, "lower") == 0)
+            f->sign_upper = 0;
+        else
+            goto bad;
+        break;
+    }
+    f->set |= 1u << k;
+    return k;
+
+bad:
+    switch (k) {
+    case CF_M_DROP_PUSH:
+        snprintf(why, whylen, "expected a push number 1..101 (1 = the first push of each job), "
+                 "got '%s'", value);
+        break;
+    case CF_M_DUPLICATE_AT:
+    case CF_M_RESTART_BROKER_AT:
+        snprintf(why, whylen, "expected a progress percentage 1..100, got '%s'", value);
+        break;
+    case CF_M_OFFLINE_PUSH:
+    case CF_M_SIZE_STRING:
+    case CF_M_WRONG_DIGEST:
+        snprintf(why, whylen, "expected true or false, got '%s'", value);
+        break;
+    case CF_M_PUSH_LEN:
+        snprintf(why, whylen, "expected a push size 64..%d bytes, got '%s'", CF_PUSH_LEN_MAX, value);
+        break;
+    case CF_M_URL_LEN:
+        snprintf(why, whylen, "expected a URL length 1..%d characters, got '%s'", CF_URL_LEN_MAX,
+                 value);
+        break;
+    case CF_M_SIZE_DELTA:
+        snprintf(why, whylen, "expected +N or -N bytes (N 1..%llu), got '%s'", CF_DELTA_MAX, value);
+        break;
+    case CF_M_MESSAGE:
+        snprintf(why, whylen, "expected printable text under %d characters", CF_TEXT_MAX);
+        break;
+    case CF_M_SIGN_METHOD:
+        snprintf(why, whylen, "expected printable text of 1..%d characters", CF_TEXT_MAX - 1);
+        break;
+    case CF_M_SIGN:
+        snprintf(why, whylen, "expected md5 or sha256, got '%s'", value);
+        break;
+    case CF_M_SIGN_CASE:
+        snprintf(why, whylen, "expected upper or lower, got '%s'", value);
+        break;
+    }
+    return -1;
+}
+
+/* ---- descriptions ---- */
+
+struct cf_out {
+    char  *buf;
+    size_t n, len;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void cf_put(struct cf_out *o, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    if (o->len >= o->n)
+        return;
+    k = snprintf(o->buf + o->len, o->n - o->len, "%s%s=", o->len ? " " : "", key);
+    if (k < 0)
+        return;
+    o->len += (size_t)k;
+    if (o->len >= o->n) {
+        o->len = o->n;
+        return;
+    }
+    va_start(ap, fmt);
+    k = vsnprintf(o->buf + o->len, o->n - o->len, fmt, ap);
+    va_end(ap);
+    o->len = k < 0 || (size_t)k >= o->n - o->len ? o->n : o->len + (size_t)k;
+}
+
+char *cloudfault_http_describe(const struct cloud_http_rule *r, char *buf, size_t n)
+{
+    struct cf_out o = { buf, n, 0 };
+
+    if (n == 0)
+        return buf;
+    buf[0] = '\0';
+    for (int k = 0; k < CF_H_COUNT; k++) {
+        if (!(r->set & (1u << k)))
+            continue;
+        switch (k) {
+        case CF_H_STATUS:        cf_put(&o, http_keys[k], "%d", r->status); break;
+        case CF_H_IGNORE_RANGE:  cf_put(&o, http_keys[k], "%s", r->ignore_range ? "true" : "false"); break;
+        case CF_H_ETAG_CHANGE:   cf_put(&o, http_keys[k], "%s", r->etag_change ? "true" : "false"); break;
+        case CF_H_LENGTH:        cf_put(&o, http_keys[k], "%+lld", (long long)r->length_delta); break;
+        case CF_H_LENGTH_BODY:
+            cf_put(&o, http_keys[k], "%s", r->length_body == CF_BODY_FILE ? "file" : "announced");
+            break;
+        case CF_H_CHUNKED:       cf_put(&o, http_keys[k], "%s", r->chunked ? "true" : "false"); break;
+        case CF_H_PAD_HEADERS:   cf_put(&o, http_keys[k], "%u", (unsigned)r->pad_headers); break;
+        case CF_H_SPLIT_HEADERS: cf_put(&o, http_keys[k], "%u", (unsigned)r->split_ms); break;
+        case CF_H_CLOSE_AT:      cf_put(&o, http_keys[k], "%llu", (unsigned long long)r->close_at); break;
+        case CF_H_STALL_AT:      cf_put(&o, http_keys[k], "%llu", (unsigned long long)r->stall_at); break;
+        case CF_H_STALL_MS:      cf_put(&o, http_keys[k], "%u", (unsigned)r->stall_ms); break;
+        case CF_H_STALL_THEN:
+            cf_put(&o, http_keys[k], "%s", r->stall_then == CF_STALL_CLOSE ? "close" : "continue");
+            break;
+        case CF_H_THROTTLE:      cf_put(&o, http_keys[k], "%u", (unsigned)r->throttle_bps); break;
+        case CF_H_PATH:          cf_put(&o, http_keys[k], "%s", r->path); break;
+        }
+    }
+    buf[o.len < n ? o.len : n - 1] = '\0';
+    return buf;
+}
+
+char *cloudfault_mqtt_describe(const struct cloud_mqtt_faults *f, char *buf, size_t n)
+{
+    struct cf_out o = { buf, n, 0 };
+
+    if (n == 0)
+        return buf;
+    buf[0] = '\0';
+    for (int k = 0; k < CF_M_COUNT; k++) {
+        if (!(f->set & (1u << k)))
+            continue;
+        switch (k) {
+        case CF_M_DROP_PUSH:         cf_put(&o, mqtt_keys[k], "%d", f->drop_push); break;
+        case CF_M_DUPLICATE_AT:      cf_put(&o, mqtt_keys[k], "%d", f->duplicate_at); break;
+        case CF_M_OFFLINE_PUSH:      cf_put(&o, mqtt_keys[k], "%s", f->offline_push ? "true" : "false"); break;
+        case CF_M_RESTART_BROKER_AT: cf_put(&o, mqtt_keys[k], "%d", f->restart_broker_at); break;
+        case CF_M_PUSH_LEN:          cf_put(&o, mqtt_keys[k], "%u", (unsigned)f->push_len); break;
+        case CF_M_URL_LEN:           cf_put(&o, mqtt_keys[k], "%u", (unsigned)f->url_len); break;
+        case CF_M_SIZE_STRING:       cf_put(&o, mqtt_keys[k], "%s", f->size_string ? "true" : "false"); break;
+        case CF_M_SIZE_DELTA:        cf_put(&o, mqtt_keys[k], "%+lld", (long long)f->size_delta); break;
+        case CF_M_MESSAGE:           cf_put(&o, mqtt_keys[k], "%s", f->message); break;
+        case CF_M_SIGN_METHOD:       cf_put(&o, mqtt_keys[k], "%s", f->sign_method); break;
+        case CF_M_SIGN:              cf_put(&o, mqtt_keys[k], "%s", f->sign == CF_SIGN_SHA256 ? "sha256" : "md5"); break;
+        case CF_M_SIGN_CASE:         cf_put(&o, mqtt_keys[k], "%s", f->sign_upper ? "upper" : "lower"); break;
+        case CF_M_WRONG_DIGEST:      cf_put(&o, mqtt_keys[k], "%s", f->wrong_digest ? "true" : "false"); break;
+        }
+    }
+    buf[o.len < n ? o.len : n - 1] = '\0';
+    return buf;
+}
