@@ -503,6 +503,7 @@ struct dl {
     uint32_t clen;       /* Content-Length of this response */
     int      divisor;    /* next progress threshold (percent) */
     uint32_t saved;      /* offset of the last breakpoint saved (0: none) */
+    int      range_ignored; /* a Range request was answered with the whole file */
 };
 
 static int body(struct dl *d, const char *p, uint32_t n)
@@ -591,6 +592,14 @@ static int http_download(struct dl *d, const struct url *u, const char **why)
         if (strncmp(g_hdr, "HTTP/1.", 7) == 0 && hlen > 12)
             status = (g_hdr[9] - '0') * 100 + (g_hdr[10] - '0') * 10 + (g_hdr[11] - '0');
         otahil_event("agent", "agent.http_status", "\"status\":%d", status);
+        if (d->base && status == 200) {
+            /* A proxy or server that ignores Range sends the file from byte 0:
+             * it must not land at the breakpoint, and asking again gets the same. */
+            d->range_ignored = 1;
+            *why = "the server answered a Range request with the whole file (200)";
+            rc = DL_SERVER;
+            break;
+        }
         if (status != (d->base ? 206 : 200)) { *why = "unexpected HTTP status"; rc = DL_SERVER; break; }
         const char *cl = find_ci(g_hdr, head, "\r\ncontent-length:");
         if (!cl) { *why = "no Content-Length"; rc = DL_SERVER; break; }
@@ -653,14 +662,19 @@ static void *download_thread(void *arg)
     else if (!h_ok && rehash_from_flash(&h, off) != 0)
         fail(ST_INIT_FAILED, "cannot read back the partial image");
 
-    struct dl d = { &h, off, 0, 0, 10, off };
+    struct dl d = { &h, off, 0, 0, 10, off, 0 };
     int rc = http_download(&d, &u, &why);
     otahil_event("agent", "agent.download.end", "\"rc\":%d,\"received\":%lu,\"why\":\"%s\"", rc,
                  (unsigned long)d.received, rc ? why : "");
     if (rc == DL_WRITE)
         fail(ST_UPGRADE_FAILED, why);
     if (rc != DL_OK) {
-        if (g_cfg.resume && g_cfg.checkpoint) {
+        if (d.range_ignored) {
+            /* The next attempt starts from byte 0, which this server serves. */
+            clear_breakpoint();
+            otahil_event("agent", "agent.breakpoint_dropped", "\"offset\":%lu,\"reason\":\"range ignored\"",
+                         (unsigned long)d.base);
+        } else if (g_cfg.resume && g_cfg.checkpoint) {
             /* The last checkpoint stands: bytes after it are fetched again. */
             otahil_event("agent", "agent.breakpoint_kept", "\"offset\":%lu,\"received\":%lu",
                          (unsigned long)d.saved, (unsigned long)(d.base + d.received));
