@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,29 @@ __attribute__((no_sanitize("address", "undefined"))) static void raw_copy(unsign
 {
     for (size_t i = 0; i < n; i++)
         d[i] = s[i];
+}
+
+/* Restores a segment from its saved copy. Without ASan, page by page and
+ * only the pages that differ: a page the last boot left untouched is not
+ * written, so a forked process does not copy it. */
+static void seg_restore(unsigned char *d, const unsigned char *s, size_t n)
+{
+#ifdef __SANITIZE_ADDRESS__
+    raw_copy(d, s, n);
+#else
+    const size_t page = 4096;
+    size_t i = 0, head = (size_t)(-(uintptr_t)d & (page - 1));
+
+    if (head > n)
+        head = n;
+    if (head && memcmp(d, s, head) != 0)
+        memcpy(d, s, head);
+    for (i = head; i < n; i += page) {
+        size_t k = n - i < page ? n - i : page;
+        if (memcmp(d + i, s + i, k) != 0)
+            memcpy(d + i, s + i, k);
+    }
+#endif
 }
 
 static int resolve(const char *arg, char *out, size_t n)
@@ -139,7 +163,7 @@ int fwhost_boot(struct fwhost *h, const struct otahil_fw_config *cfg, const stru
     paint_stack();
     h->stack_base = (const unsigned char *)__builtin_frame_address(0);
     for (int i = 0; i < h->nseg; i++)
-        raw_copy(h->seg[i].addr, h->seg[i].saved, h->seg[i].len);
+        seg_restore(h->seg[i].addr, h->seg[i].saved, h->seg[i].len);
     volatile int end;
     h->in_boot = 1;
     int j = setjmp(h->jb);

@@ -24,53 +24,108 @@ static const uint32_t md5_k[64] = {
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
 
-/* Left-rotation amounts, four per round. */
-static const uint8_t md5_s[16] = {
-    7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21,
-};
-
 static uint32_t rol32(uint32_t x, unsigned n)
 {
     return (x << n) | (x >> (32u - n));
 }
 
+/* The four auxiliary functions of RFC 1321 section 3.4, in forms with a
+ * shorter dependency chain: F selects c or d by b, G selects b or c by d
+ * (the two halves share no bits, so OR is also ADD), H is parity, I as
+ * given. */
+#define MD5_F(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define MD5_G(x, y, z) (((x) & (z)) + ((y) & ~(z)))
+#define MD5_H(x, y, z) ((x) ^ (y) ^ (z))
+#define MD5_I(x, y, z) ((y) ^ ((x) | ~(z)))
+
+/* One step: a = b + ((a + fn(b, c, d) + m[g] + k[i]) <<< s). */
+#define MD5_STEP(fn, a, b, c, d, g, i, s)               \
+    do {                                                \
+        (a) += fn((b), (c), (d)) + m[g] + md5_k[i];     \
+        (a) = (b) + rol32((a), (s));                    \
+    } while (0)
+
 static void md5_block(uint32_t st[4], const uint8_t *p)
 {
     uint32_t m[16], a = st[0], b = st[1], c = st[2], d = st[3];
-    unsigned i;
 
-    for (i = 0; i < 16; i++)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(m, p, sizeof(m));
+#else
+    for (unsigned i = 0; i < 16; i++)
         m[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
                (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+#endif
 
-    for (i = 0; i < 64; i++) {
-        uint32_t f, t;
-        unsigned g, round = i >> 4;
+    /* Round 1: word i, shifts 7 12 17 22. */
+    MD5_STEP(MD5_F, a, b, c, d, 0, 0, 7);
+    MD5_STEP(MD5_F, d, a, b, c, 1, 1, 12);
+    MD5_STEP(MD5_F, c, d, a, b, 2, 2, 17);
+    MD5_STEP(MD5_F, b, c, d, a, 3, 3, 22);
+    MD5_STEP(MD5_F, a, b, c, d, 4, 4, 7);
+    MD5_STEP(MD5_F, d, a, b, c, 5, 5, 12);
+    MD5_STEP(MD5_F, c, d, a, b, 6, 6, 17);
+    MD5_STEP(MD5_F, b, c, d, a, 7, 7, 22);
+    MD5_STEP(MD5_F, a, b, c, d, 8, 8, 7);
+    MD5_STEP(MD5_F, d, a, b, c, 9, 9, 12);
+    MD5_STEP(MD5_F, c, d, a, b, 10, 10, 17);
+    MD5_STEP(MD5_F, b, c, d, a, 11, 11, 22);
+    MD5_STEP(MD5_F, a, b, c, d, 12, 12, 7);
+    MD5_STEP(MD5_F, d, a, b, c, 13, 13, 12);
+    MD5_STEP(MD5_F, c, d, a, b, 14, 14, 17);
+    MD5_STEP(MD5_F, b, c, d, a, 15, 15, 22);
+    /* Round 2: word (5i + 1) mod 16, shifts 5 9 14 20. */
+    MD5_STEP(MD5_G, a, b, c, d, 1, 16, 5);
+    MD5_STEP(MD5_G, d, a, b, c, 6, 17, 9);
+    MD5_STEP(MD5_G, c, d, a, b, 11, 18, 14);
+    MD5_STEP(MD5_G, b, c, d, a, 0, 19, 20);
+    MD5_STEP(MD5_G, a, b, c, d, 5, 20, 5);
+    MD5_STEP(MD5_G, d, a, b, c, 10, 21, 9);
+    MD5_STEP(MD5_G, c, d, a, b, 15, 22, 14);
+    MD5_STEP(MD5_G, b, c, d, a, 4, 23, 20);
+    MD5_STEP(MD5_G, a, b, c, d, 9, 24, 5);
+    MD5_STEP(MD5_G, d, a, b, c, 14, 25, 9);
+    MD5_STEP(MD5_G, c, d, a, b, 3, 26, 14);
+    MD5_STEP(MD5_G, b, c, d, a, 8, 27, 20);
+    MD5_STEP(MD5_G, a, b, c, d, 13, 28, 5);
+    MD5_STEP(MD5_G, d, a, b, c, 2, 29, 9);
+    MD5_STEP(MD5_G, c, d, a, b, 7, 30, 14);
+    MD5_STEP(MD5_G, b, c, d, a, 12, 31, 20);
+    /* Round 3: word (3i + 5) mod 16, shifts 4 11 16 23. */
+    MD5_STEP(MD5_H, a, b, c, d, 5, 32, 4);
+    MD5_STEP(MD5_H, d, a, b, c, 8, 33, 11);
+    MD5_STEP(MD5_H, c, d, a, b, 11, 34, 16);
+    MD5_STEP(MD5_H, b, c, d, a, 14, 35, 23);
+    MD5_STEP(MD5_H, a, b, c, d, 1, 36, 4);
+    MD5_STEP(MD5_H, d, a, b, c, 4, 37, 11);
+    MD5_STEP(MD5_H, c, d, a, b, 7, 38, 16);
+    MD5_STEP(MD5_H, b, c, d, a, 10, 39, 23);
+    MD5_STEP(MD5_H, a, b, c, d, 13, 40, 4);
+    MD5_STEP(MD5_H, d, a, b, c, 0, 41, 11);
+    MD5_STEP(MD5_H, c, d, a, b, 3, 42, 16);
+    MD5_STEP(MD5_H, b, c, d, a, 6, 43, 23);
+    MD5_STEP(MD5_H, a, b, c, d, 9, 44, 4);
+    MD5_STEP(MD5_H, d, a, b, c, 12, 45, 11);
+    MD5_STEP(MD5_H, c, d, a, b, 15, 46, 16);
+    MD5_STEP(MD5_H, b, c, d, a, 2, 47, 23);
+    /* Round 4: word 7i mod 16, shifts 6 10 15 21. */
+    MD5_STEP(MD5_I, a, b, c, d, 0, 48, 6);
+    MD5_STEP(MD5_I, d, a, b, c, 7, 49, 10);
+    MD5_STEP(MD5_I, c, d, a, b, 14, 50, 15);
+    MD5_STEP(MD5_I, b, c, d, a, 5, 51, 21);
+    MD5_STEP(MD5_I, a, b, c, d, 12, 52, 6);
+    MD5_STEP(MD5_I, d, a, b, c, 3, 53, 10);
+    MD5_STEP(MD5_I, c, d, a, b, 10, 54, 15);
+    MD5_STEP(MD5_I, b, c, d, a, 1, 55, 21);
+    MD5_STEP(MD5_I, a, b, c, d, 8, 56, 6);
+    MD5_STEP(MD5_I, d, a, b, c, 15, 57, 10);
+    MD5_STEP(MD5_I, c, d, a, b, 6, 58, 15);
+    MD5_STEP(MD5_I, b, c, d, a, 13, 59, 21);
+    MD5_STEP(MD5_I, a, b, c, d, 4, 60, 6);
+    MD5_STEP(MD5_I, d, a, b, c, 11, 61, 10);
+    MD5_STEP(MD5_I, c, d, a, b, 2, 62, 15);
+    MD5_STEP(MD5_I, b, c, d, a, 9, 63, 21);
 
-        switch (round) {
-        case 0:
-            f = (b & c) | (~b & d);
-            g = i;
-            break;
-        case 1:
-            f = (d & b) | (~d & c);
-            g = (5 * i + 1) & 15;
-            break;
-        case 2:
-            f = b ^ c ^ d;
-            g = (3 * i + 5) & 15;
-            break;
-        default:
-            f = c ^ (b | ~d);
-            g = (7 * i) & 15;
-            break;
-        }
-        t = d;
-        d = c;
-        c = b;
-        b = b + rol32(a + f + md5_k[i] + m[g], md5_s[round * 4 + (i & 3)]);
-        a = t;
-    }
     st[0] += a;
     st[1] += b;
     st[2] += c;

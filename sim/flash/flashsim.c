@@ -107,9 +107,38 @@ static void bit_clear(uint8_t *bm, uint32_t i)
     bm[i >> 3] = (uint8_t)(bm[i >> 3] & ~(1u << (i & 7)));
 }
 
-static int bit_get(const uint8_t *bm, uint32_t i)
+/* Sets bits [i0, i1) of bm; 1 if any of them was set already. Whole bytes
+ * at a time between the partial bytes at either end. */
+static int bits_test_set(uint8_t *bm, uint32_t i0, uint32_t i1)
 {
-    return (bm[i >> 3] >> (i & 7)) & 1;
+    uint8_t seen = 0;
+
+    for (; i0 < i1 && (i0 & 7); i0++) {
+        seen |= (uint8_t)(bm[i0 >> 3] & (1u << (i0 & 7)));
+        bit_set(bm, i0);
+    }
+    for (; i0 < i1 && i1 - i0 >= 8; i0 += 8) {
+        seen |= bm[i0 >> 3];
+        bm[i0 >> 3] = 0xFF;
+    }
+    for (; i0 < i1; i0++) {
+        seen |= (uint8_t)(bm[i0 >> 3] & (1u << (i0 & 7)));
+        bit_set(bm, i0);
+    }
+    return seen != 0;
+}
+
+/* Clears bits [i0, i1) of bm. */
+static void bits_clear(uint8_t *bm, uint32_t i0, uint32_t i1)
+{
+    for (; i0 < i1 && (i0 & 7); i0++)
+        bit_clear(bm, i0);
+    if (i0 < i1 && i1 - i0 >= 8) {
+        memset(bm + (i0 >> 3), 0, (i1 - i0) >> 3);
+        i0 += (i1 - i0) & ~7u;
+    }
+    for (; i0 < i1; i0++)
+        bit_clear(bm, i0);
 }
 
 /* Without metadata the program-once state is unknown: a unit holding any
@@ -483,28 +512,36 @@ static int op_fail(struct flashsim *fs, struct flashsim_op *op)
 static uint8_t program_apply(struct flashsim *fs, const struct flashsim_op *op, const uint8_t *src,
                              uint32_t n, struct rng *torn)
 {
-    uint32_t pu = fs->geom.program_unit, reach = torn ? n + pu : n, i;
-    uint8_t viol = FLASHSIM_V_NONE;
+    uint32_t pu = fs->geom.program_unit, reach = torn ? n + pu : n, i = 0;
+    uint8_t *cell = fs->mem + op->addr;
+    uint8_t viol = FLASHSIM_V_NONE, up8 = 0;
+    uintptr_t up = 0;
 
-    if (fs->programmed && reach) {
-        uint32_t u0 = op->addr / pu, u1 = (op->addr + reach) / pu;
+    if (fs->programmed && reach &&
+        bits_test_set(fs->programmed, op->addr / pu, (op->addr + reach) / pu))
+        viol = FLASHSIM_V_PROGRAM_TWICE;
+    /* Whole units: each cell becomes old AND new; a bit asked to rise
+     * (new 1 over old 0) is a violation. A machine word at a time. */
+    for (; n - i >= sizeof(uintptr_t); i += sizeof(uintptr_t)) {
+        uintptr_t w, c;
 
-        for (i = u0; i < u1; i++) {
-            if (bit_get(fs->programmed, i))
-                viol = FLASHSIM_V_PROGRAM_TWICE;
-            bit_set(fs->programmed, i);
-        }
+        memcpy(&w, src + i, sizeof(w));
+        memcpy(&c, cell + i, sizeof(c));
+        up |= w & ~c;
+        c &= w;
+        memcpy(cell + i, &c, sizeof(c));
     }
-    for (i = 0; i < reach; i++) {
-        uint8_t *cell = fs->mem + op->addr + i;
-
-        if ((src[i] & (uint8_t)~*cell) && viol == FLASHSIM_V_NONE)
-            viol = FLASHSIM_V_PROGRAM_NOT_ERASED;
-        if (i < n)
-            *cell &= src[i];
-        else /* clear a random subset of the bits being cleared */
-            *cell &= (uint8_t)~(*cell & (uint8_t)~src[i] & rng_byte(torn));
+    for (; i < n; i++) {
+        up8 |= (uint8_t)(src[i] & (uint8_t)~cell[i]);
+        cell[i] &= src[i];
     }
+    /* The torn unit: a random subset of the bits being cleared is cleared. */
+    for (; i < reach; i++) {
+        up8 |= (uint8_t)(src[i] & (uint8_t)~cell[i]);
+        cell[i] &= (uint8_t)~(cell[i] & (uint8_t)~src[i] & rng_byte(torn));
+    }
+    if ((up || up8) && viol == FLASHSIM_V_NONE)
+        viol = FLASHSIM_V_PROGRAM_NOT_ERASED;
     return viol;
 }
 
@@ -573,10 +610,9 @@ static void erase_sector(struct flashsim *fs, uint32_t sector)
     memset(fs->mem + (size_t)sector * ss, fs->geom.erase_value, ss);
     fs->meta->erase_count[sector]++;
     if (fs->programmed) {
-        uint32_t per = ss / fs->geom.program_unit, u;
+        uint32_t per = ss / fs->geom.program_unit;
 
-        for (u = sector * per; u < (sector + 1) * per; u++)
-            bit_clear(fs->programmed, u);
+        bits_clear(fs->programmed, sector * per, (sector + 1) * per);
     }
 }
 
@@ -598,10 +634,9 @@ static int erase_partial(struct flashsim *fs, struct flashsim_op *op)
         sec[i] = (uint8_t)(sec[i] ^ ((sec[i] ^ ev) & rng_byte(&r)));
     fs->meta->erase_count[sector]++;
     if (fs->programmed) {
-        uint32_t u0 = sector * (ss / pu), u;
+        uint32_t u0 = sector * (ss / pu);
 
-        for (u = u0; u < u0 + p / pu; u++)
-            bit_clear(fs->programmed, u);
+        bits_clear(fs->programmed, u0, u0 + p / pu);
     }
     return cut_now(fs, op);
 }

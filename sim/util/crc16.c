@@ -19,6 +19,11 @@
 
 #include "CheckSumUtils.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 /* (h * x^16) mod (x^16 + x^12 + x^5 + 1) for every byte h. */
 static const uint16_t crc16_byte[256] = {
     0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7,
@@ -357,6 +362,81 @@ static uint16_t crc16_div_x16(uint16_t v)
 }
 #endif
 
+#if defined(__x86_64__)
+/* x86-64 hosts with PCLMULQDQ fold the message 64 bytes per step with
+ * carry-less multiplies. Blocks are taken most significant bit first (byte
+ * reversed into 128-bit lanes), so a lane A followed by n more bits is
+ * A * x^n; A * x^n is congruent modulo G to hi(A) * (x^(n+64) mod G) xor
+ * lo(A) * (x^n mod G), a product of at most 80 bits. The register enters
+ * in the plain form at the top of the first block and the folded 128-bit
+ * remainder F is reduced: the new register is F mod G. */
+#define CRC16_CLMUL 1
+#define CRC16_CLMUL_FN __attribute__((target("pclmul,ssse3")))
+
+static int crc16_clmul_ok(void)
+{
+    static int ok = -1;
+    unsigned a, b, c, d;
+
+    if (ok < 0)
+        ok = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_PCLMUL) && (c & bit_SSSE3);
+    return ok;
+}
+
+/* A * x^n + B, with k holding x^n mod G (low) and x^(n+64) mod G (high). */
+CRC16_CLMUL_FN static __m128i crc16_fold(__m128i a, __m128i k, __m128i b)
+{
+    return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(a, k, 0x00),
+                                       _mm_clmulepi64_si128(a, k, 0x11)),
+                         b);
+}
+
+/* The augmented register after feeding len bytes (a multiple of 16, at
+ * least 16) of p to r. */
+CRC16_CLMUL_FN static uint16_t crc16_clmul(uint16_t r, const uint8_t *p, size_t len)
+{
+    const __m128i rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i k128 = _mm_set_epi64x(0x650b, 0xaefc); /* x^192, x^128 mod G */
+    const __m128i k512 = _mm_set_epi64x(0x8832, 0x13fc); /* x^576, x^512 mod G */
+    const __m128i k64 = _mm_set_epi64x(0, 0xb861);       /* x^64 mod G */
+    /* plain register at the top of the first block */
+    uint16_t c = crc16_feed8(crc16_feed8(r, 0), 0);
+    __m128i top = _mm_set_epi64x((long long)((uint64_t)c << 48), 0);
+    __m128i a;
+
+#define CRC16_LOAD(q) _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(q)), rev)
+    if (len >= 64) {
+        __m128i l0 = _mm_xor_si128(CRC16_LOAD(p), top), l1 = CRC16_LOAD(p + 16);
+        __m128i l2 = CRC16_LOAD(p + 32), l3 = CRC16_LOAD(p + 48);
+
+        for (p += 64, len -= 64; len >= 64; p += 64, len -= 64) {
+            l0 = crc16_fold(l0, k512, CRC16_LOAD(p));
+            l1 = crc16_fold(l1, k512, CRC16_LOAD(p + 16));
+            l2 = crc16_fold(l2, k512, CRC16_LOAD(p + 32));
+            l3 = crc16_fold(l3, k512, CRC16_LOAD(p + 48));
+        }
+        a = crc16_fold(crc16_fold(crc16_fold(l0, k128, l1), k128, l2), k128, l3);
+    } else {
+        a = _mm_xor_si128(CRC16_LOAD(p), top);
+        p += 16;
+        len -= 16;
+    }
+    for (; len >= 16; p += 16, len -= 16)
+        a = crc16_fold(a, k128, CRC16_LOAD(p));
+#undef CRC16_LOAD
+    /* 128 -> 79 -> 64 bits: hi * (x^64 mod G) xor lo, twice; then the
+     * eight bytes of the 64-bit remainder through the slice tables (byte i,
+     * most significant first, weighs x^(56 - 8i)). */
+    a = _mm_xor_si128(_mm_clmulepi64_si128(a, k64, 0x01), _mm_move_epi64(a));
+    a = _mm_xor_si128(_mm_clmulepi64_si128(a, k64, 0x01), _mm_move_epi64(a));
+    uint64_t v = (uint64_t)_mm_cvtsi128_si64(a);
+    return (uint16_t)(crc16_slice[5][v >> 56] ^ crc16_slice[4][(v >> 48) & 0xFFu] ^
+                      crc16_slice[3][(v >> 40) & 0xFFu] ^ crc16_slice[2][(v >> 32) & 0xFFu] ^
+                      crc16_slice[1][(v >> 24) & 0xFFu] ^ crc16_slice[0][(v >> 16) & 0xFFu] ^
+                      (v & 0xFFFFu));
+}
+#endif
+
 void CRC16_Update(CRC16_Context *inContext, const void *inSrc, size_t inLen)
 {
     const uint8_t *p = inSrc;
@@ -365,6 +445,15 @@ void CRC16_Update(CRC16_Context *inContext, const void *inSrc, size_t inLen)
     if (!inContext || (!inSrc && inLen))
         return;
     r = inContext->crc;
+#ifdef CRC16_CLMUL
+    if (inLen >= 32 && crc16_clmul_ok()) {
+        size_t n = inLen & ~(size_t)15;
+
+        r = crc16_clmul(r, p, n);
+        p += n;
+        inLen -= n;
+    }
+#endif
 #ifdef CRC16_SLICE8
     if (inLen >= 64) {
         /* plain register = augmented register * x^16 mod G */

@@ -2,9 +2,10 @@
  * test_crc_digest.c - CRC16/CRC8 (CheckSumUtils.h), MD5 and SHA-256.
  *
  * Check values from the CRC catalogue, RFC 1321 and FIPS 180-4 examples,
- * resume equivalence (a context saved mid-stream and restored gives the same
- * result as one pass), and cross-checks against OpenSSL EVP on random data of
- * many lengths fed in arbitrary chunks.
+ * the hosts' wide CRC16 paths against the table path at every length and
+ * alignment, resume equivalence (a context saved mid-stream and restored
+ * gives the same result as one pass), and cross-checks against OpenSSL EVP
+ * on random data of many lengths fed in arbitrary chunks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,6 +140,42 @@ static void test_crc16_split_invariant(void **state)
     }
 }
 
+/* Every length up to 1100 at every alignment, from a non-zero register:
+ * one update (the host's wide paths: 64 bytes per step with carry-less
+ * multiplies on x86-64, 8 per step elsewhere) equals byte-at-a-time
+ * updates (the table path); and a megabyte in 512-byte chunks, as the
+ * bootloader reads, equals the bitwise reference. */
+static void test_crc16_wide_paths(void **state)
+{
+    static uint8_t b[1100 + 16];
+    static uint8_t big[1 << 20];
+
+    (void)state;
+    fill_random(b, sizeof(b));
+    for (size_t align = 0; align < 16; align++) {
+        for (size_t n = 0; n + align <= sizeof(b); n += n < 300 ? 1 : 13) {
+            CRC16_Context wide, narrow;
+            CRC16_Init(&wide);
+            CRC16_Update(&wide, "seed", 4);
+            narrow = wide;
+            CRC16_Update(&wide, b + align, n);
+            for (size_t i = 0; i < n; i++)
+                CRC16_Update(&narrow, b + align + i, 1);
+            assert_int_equal(wide.crc, narrow.crc);
+        }
+    }
+    fill_random(big, sizeof(big));
+    CRC16_Context c;
+    uint16_t got;
+    CRC16_Init(&c);
+    for (size_t off = 0; off < sizeof(big); off += 512)
+        CRC16_Update(&c, big + off, 512);
+    CRC16_Final(&c, &got);
+    assert_int_equal(got, ref_xmodem(big, sizeof(big)));
+    memset(big, 0xFF, sizeof(big));
+    assert_int_equal(crc16_once(big, sizeof(big)), ref_xmodem(big, sizeof(big)));
+}
+
 static void test_crc8(void **state)
 {
     CRC8_Context c;
@@ -205,6 +242,21 @@ static void test_md5_rfc1321(void **state)
     for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         md5_hex(v[i][0], strlen(v[i][0]), out);
         assert_string_equal(out, v[i][1]);
+    }
+    /* One million 'a', in 1000-byte updates (a test vector widely used
+     * alongside RFC 1321's). */
+    {
+        static uint8_t block[1000];
+        struct md5_ctx c;
+        uint8_t d[16];
+
+        memset(block, 'a', sizeof(block));
+        md5_init(&c);
+        for (i = 0; i < 1000; i++)
+            md5_update(&c, block, sizeof(block));
+        md5_final(&c, d);
+        hex(d, 16, out);
+        assert_string_equal(out, "7707d6ae4e027c70eea2a935c2296f21");
     }
 }
 
@@ -348,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_crc16_matches_reference),
         cmocka_unit_test(test_crc16_resume),
         cmocka_unit_test(test_crc16_split_invariant),
+        cmocka_unit_test(test_crc16_wide_paths),
         cmocka_unit_test(test_crc8),
         cmocka_unit_test(test_md5_rfc1321),
         cmocka_unit_test(test_sha256_fips),

@@ -1,7 +1,8 @@
 /*
  * test_flashsim.c - the NOR flash model and its file backend.
  *
- * Every rule and violation kind, the fixed check order, op numbering (one op
+ * Every rule and violation kind, random programs and erases against a
+ * byte-by-byte model of the rules, the fixed check order, op numbering (one op
  * per program, one per erased sector, rejected ops numbered, reads not),
  * erase counts, program-once, the violation ring, power cuts through the
  * hook, phase tagging, every built-in fault mode (cut before/after, torn
@@ -395,6 +396,72 @@ static void test_program_once(void **state)
     assert_int_equal(flashsim_program(&r->fs, P_APP, 0, d, 8), FLASHSIM_EIO);
     assert_int_equal(flashsim_program(&r->fs, P_APP, 24, d, 8), FLASHSIM_OK);
     ram_free(r);
+}
+
+/* Programs and erases of every length and alignment against a byte-by-byte
+ * model of the rules: the chip bytes, the program-once marks, each call's
+ * result and violation kind agree (the model applies whole words, marks
+ * whole bitmap bytes and clears them in ranges). */
+static void model_check(uint32_t pu, int once)
+{
+    struct ram *r = ram_new(pu, once);
+    uint8_t *want = malloc(CHIP), *marks = calloc(CHIP / pu, 1), d[300];
+    uint32_t x = 0x1234567u;
+
+    assert_non_null(want);
+    assert_non_null(marks);
+    memcpy(want, r->mem, CHIP);
+    for (int round = 0; round < 3000; round++) {
+        x = x * 1103515245u + 12345u;
+        uint32_t sec = 2 + (x >> 8) % 12; /* APPLICATION and OTA_TEMP */
+        r->nlog = 0;
+        if ((x >> 20) % 9 == 0) {
+            assert_int_equal(flashsim_erase(&r->fs, FLASHSIM_CHIP, sec * SEC, SEC), FLASHSIM_OK);
+            memset(want + sec * SEC, 0xFF, SEC);
+            memset(marks + sec * SEC / pu, 0, SEC / pu);
+        } else {
+            x = x * 1103515245u + 12345u;
+            uint32_t units = 1 + (x >> 10) % (sizeof(d) / pu);
+            uint32_t off = sec * SEC + ((x >> 3) % (SEC / pu)) * pu;
+            if (off + units * pu > 14 * SEC)
+                units = (14 * SEC - off) / pu;
+            for (uint32_t i = 0; i < units * pu; i++) {
+                x = x * 1103515245u + 12345u;
+                d[i] = (x >> 16) % 3 ? 0xFF & (uint8_t)(x >> 8) : 0xFF;
+            }
+            uint8_t viol = FLASHSIM_V_NONE;
+            for (uint32_t u = off / pu; u < off / pu + units; u++) {
+                if (once && marks[u])
+                    viol = FLASHSIM_V_PROGRAM_TWICE;
+                marks[u] = 1;
+            }
+            for (uint32_t i = 0; i < units * pu; i++) {
+                if ((d[i] & (uint8_t)~want[off + i]) && viol == FLASHSIM_V_NONE)
+                    viol = FLASHSIM_V_PROGRAM_NOT_ERASED;
+                want[off + i] &= d[i];
+            }
+            int rc = flashsim_program(&r->fs, FLASHSIM_CHIP, off, d, units * pu);
+            assert_int_equal(rc, viol == FLASHSIM_V_NONE ? FLASHSIM_OK : FLASHSIM_EIO);
+            assert_int_equal(r->log[r->nlog - 1].violation, viol);
+        }
+        assert_memory_equal(r->mem, want, CHIP);
+        uint32_t bad = 0;
+        for (uint32_t u = 0; once && u < CHIP / pu; u++)
+            bad += ((r->fs.programmed[u >> 3] >> (u & 7)) & 1) != marks[u];
+        assert_int_equal(bad, 0);
+    }
+    free(want);
+    free(marks);
+    ram_free(r);
+}
+
+static void test_program_matches_model(void **state)
+{
+    (void)state;
+    model_check(1, 0);
+    model_check(4, 0);
+    model_check(8, 1);
+    model_check(2, 1);
 }
 
 static void test_violation_ring(void **state)
@@ -1559,6 +1626,7 @@ int main(void)
         cmocka_unit_test(test_check_order_and_violations),
         cmocka_unit_test(test_erase_counts_and_numbering),
         cmocka_unit_test(test_program_once),
+        cmocka_unit_test(test_program_matches_model),
         cmocka_unit_test(test_violation_ring),
         cmocka_unit_test(test_hook_cut),
         cmocka_unit_test(test_names),

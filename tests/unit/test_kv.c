@@ -1,8 +1,8 @@
 /*
  * test_kv.c - the log-structured key-value store on the flash model.
  *
- * API semantics (set/get/del/overwrite, limits, ETOOSMALL, ENOSPC),
- * compaction, persistence across remounts, blank and junk flash, torn
+ * API semantics (set/get/del/overwrite, limits, ETOOSMALL, ENOSPC), the
+ * CRC-32s on flash against a bitwise reference, compaction, persistence across remounts, blank and junk flash, torn
  * records, heavy random use on program-once geometry with no violation, and
  * the power-cut sweep: a scripted run that forces several compactions is cut
  * before each of its flash ops in turn (fresh copy of the flash each time),
@@ -135,6 +135,25 @@ static void kv_expect_absent(struct kv_store *kv, const char *key)
     int n = sizeof(buf);
 
     assert_int_equal(kv_get(kv, key, buf, &n), KV_ENOENT);
+}
+
+/* CRC-32 (reflected 0xEDB88320, init and final XOR 0xFFFFFFFF), bit by bit,
+ * written independently of kv.c. */
+static uint32_t ref_crc32(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+
+    while (n--) {
+        c ^= *p++;
+        for (int b = 0; b < 8; b++)
+            c = (c & 1u) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* ---- API ------------------------------------------------------------------ */
@@ -929,10 +948,45 @@ static void test_double_cuts(void **state)
     rig_free(r);
 }
 
+/* The CRC-32s on flash are the standard ones, whatever path computed them
+ * (hosts slice by eight, firmware goes a nibble at a time): the sector
+ * header's, each entry's own, the key's and the data's. */
+static void test_crc32_on_flash(void **state)
+{
+    (void)state;
+    struct rig *r = rig_new(4096, 4, 0, 2, 0);
+    struct kv_store kv;
+    static const char *const keys[] = { "k", "wifi_ssid", "wifi_psk", "a_rather_long_key_name_x" };
+    static const char val[] = "correct horse battery staple, and then some more bytes";
+
+    assert_int_equal(rig_mount(r, &kv), KV_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(kv_set(&kv, keys[i], val, 1 + i * 15), KV_OK);
+    int checked = 0;
+    for (uint32_t s = 2; s < 4; s++) {
+        const uint8_t *sec = r->mem + s * 4096;
+        if (le32(sec) != 0x3153564Bu)
+            continue;
+        assert_int_equal(le32(sec + 8), ref_crc32(sec, 8));
+        for (uint32_t k = 0; k < 4; k++) {
+            const uint8_t *e = sec + 4096 - (k + 1) * 20;
+            uint32_t klen = e[1], vlen = (uint32_t)e[2] | (uint32_t)e[3] << 8, doff = le32(e + 4);
+            assert_int_equal(le32(e + 16), ref_crc32(e, 16));
+            assert_int_equal(klen, strlen(keys[k]));
+            assert_int_equal(le32(e + 12), ref_crc32((const uint8_t *)keys[k], klen));
+            assert_int_equal(le32(e + 8), ref_crc32(sec + doff, klen + vlen));
+            checked++;
+        }
+    }
+    assert_int_equal(checked, 4);
+    rig_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_get_del),
+        cmocka_unit_test(test_crc32_on_flash),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_mount_errors),
         cmocka_unit_test(test_persistence),
