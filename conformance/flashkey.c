@@ -164,7 +164,45 @@ void flashkey_hash(const void *data, size_t len, uint64_t out[2])
 
 /* ---- chip keys ------------------------------------------------------------ */
 
-static void sector_hash(const struct flashkey *k, uint32_t s, uint64_t out[2])
+/* 1 when sector s is erased: every byte the erased value, no program mark. */
+static int sector_blank(const struct flashkey *k, uint32_t s)
+{
+    const uint8_t *p = k->mem + (size_t)s * k->sector_size;
+    if (p[0] != k->erase_value || memcmp(p, p + 1, k->sector_size - 1) != 0)
+        return 0;
+    if (!k->programmed)
+        return 1;
+    uint32_t ups = k->units_per_sec;
+    if (ups % 8 == 0) {
+        const uint8_t *b = k->programmed + (size_t)s * (ups / 8);
+        for (uint32_t i = 0; i < ups / 8; i++)
+            if (b[i])
+                return 0;
+        return 1;
+    }
+    uint32_t bit = s * ups;
+    return ((k->programmed[bit >> 3] >> (bit & 7)) & ((1u << ups) - 1)) == 0;
+}
+
+static void sector_hash_full(const struct flashkey *k, uint32_t s, uint64_t out[2]);
+
+/* Erased sectors are common (a copy erases a whole slot first): their hash
+ * is the same wherever they are, so it is computed once. */
+static void sector_hash(struct flashkey *k, uint32_t s, uint64_t out[2])
+{
+    if (sector_blank(k, s)) {
+        if (!k->have_blank) {
+            sector_hash_full(k, s, k->blank);
+            k->have_blank = 1;
+        }
+        out[0] = k->blank[0];
+        out[1] = k->blank[1];
+        return;
+    }
+    sector_hash_full(k, s, out);
+}
+
+static void sector_hash_full(const struct flashkey *k, uint32_t s, uint64_t out[2])
 {
     struct fk_lanes l;
     size_t nbits = 0;
@@ -210,6 +248,8 @@ int flashkey_init(struct flashkey *k, const struct flashsim_geom *g, const uint8
         return -1;
     k->size = g->size;
     k->sector_size = g->sector_size;
+    k->erase_value = g->erase_value;
+    k->have_blank = 0;
     k->nsec = g->size / g->sector_size;
     k->units_per_sec = g->sector_size / g->program_unit;
     k->mem = mem;

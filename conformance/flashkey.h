@@ -40,6 +40,9 @@ struct flashkey {
     uint32_t ndirty;
     int all_dirty;            /* every sector is to be rehashed */
     uint64_t key[2];          /* XOR of the mixed sector hashes, as cached */
+    uint8_t erase_value;
+    int have_blank;           /* blank[] holds the hash of an erased sector */
+    uint64_t blank[2];
 };
 
 /* Binds a key to a chip: mem holds g->size bytes; programmed (may be NULL)

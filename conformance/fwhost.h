@@ -13,7 +13,7 @@
 #include "sim/fw/fw.h"
 
 #define FWHOST_MAX_SEG 4
-#define FWHOST_STACK_PAINT (192 * 1024) /* bytes of stack zeroed before each boot */
+#define FWHOST_STACK_PAINT (16 * 1024) /* bytes of stack zeroed before each boot */
 
 /* How fwhost_boot ended. */
 enum fwhost_end {

@@ -143,6 +143,7 @@ static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
     if (!op->seq)
         return 0;
     if (!before) {
+        m->flash_gen++;
         if (m->fk_ok)
             flashkey_touch(&m->fk, op->addr, op->len);
         /* A broken rule is reported as itself, before its consequences. */
@@ -213,6 +214,10 @@ static void h_power_cut(void *ctx, const struct flashsim_op *op) __attribute__((
 static void h_power_cut(void *ctx, const struct flashsim_op *op)
 {
     struct mh *m = ctx;
+    /* A torn or partial op changed the flash without an "after" call. */
+    m->flash_gen++;
+    if (m->fk_ok)
+        flashkey_touch(&m->fk, op->addr, op->len);
     m->cut_fired = 1;
     m->cut_op = *op;
     m->cut_in_dl = m->dl_active;
@@ -524,15 +529,28 @@ static uint32_t h_uptime(void *ctx)
 static int h_image_known(void *ctx, const uint8_t *mem, uint32_t len, struct image_info *info)
 {
     struct mh *m = ctx;
+    /* The answer stands while no flash op has happened since it was given. */
+    for (int i = 0; i < 2; i++)
+        if (m->ik[i].mem == mem && m->ik[i].gen == m->flash_gen) {
+            if (m->ik[i].known)
+                *info = m->ik[i].info;
+            return m->ik[i].known;
+        }
+    int known = 0;
     if (len >= m->v2len && !memcmp(mem, m->v2, m->v2len)) {
         *info = m->v2info;
-        return 1;
-    }
-    if (len >= m->v1len && !memcmp(mem, m->v1, m->v1len)) {
+        known = 1;
+    } else if (len >= m->v1len && !memcmp(mem, m->v1, m->v1len)) {
         *info = m->v1info;
-        return 1;
+        known = 1;
     }
-    return 0;
+    int slot = m->ik[0].mem == mem ? 0 : m->ik[1].mem == mem ? 1 : m->ik[0].gen <= m->ik[1].gen ? 0 : 1;
+    m->ik[slot].mem = mem;
+    m->ik[slot].gen = m->flash_gen;
+    m->ik[slot].known = known;
+    if (known)
+        m->ik[slot].info = *info;
+    return known;
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -906,6 +924,7 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
     m->why[0] = 0;
     m->boot_no = 0;
     m->nmk = 0;
+    m->flash_gen++;
     if (m->fk_ok)
         flashkey_reset_all_dirty(&m->fk);
     int done = 0, known = 0;

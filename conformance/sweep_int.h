@@ -118,6 +118,9 @@ struct mh {
     struct { uint64_t key[2]; uint32_t boots, min_from; } mk[128];
     int nmk;
     uint32_t cur_boot;      /* index of the running boot in its point */
+    /* image_known answers per slot, valid while no op touched the slot */
+    struct { const uint8_t *mem; uint64_t gen; int known; struct image_info info; } ik[2];
+    uint64_t flash_gen;     /* bumped by every program or erase */
     /* end to end (sweep_net.c) */
     struct sweep_net *net;
     /* replay output */
