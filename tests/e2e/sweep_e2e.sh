@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.bash"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export TMPDIR="$T"
-verdicts() { sed -e 's/^sweep (end to end):/sweep:/' -e 's/ ([0-9.]* s, [0-9]* points\/s)$//' -e 's/ --e2e//' "$1"; }
+verdicts() { sed -e '/^memo: /d' -e 's/^sweep (end to end):/sweep:/' -e 's/ ([0-9.]* s, [0-9]* points\/s)$//' -e 's/ --e2e//' "$1"; }
 
 # Reference port: every invariant holds, the same ops and points both ways.
 args=(--board mk3060 --mode torn --image-size 24K --stride 9 --jobs 2 --quiet)
