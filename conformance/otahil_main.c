@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conformance/cmd_cloud.h"
+#include "conformance/cmd_proxy.h"
 #include "conformance/commands.h"
 #include "sim/util/defaults.h"
 
@@ -14,6 +15,7 @@ static const struct {
     { "cloud", cmd_cloud, "run the fake cloud (broker, firmware server) in the foreground" },
     { "device", cmd_device, "run a simulated device against a running cloud" },
     { "push", cmd_push, "ask a running cloud to push an image to a device" },
+    { "proxy", cmd_proxy, "forward a cloud port with seeded transport faults (latency, resets, ...)" },
     { "image", cmd_image, "make or inspect a firmware image" },
     { "flash", cmd_flash, "inspect, dump or provision a flash file" },
     { "run", cmd_run, "run one case end to end and print PASS or FAIL" },

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench.sh [BUILD] - performance figures (not tests): power-cut sweep rates.
+# bench.sh [BUILD] - performance figures (not tests): power-cut sweep rates, the
+# transport proxy's throughput and added latency.
 # Prints one line per figure with the target and the ratio; docs/PERFORMANCE.md
 # records the numbers with the machine and the command.
 set -eu
@@ -34,3 +35,6 @@ done
 echo "== end-to-end sweep (real Mosquitto, civetweb firmware server, cloud service), every flash op =="
 row mk3060 torn 256K 100 --e2e
 row mk3060 torn 900K 100 --e2e
+
+echo "== transport proxy: 256 MiB each way through loopback, direct against through the proxy; 64-byte ping-pong =="
+"$otahil" proxy --bench --bytes 268435456 --rounds 5 --round-trips 10000
