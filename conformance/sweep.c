@@ -137,15 +137,32 @@ static void reap_one(struct mh *m)
     }
 }
 
+/* The flash changed at chip range [addr, addr + len): what was known about
+ * those bytes is not any more. */
+static void flash_changed(struct mh *m, const struct flashsim_op *op)
+{
+    for (int i = 0; i < 2; i++) {
+        uint32_t lo = m->ik[i].mem ? (uint32_t)(m->ik[i].mem - m->mem) : 0;
+        if (m->ik[i].mem && op->addr < lo + m->ik[i].len && lo < op->addr + op->len)
+            m->ik[i].mem = NULL;
+    }
+    const struct board_part *p = bpart(m, m->gp_part);
+    if (p && m->gp_len) {
+        uint32_t lo = p->start - m->b.flash_base;
+        if (op->addr < lo + m->gp_len && lo < op->addr + op->len)
+            m->gp_len = op->addr > lo ? op->addr - lo : 0;
+    }
+    if (m->fk_ok)
+        flashkey_touch(&m->fk, op->addr, op->len);
+}
+
 static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
 {
     struct mh *m = ctx;
     if (!op->seq)
         return 0;
     if (!before) {
-        m->flash_gen++;
-        if (m->fk_ok)
-            flashkey_touch(&m->fk, op->addr, op->len);
+        flash_changed(m, op);
         /* A broken rule is reported as itself, before its consequences. */
         if (op->violation != FLASHSIM_V_NONE)
             sw_failf(m, INV_VIOLATION, "%s: %s %s+0x%x len %u (op %llu)",
@@ -195,18 +212,24 @@ static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
 }
 
 /* Longest prefix of the download slot equal to the new image. */
-static uint32_t good_prefix(const struct mh *m, uint32_t limit)
+static uint32_t good_prefix(struct mh *m, uint32_t limit)
 {
-    const uint8_t *p = part_mem(m, dl_part(m));
-    uint32_t n = 0;
+    int part = dl_part(m);
+    const uint8_t *p = part_mem(m, part);
     if (!p)
         return 0;
     if (limit > m->v2len)
         limit = m->v2len;
+    /* Bytes known equal since the last look are not compared again. */
+    uint32_t n = m->gp_part == part ? m->gp_len : 0;
+    if (n >= limit)
+        return limit;
     while (n + 4096 <= limit && !memcmp(p + n, m->v2 + n, 4096))
         n += 4096;
     while (n < limit && p[n] == m->v2[n])
         n++;
+    m->gp_part = part;
+    m->gp_len = n;
     return n;
 }
 
@@ -215,9 +238,7 @@ static void h_power_cut(void *ctx, const struct flashsim_op *op)
 {
     struct mh *m = ctx;
     /* A torn or partial op changed the flash without an "after" call. */
-    m->flash_gen++;
-    if (m->fk_ok)
-        flashkey_touch(&m->fk, op->addr, op->len);
+    flash_changed(m, op);
     m->cut_fired = 1;
     m->cut_op = *op;
     m->cut_in_dl = m->dl_active;
@@ -529,9 +550,9 @@ static uint32_t h_uptime(void *ctx)
 static int h_image_known(void *ctx, const uint8_t *mem, uint32_t len, struct image_info *info)
 {
     struct mh *m = ctx;
-    /* The answer stands while no flash op has happened since it was given. */
+    /* The answer stands while no flash op has touched the slot since. */
     for (int i = 0; i < 2; i++)
-        if (m->ik[i].mem == mem && m->ik[i].gen == m->flash_gen) {
+        if (m->ik[i].mem == mem && m->ik[i].len == len) {
             if (m->ik[i].known)
                 *info = m->ik[i].info;
             return m->ik[i].known;
@@ -544,9 +565,9 @@ static int h_image_known(void *ctx, const uint8_t *mem, uint32_t len, struct ima
         *info = m->v1info;
         known = 1;
     }
-    int slot = m->ik[0].mem == mem ? 0 : m->ik[1].mem == mem ? 1 : m->ik[0].gen <= m->ik[1].gen ? 0 : 1;
+    int slot = m->ik[0].mem == mem || !m->ik[0].mem ? 0 : 1;
     m->ik[slot].mem = mem;
-    m->ik[slot].gen = m->flash_gen;
+    m->ik[slot].len = len;
     m->ik[slot].known = known;
     if (known)
         m->ik[slot].info = *info;
@@ -893,7 +914,10 @@ static __attribute__((noinline)) void h_sync(void *ctx)
     if (!m->fk_ok)
         return;
     if (!m->is_child) {
-        flashkey_get(&m->fk, key); /* children inherit a warm cache */
+        /* Children inherit warm caches: the flash key, the verified prefix. */
+        flashkey_get(&m->fk, key);
+        if (m->dl_active)
+            (void)good_prefix(m, m->body_from + m->body_pos);
         return;
     }
     if (!memo_usable(m))
@@ -951,7 +975,8 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
     m->why[0] = 0;
     m->boot_no = 0;
     m->nmk = 0;
-    m->flash_gen++;
+    m->ik[0].mem = m->ik[1].mem = NULL;
+    m->gp_len = 0;
     if (m->fk_ok)
         flashkey_reset_all_dirty(&m->fk);
     int done = 0, known = 0;

@@ -119,8 +119,10 @@ struct mh {
     int nmk;
     uint32_t cur_boot;      /* index of the running boot in its point */
     /* image_known answers per slot, valid while no op touched the slot */
-    struct { const uint8_t *mem; uint64_t gen; int known; struct image_info info; } ik[2];
-    uint64_t flash_gen;     /* bumped by every program or erase */
+    struct { const uint8_t *mem; uint32_t len; int known; struct image_info info; } ik[2];
+    /* the download slot equals the new image on its first gp_len bytes */
+    int gp_part;
+    uint32_t gp_len;
     /* end to end (sweep_net.c) */
     struct sweep_net *net;
     /* replay output */
