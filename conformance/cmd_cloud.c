@@ -202,11 +202,27 @@ int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *va
         snprintf(p->name, sizeof p->name, "options");
     }
     for (int i = 0; i < nv; i++) {
-        int rc = kind[i] == 'h' ? plan_add_http_option(p, value[i], err, sizeof err)
+        int rc;
+        if (kind[i] == 'p') {
+            /* --proxy-fault mqtt:SPEC or http:SPEC */
+            char sec[16], kv[PLAN_SPEC_MAX + 8];
+            const char *colon = strchr(value[i], ':');
+            size_t k = colon ? (size_t)(colon - value[i]) : 0;
+            if (k != 4 || (strncmp(value[i], "mqtt", 4) && strncmp(value[i], "http", 4))) {
+                snprintf(err, sizeof err, "expected mqtt:SPEC or http:SPEC");
+                rc = -1;
+            } else {
+                snprintf(sec, sizeof sec, "proxy.%.4s", value[i]);
+                snprintf(kv, sizeof kv, "fault=%s", colon + 1);
+                rc = plan_add_cli(p, sec, kv, err, sizeof err);
+            }
+        } else
+            rc = kind[i] == 'h' ? plan_add_http_option(p, value[i], err, sizeof err)
                                 : plan_add_cli(p, "mqtt", value[i], err, sizeof err);
         if (rc != 0) {
             fprintf(stderr, "otahil %s: %s '%s': %s\n", cmd,
-                    kind[i] == 'h' ? "--http-fault" : "--mqtt-fault", value[i], err);
+                    kind[i] == 'h' ? "--http-fault" : kind[i] == 'p' ? "--proxy-fault" : "--mqtt-fault",
+                    value[i], err);
             return -1;
         }
     }

@@ -18,6 +18,7 @@ static void run_usage(FILE *f)
             "usage: otahil run CASE [--board B] [--seed N] [--out DIR] [--throttle BPS]\n"
             "                       [--reboot-delay-ms N] [--timeout S]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
+            "                       [--proxy-fault mqtt|http:SPEC]...\n"
             "       otahil run --list\n"
             "Starts the fake cloud and a simulated device, runs one case, prints PASS or FAIL\n"
             "with the event log's path. Exit 0 PASS (or SKIP), 1 FAIL, 2 harness error.\n"
@@ -46,7 +47,8 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
         else if (!strcmp(a, "--out") && v) { snprintf(outbuf, outlen, "%s", v); o->out = outbuf; i++; }
         else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 0); i++; if (rf) rf->have_seed = 1; }
         else if (rf && !strcmp(a, "--plan") && v) { rf->plan = v; i++; }
-        else if (rf && (!strcmp(a, "--http-fault") || !strcmp(a, "--mqtt-fault")) && v) {
+        else if (rf && (!strcmp(a, "--http-fault") || !strcmp(a, "--mqtt-fault") ||
+                        !strcmp(a, "--proxy-fault")) && v) {
             rf->kind[rf->n] = a[2];
             rf->value[rf->n++] = v;
             i++;

@@ -15,6 +15,7 @@
  * exactly the same keys and values.
  */
 #include "conformance/plan.h"
+#include "mock_cloud/proxy.h"
 #include "mock_cloud/cloud.h"
 #include "sim/util/event.h"
 #include "sim/util/evlog.h"
@@ -277,7 +278,7 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
     return -1;
 }
 
-/* One proxy fault line, kept as text. */
+/* One proxy fault line: checked by the proxy's own parser, kept as text. */
 static int plan_proxy_add(struct fault_plan *p, int sec, const char *key, const char *value,
                           char *why, size_t whylen)
 {
@@ -296,6 +297,16 @@ static int plan_proxy_add(struct fault_plan *p, int sec, const char *key, const 
     if (*n >= PLAN_PROXY_MAX) {
         snprintf(why, whylen, "more than %d faults in one proxy section", PLAN_PROXY_MAX);
         return -1;
+    }
+    {
+        struct proxy_fault f;
+        int dir;
+        char e[256];
+        if (proxy_fault_parse(value, &f, &dir, e, sizeof e) != 0 ||
+            proxy_fault_check(&f, PROXY_TCP, e, sizeof e) != 0) {
+            snprintf(why, whylen, "%s", e);
+            return -1;
+        }
     }
     t = realloc(*list, (size_t)(*n + 1) * sizeof *t);
     if (!t) {

@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "conformance/common.h"
+#include "conformance/netfault.h"
 #include "conformance/plan.h"
 #include "conformance/run.h"
 #include "conformance/supervisor.h"
@@ -361,25 +362,33 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         evlog_close();
         return set(res, V_ERROR, "%s", err);
     }
+    static struct netfault nf;
+    if (netfault_start(&nf, o->plan, cl, o->seed, err, sizeof(err)) != 0) {
+        cloud_stop(cl);
+        evlog_close();
+        return set(res, V_ERROR, "%s", err);
+    }
     struct push_opts po = { NULL, o->plan ? o->plan->retries : 0, 0, NULL };
     int fw = cloud_add_firmware(cl, v2img, NULL, err, sizeof(err));
     int job = fw < 0 ? -1
                      : cloud_create_job(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, fw, &po, err,
                                         sizeof(err));
     if (job < 0) {
+        netfault_stop(&nf);
         cloud_stop(cl);
         evlog_close();
         return set(res, V_ERROR, "cloud: %s", err);
     }
 
     char broker[64];
-    snprintf(broker, sizeof(broker), "127.0.0.1:%d", cloud_mqtt_port(cl));
+    snprintf(broker, sizeof(broker), "127.0.0.1:%d", netfault_mqtt_port(&nf, cl));
     struct supervisor_opts so = { NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
                                   OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, res->events,
                                   o->reboot_delay_ms, 1 };
     struct supervisor sv;
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {
+        netfault_stop(&nf);
         cloud_stop(cl);
         evlog_close();
         return set(res, V_ERROR, "%s", err);
@@ -439,6 +448,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     }
     signal(SIGINT, old_int);
     supervisor_stop(&sv);
+    netfault_stop(&nf);
     cloud_stop(cl);
     if (v == V_PASS)
         v = judge(c, &b, flash, &js, res);

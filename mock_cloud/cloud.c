@@ -125,6 +125,7 @@ struct cloud {
     struct fwserver *http;
     struct mosquitto *mq;
     int             http_port;
+    int             url_port;      /* port in firmware URLs (a proxy in front of http_port); 0 = http_port */
     int             started;       /* cloud.started was emitted */
     int             stopping;      /* teardown began: a disconnect is expected */
     int             connected;     /* MQTT session up */
@@ -515,7 +516,8 @@ static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *
     }
     id = c->nfw + 1;
     fi->id = id;
-    snprintf(fi->url, sizeof fi->url, "http://127.0.0.1:%d/fw/%d/%s", c->http_port, id, fi->name);
+    snprintf(fi->url, sizeof fi->url, "http://127.0.0.1:%d/fw/%d/%s",
+             c->url_port ? c->url_port : c->http_port, id, fi->name);
     if ((size_t)snprintf(fi->path, sizeof fi->path, "%s/%d-%s", c->fwdir, id, fi->name) >= sizeof fi->path)
         e = ENAMETOOLONG;
     else if (rename(w->tmp, fi->path) != 0)
@@ -1750,6 +1752,13 @@ void cloud_stop(struct cloud *c)
 int cloud_mqtt_port(const struct cloud *c)
 {
     return c->broker.port;
+}
+
+void cloud_set_url_port(struct cloud *c, int port)
+{
+    pthread_mutex_lock(&c->mu);
+    c->url_port = port;
+    pthread_mutex_unlock(&c->mu);
 }
 
 int cloud_http_port(const struct cloud *c)

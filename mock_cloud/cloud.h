@@ -72,6 +72,9 @@ void cloud_stop(struct cloud *c);
 
 int cloud_mqtt_port(const struct cloud *c);
 int cloud_http_port(const struct cloud *c);
+/* Firmware added from now on is served at URLs with this port on 127.0.0.1
+ * (a transport proxy in front of the firmware server); 0: the server's own. */
+void cloud_set_url_port(struct cloud *c, int port);
 int cloud_broker_pid(const struct cloud *c);
 
 /* 0 while healthy; -1 once the broker process died or the service lost its

@@ -191,10 +191,10 @@ static void test_full_plan(void **state)
                   "sign_case = upper\n"
                   "wrong_digest = false\n"
                   "[proxy.mqtt]\n"
-                  "fault = drop 3rd publish\n"
-                  "fault = delay 200ms\n"
+                  "fault = up:conn=3:close_after=100\n"
+                  "fault = down:latency=200ms\n"
                   "[proxy.http]\n"
-                  "fault = reset at 1000\n",
+                  "fault = down:reset_after=1000\n",
                   &p, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_string_equal(p.name, "every-key");
@@ -246,10 +246,10 @@ static void test_full_plan(void **state)
     assert_int_equal(p.mqtt.set, (1u << CF_M_COUNT) - 1);
 
     assert_int_equal(p.nproxy_mqtt, 2);
-    assert_string_equal(p.proxy_mqtt[0], "drop 3rd publish");
-    assert_string_equal(p.proxy_mqtt[1], "delay 200ms");
+    assert_string_equal(p.proxy_mqtt[0], "up:conn=3:close_after=100");
+    assert_string_equal(p.proxy_mqtt[1], "down:latency=200ms");
     assert_int_equal(p.nproxy_http, 1);
-    assert_string_equal(p.proxy_http[0], "reset at 1000");
+    assert_string_equal(p.proxy_http[0], "down:reset_after=1000");
 
     plan_summary(&p, sum, sizeof sum);
     assert_string_equal(sum,
@@ -334,7 +334,9 @@ static void test_bad_lines(void **state)
     expect_error("[mqtt]\nsign_method =\n", "2: key 'sign_method': expected printable text of 1..63 characters");
     expect_error("[mqtt]\nsize_string = yes\nsize_string = no\n",
                  "3: key 'size_string': given twice in this section (first at line 2)");
-    expect_error("[proxy.mqtt]\nfault = delay 100ms\nspec = x\n",
+    expect_error("[proxy.mqtt]\nfault = down:latency=20\n",
+                 "2: key 'fault': latency '20': a duration needs a unit (us, ms or s)");
+    expect_error("[proxy.mqtt]\nfault = down:latency=100ms\nspec = x\n",
                  "3: key 'spec': unknown key (expected fault = SPEC, one per line)");
     expect_error("[proxy.http]\nfault =\n", "2: key 'fault': expected a fault spec of 1..255 characters");
     expect_error("name = x\n", "1: key 'name': outside a section (start with [plan])");
@@ -393,7 +395,7 @@ static void test_options(void **state)
     assert_int_equal(plan_add_http_option(&p, "2:stall_ms=10", err, sizeof err), 0);
     assert_int_equal(plan_check(&p, err, sizeof err), 0);
     assert_int_equal(plan_add_cli(&p, "mqtt", "message=Success", err, sizeof err), 0);
-    assert_int_equal(plan_add_cli(&p, "proxy.http", "fault=reset", err, sizeof err), 0);
+    assert_int_equal(plan_add_cli(&p, "proxy.http", "fault=down:reset", err, sizeof err), 0);
     assert_int_equal(plan_add_cli(&p, "plan", "description=a", err, sizeof err), 0);
     assert_int_equal(plan_add_cli(&p, "plan", "description=b", err, sizeof err), 0); /* appended */
     assert_string_equal(p.description, "a b");

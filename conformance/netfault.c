@@ -1,0 +1,103 @@
+/* netfault.c - see netfault.h. */
+#include "conformance/netfault.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "conformance/plan.h"
+#include "mock_cloud/cloud.h"
+#include "mock_cloud/proxy.h"
+
+/* Parses the specs and sorts them by direction. */
+static int specs(char *const *spec, int n, struct proxy_fault up[PROXY_MAX_FAULTS], int *nup,
+                 struct proxy_fault down[PROXY_MAX_FAULTS], int *ndown, const char *name, char *err,
+                 size_t errlen)
+{
+    char e[256];
+    *nup = *ndown = 0;
+    for (int i = 0; i < n; i++) {
+        struct proxy_fault f;
+        int dir;
+        if (proxy_fault_parse(spec[i], &f, &dir, e, sizeof(e)) != 0 ||
+            proxy_fault_check(&f, PROXY_TCP, e, sizeof(e)) != 0) {
+            snprintf(err, errlen, "[proxy.%s] fault = %s: %s", name, spec[i], e);
+            return -1;
+        }
+        if ((dir != PROXY_DOWN && *nup == PROXY_MAX_FAULTS) ||
+            (dir != PROXY_UP && *ndown == PROXY_MAX_FAULTS)) {
+            snprintf(err, errlen, "[proxy.%s]: more than %d faults on one direction", name,
+                     PROXY_MAX_FAULTS);
+            return -1;
+        }
+        if (dir != PROXY_DOWN)
+            up[(*nup)++] = f;
+        if (dir != PROXY_UP)
+            down[(*ndown)++] = f;
+    }
+    return 0;
+}
+
+static struct proxy *start_one(const char *name, int upstream, char *const *spec, int n,
+                               uint64_t seed, char *err, size_t errlen)
+{
+    struct proxy_fault up[PROXY_MAX_FAULTS], down[PROXY_MAX_FAULTS];
+    int nup, ndown;
+    if (specs(spec, n, up, &nup, down, &ndown, name, err, errlen) != 0)
+        return NULL;
+    struct proxy_opts o;
+    memset(&o, 0, sizeof(o));
+    o.name = name;
+    o.kind = PROXY_TCP;
+    o.upstream_host = "127.0.0.1";
+    o.upstream_port = upstream;
+    o.seed = seed;
+    char e[256];
+    struct proxy *p = proxy_start(&o, e, sizeof(e));
+    if (!p) {
+        snprintf(err, errlen, "proxy %s: %s", name, e);
+        return NULL;
+    }
+    if ((nup && proxy_set_faults(p, PROXY_UP, up, nup) != 0) ||
+        (ndown && proxy_set_faults(p, PROXY_DOWN, down, ndown) != 0)) {
+        snprintf(err, errlen, "proxy %s: the faults were refused", name);
+        proxy_stop(p);
+        return NULL;
+    }
+    return p;
+}
+
+int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud *c, uint64_t seed,
+                   char *err, size_t errlen)
+{
+    memset(nf, 0, sizeof(*nf));
+    if (!p)
+        return 0;
+    if (p->nproxy_mqtt &&
+        !(nf->mqtt = start_one("mqtt", cloud_mqtt_port(c), p->proxy_mqtt, p->nproxy_mqtt, seed, err,
+                               errlen)))
+        return -1;
+    if (p->nproxy_http) {
+        nf->http = start_one("http", cloud_http_port(c), p->proxy_http, p->nproxy_http,
+                             seed ^ 0x48545450ull, err, errlen);
+        if (!nf->http) {
+            netfault_stop(nf);
+            return -1;
+        }
+        cloud_set_url_port(c, proxy_port(nf->http));
+    }
+    return 0;
+}
+
+int netfault_mqtt_port(const struct netfault *nf, const struct cloud *c)
+{
+    return nf->mqtt ? proxy_port(nf->mqtt) : cloud_mqtt_port(c);
+}
+
+void netfault_stop(struct netfault *nf)
+{
+    if (nf->mqtt)
+        proxy_stop(nf->mqtt);
+    if (nf->http)
+        proxy_stop(nf->http);
+    nf->mqtt = nf->http = NULL;
+}

@@ -1,0 +1,31 @@
+/*
+ * netfault.h - the transport proxies a fault plan asks for ([proxy.mqtt],
+ * [proxy.http]; docs/faults.md): one in front of the broker and one in
+ * front of the firmware server, each with the plan's faults, seeded by the
+ * run's seed. The device is pointed at the proxies: its broker address and
+ * the firmware URLs the cloud pushes.
+ */
+#ifndef OTAHIL_NETFAULT_H
+#define OTAHIL_NETFAULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cloud;
+struct fault_plan;
+struct proxy;
+
+struct netfault {
+    struct proxy *mqtt, *http;   /* NULL: that hop is direct */
+};
+
+/* Starts the proxies the plan has faults for (none: nothing started) and,
+ * for HTTP, makes the cloud advertise the proxy in firmware URLs added
+ * afterwards. 0, or -1 with one line in err (a bad spec names it). */
+int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud *c, uint64_t seed,
+                   char *err, size_t errlen);
+/* The port a device should use for MQTT: the proxy's, or the broker's. */
+int netfault_mqtt_port(const struct netfault *nf, const struct cloud *c);
+void netfault_stop(struct netfault *nf);
+
+#endif
