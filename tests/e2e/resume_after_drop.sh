@@ -1,8 +1,8 @@
 # The download connection drops mid-file (the transport proxy closes it after 40000 bytes):
 # the device saved breakpoints, the cloud pushes again, the device asks for Range: bytes=N-
 # from its last breakpoint and the update completes, the installed image equal to the file.
-# The same with the drop given on the command line instead of a plan, and with a 200 answer
-# to the Range request (the device drops its breakpoint and starts again from byte 0).
+# Also: a fault given on the command line, a 200 answer to the Range request (the device drops
+# its breakpoint and starts again from byte 0), a cut inside the header block and a 503.
 . "$(dirname "$0")/lib.bash"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "$OTAHIL" run update --plan "$root/fixtures/faults/resume-after-drop.plan" --seed 7 --out "$T/run" \
@@ -44,4 +44,21 @@ grep -q '"fault":"slicer"' "$T/run2/events.jsonl" || die "--proxy-fault: the sli
 "$OTAHIL" run update --plan "$root/fixtures/faults/ignore-range-200.plan" --out "$T/run4" \
   --reboot-delay-ms 100 --timeout 60 >"$T/out4" 2>&1 || { cat "$T/out4"; die "ignore-range-200: not PASS"; }
 grep -q '"ev":"agent.breakpoint_dropped"' "$T/run4/events.jsonl" || die "ignore-range-200: breakpoint not dropped"
+
+# A cut inside the header block and a 503: the first attempt fails cleanly (nothing goes to
+# set_boot FINISH before it), the pushed-again attempt completes.
+for plan in cut-mid-header status-503; do
+  "$OTAHIL" run update --plan "$root/fixtures/faults/$plan.plan" --out "$T/$plan" --reboot-delay-ms 100 \
+    --timeout 60 >"$T/$plan.out" 2>&1 || { cat "$T/$plan.out"; die "$plan: not PASS"; }
+  python3 - "$T/$plan/events.jsonl" <<'PY' || die "$plan: event contents"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+ends = [e for e in evs if e["ev"] == "agent.download.end"]
+assert len(ends) == 2 and ends[0]["rc"] != 0 and ends[0]["received"] == 0 and ends[1]["rc"] == 0, ends
+fin = [e for e in evs if e["ev"] == "port.set_boot" and e.get("result_type") == "FINISH"]
+assert fin and fin[0]["seq"] > ends[1]["seq"], "FINISH before the good download"
+assert [e for e in evs if e["ev"] in ("proxy.fault", "http.fault")], "the fault never fired"
+assert [e for e in evs if e["ev"] == "job.succeeded"]
+PY
+done
 exit 0
