@@ -1,5 +1,6 @@
 /* cmd_run.c - `otahil run CASE` (optionally under a fault plan) and
  * `otahil certify`. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ static void run_usage(FILE *f)
             "                       [--reboot-delay-ms N] [--timeout S]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "                       [--proxy-fault mqtt|http:SPEC]...\n"
+            "       otahil run SCENARIO [options]   (the update case under fixtures/faults/SCENARIO.plan)\n"
             "       otahil run --list\n"
             "Starts the fake cloud and a simulated device, runs one case, prints PASS or FAIL\n"
             "with the event log's path. Exit 0 PASS (or SKIP), 1 FAIL, 2 harness error.\n"
@@ -64,6 +66,80 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
     return 0;
 }
 
+/* The folder of the scenario plans: $OTAHIL_FAULTS, else fixtures/faults of
+ * the source tree the executable was built in (build/bin or build/san/bin),
+ * else ./fixtures/faults. */
+static void faults_dir(char *out, size_t n)
+{
+    const char *env = getenv("OTAHIL_FAULTS");
+    char exe[4096], *slash;
+    ssize_t k;
+    if (env && *env) {
+        snprintf(out, n, "%s", env);
+        return;
+    }
+    k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (k > 0) {
+        exe[k] = '\0';
+        if ((slash = strrchr(exe, '/')) != NULL) {
+            *slash = '\0';
+            for (int up = 2; up <= 3; up++) { /* build/bin or build/san/bin */
+                snprintf(out, n, "%s/%s../fixtures/faults", exe, up == 2 ? "../" : "../../");
+                if (access(out, R_OK) == 0)
+                    return;
+            }
+        }
+    }
+    snprintf(out, n, "fixtures/faults");
+}
+
+/* A scenario: the update case under the fault plan of that name. */
+static int scenario_plan(const char *name, char *path, size_t n)
+{
+    char dir[4096];
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+            return -1;
+    faults_dir(dir, sizeof(dir));
+    snprintf(path, n, "%s/%s.plan", dir, name);
+    return access(path, R_OK) == 0 ? 0 : -1;
+}
+
+static void list_scenarios(void)
+{
+    char dir[4096], path[4300];
+    faults_dir(dir, sizeof(dir));
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char *names[256];
+    int nn = 0;
+    while ((e = readdir(d)) != NULL && nn < 256) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && !strcmp(e->d_name + l - 5, ".plan"))
+            names[nn++] = strndup(e->d_name, l - 5);
+    }
+    closedir(d);
+    for (int i = 1; i < nn; i++)
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    for (int i = 0; i < nn; i++) {
+        struct fault_plan p;
+        char err[512];
+        snprintf(path, sizeof(path), "%s/%s.plan", dir, names[i]);
+        if (names[i] && plan_load(path, &p, err, sizeof(err)) == 0) {
+            printf("%-20s scenario (update under its fault plan): %.70s%s\n", names[i], p.description,
+                   strlen(p.description) > 70 ? "..." : "");
+            plan_free(&p);
+        }
+        free(names[i]);
+    }
+}
+
 int cmd_run(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -72,13 +148,19 @@ int cmd_run(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--list")) {
         for (int i = 0; run_case_names[i]; i++)
-            printf("%-14s %s\n", run_case_names[i], run_case_title(run_case_names[i]));
+            printf("%-20s %s\n", run_case_names[i], run_case_title(run_case_names[i]));
+        list_scenarios();
         return 0;
     }
     const char *name = argv[1];
+    char scenario[4400];
+    const char *scenario_file = NULL;
     if (!run_case_title(name)) {
-        fprintf(stderr, "otahil run: unknown case '%s' (otahil run --list)\n", name);
-        return OTAHIL_EXIT_HARNESS;
+        if (scenario_plan(name, scenario, sizeof(scenario)) != 0) {
+            fprintf(stderr, "otahil run: unknown case or scenario '%s' (otahil run --list)\n", name);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        scenario_file = scenario;
     }
     struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL };
     char outbuf[4096];
@@ -91,6 +173,13 @@ int cmd_run(int argc, char **argv)
     }
     if (parse_common(argc, argv, 2, &o, outbuf, sizeof(outbuf), "run", &rf) != 0)
         goto out;
+    if (scenario_file) {
+        if (rf.plan) {
+            fprintf(stderr, "otahil run: scenario '%s' is a plan already; --plan cannot be added\n", name);
+            goto out;
+        }
+        rf.plan = scenario_file;
+    }
     if (rf.plan || rf.n) {
         if (cmd_fault_plan("run", rf.plan, rf.value, rf.kind, rf.n, plan) != 0)
             goto out;
@@ -105,7 +194,7 @@ int cmd_run(int argc, char **argv)
         o.out = outbuf;
     }
     struct run_result r;
-    enum verdict v = run_case(name, &o, &r);
+    enum verdict v = run_case(scenario_file ? "update" : name, &o, &r);
     printf("%s %s (board %s, seed %llu) in %.1f s: %s\n", verdict_name(v), name, o.board,
            (unsigned long long)o.seed, r.seconds, r.reason);
     if (o.plan)

@@ -1,11 +1,12 @@
 # The download connection drops mid-file (the transport proxy closes it after 40000 bytes):
 # the device saved breakpoints, the cloud pushes again, the device asks for Range: bytes=N-
 # from its last breakpoint and the update completes, the installed image equal to the file.
+# `otahil run SCENARIO` is the update case under fixtures/faults/SCENARIO.plan.
 # Also: a fault given on the command line, a 200 answer to the Range request (the device drops
 # its breakpoint and starts again from byte 0), a cut inside the header block and a 503.
 . "$(dirname "$0")/lib.bash"
 root=$(cd "$(dirname "$0")/../.." && pwd)
-"$OTAHIL" run update --plan "$root/fixtures/faults/resume-after-drop.plan" --seed 7 --out "$T/run" \
+"$OTAHIL" run resume-after-drop --seed 7 --out "$T/run" \
   --reboot-delay-ms 100 --timeout 60 >"$T/out" 2>&1 || { cat "$T/out"; die "resume-after-drop: not PASS"; }
 ev="$T/run/events.jsonl"
 expect_events "$ev" plan.loaded proxy.started agent.breakpoint_saved agent.download.end \
