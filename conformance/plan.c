@@ -32,9 +32,10 @@
 
 enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_PROXY_HTTP, SEC_BROKEN };
 
-enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_COUNT };
+enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_IMAGE_SIZE,
+                PK_IMAGE_FOOTER, PK_COUNT };
 static const char *const plan_keys[PK_COUNT] = {
-    "name", "description", "field", "seed", "expect", "retries",
+    "name", "description", "field", "seed", "expect", "retries", "image_size", "image_footer",
 };
 
 /* State of one plan_load. */
@@ -272,9 +273,35 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
         p->retries = (int)u;
         p->has_retries = 1;
         return k;
+    case PK_IMAGE_SIZE:
+        errno = 0;
+        u = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+        if (value[0] >= '0' && value[0] <= '9' && !errno) {
+            if (!strcmp(end, "K") || !strcmp(end, "KiB"))
+                u *= 1024, end += strlen(end);
+            else if (!strcmp(end, "M") || !strcmp(end, "MiB"))
+                u *= 1024 * 1024, end += strlen(end);
+        }
+        if (value[0] < '0' || value[0] > '9' || errno || *end || u < 1 || u > 64ull * 1024 * 1024) {
+            snprintf(why, whylen, "expected a payload size of 1 byte .. 64 MiB (N, NK, NM), got '%s'",
+                     value);
+            return -1;
+        }
+        p->image_size = (uint32_t)u;
+        return k;
+    case PK_IMAGE_FOOTER:
+        if (!strcmp(value, "true"))
+            p->image_no_footer = 0;
+        else if (!strcmp(value, "false"))
+            p->image_no_footer = 1;
+        else {
+            snprintf(why, whylen, "expected true or false, got '%s'", value);
+            return -1;
+        }
+        return k;
     }
     snprintf(why, whylen, "unknown key (expected one of: name, description, field, seed, expect, "
-             "retries)");
+             "retries, image_size, image_footer)");
     return -1;
 }
 
@@ -611,6 +638,10 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
     if (p->nproxy_http)
         PLAN_PUT("%sproxy.http %d fault%s", len ? "; " : "", p->nproxy_http,
                  p->nproxy_http == 1 ? "" : "s");
+    if (p->image_size)
+        PLAN_PUT("%simage_size=%u", len ? "; " : "", p->image_size);
+    if (p->image_no_footer)
+        PLAN_PUT("%simage_footer=false", len ? "; " : "");
     if (!len)
         PLAN_PUT("no faults");
 #undef PLAN_PUT

@@ -44,6 +44,9 @@ struct fault_plan {
     int      retries;                  /* pushes after a failed attempt for the job `otahil run`
                                         * creates, 0..CLOUD_MAX_RETRIES, when has_retries */
     int      has_retries;
+    uint32_t image_size;               /* [plan] image_size: payload bytes of the pushed image; 0: the case's */
+    int      image_no_footer;          /* [plan] image_footer = false: the file is served without its
+                                        * 28-byte AliOS footer */
     struct cloud_http_rule http[CF_HTTP_RULES_MAX]; /* one per [http] / [http:N] section */
     int      nhttp;
     struct cloud_mqtt_faults mqtt;     /* [mqtt]; mqtt.set == 0: none */

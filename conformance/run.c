@@ -311,6 +311,21 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
     return v;
 }
 
+/* Serves the image without its 28-byte AliOS footer (an image built for
+ * another bootloader, or a truncated upload). */
+static int strip_footer(const char *path, char *err, size_t n)
+{
+    uint8_t *data;
+    size_t len;
+    if (read_file(path, &data, &len, err, n) != 0)
+        return -1;
+    int rc = len > IMAGE_FOOTER_SIZE ? write_file_atomic(path, data, len - IMAGE_FOOTER_SIZE, err, n) : -1;
+    if (len <= IMAGE_FOOTER_SIZE)
+        snprintf(err, n, "%s: too short to strip a footer", path);
+    free(data);
+    return rc;
+}
+
 enum verdict run_case(const char *name, const struct run_opts *o, struct run_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -341,9 +356,13 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     struct image_spec s1 = { V1, NULL, 48 * 1024 + (s32 % 4096), s32 * 2654435761u + 1, 0 };
     struct image_spec s2 = { c->target, NULL, 64 * 1024 + (s32 % 8192), s32 * 2246822519u + 7,
                              c->flags };
+    if (o->plan && o->plan->image_size)
+        s2.payload_len = o->plan->image_size;
     if (make_image_file(v1img, &s1, err, sizeof(err)) != 0 ||
         make_image_file(v2img, &s2, err, sizeof(err)) != 0 ||
         provision_flash(flash, &b, v1img, err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
+    if (o->plan && o->plan->image_no_footer && strip_footer(v2img, err, sizeof(err)) != 0)
         return set(res, V_ERROR, "%s", err);
 
     if (evlog_open(res->events) != 0)

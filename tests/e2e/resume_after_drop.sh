@@ -62,4 +62,16 @@ assert [e for e in evs if e["ev"] in ("proxy.fault", "http.fault")], "the fault 
 assert [e for e in evs if e["ev"] == "job.succeeded"]
 PY
 done
+
+# Field failures that must fail cleanly: no footer (#850: step -8) and an image larger than the
+# download partition (#928/#932/#791): the job fails, v1 still boots, no flash rule broken.
+for plan in no-footer oversize-image; do
+  "$OTAHIL" run "$plan" --out "$T/$plan" --reboot-delay-ms 100 --timeout 60 >"$T/$plan.out" 2>&1; rc=$?
+  [ "$rc" -eq 1 ] || { cat "$T/$plan.out"; die "$plan: exit $rc, expected 1 (FAIL: the job failed)"; }
+  grep -q "(expects fail-clean)" "$T/$plan.out" || die "$plan: no plan line"
+  "$OTAHIL" flash info "$T/$plan/flash.bin" --board native >"$T/$plan.info" || die "$plan: flash info"
+  grep -Eq '^APPLICATION .*image app-1\.0\.0-20180101\.1000.*<- boots' "$T/$plan.info" || { cat "$T/$plan.info"; die "$plan: v1 does not boot"; }
+  grep -q '^violations 0' "$T/$plan.info" || die "$plan: flash violations"
+done
+grep -q 'step -8' "$T/no-footer.out" || die "no-footer: not step -8"
 exit 0

@@ -1232,13 +1232,13 @@ static void test_plan_apply(void **state)
     snprintf(pl.name, sizeof pl.name, "t-plan");
     assert_int_equal(plan_add_cli(&pl, "http", "status=503", err, sizeof err), 0);
     assert_int_equal(plan_add_cli(&pl, "mqtt", "message=fromplan", err, sizeof err), 0);
-    assert_int_equal(plan_add_cli(&pl, "proxy.mqtt", "fault=drop \"x\"", err, sizeof err), 0);
+    assert_int_equal(plan_add_cli(&pl, "proxy.mqtt", "fault=down:latency=5ms", err, sizeof err), 0);
     assert_int_equal(plan_add_cli(&pl, "plan", "expect=fail-clean", err, sizeof err), 0);
     assert_int_equal(plan_apply_cloud(&pl, cl, err, sizeof err), 0);
     assert_int_equal(count_events("plan.loaded", "\"name\":\"t-plan\"", line, sizeof line), 1);
     assert_non_null(strstr(line, "\"expect\":\"fail-clean\",\"seed\":null,"));
     assert_non_null(strstr(line, "\"http\":[\"http status=503\"],\"mqtt\":\"message=fromplan\","
-                                 "\"proxy_mqtt\":[\"drop \\\"x\\\"\"],\"proxy_http\":[],"));
+                                 "\"proxy_mqtt\":[\"down:latency=5ms\"],\"proxy_http\":[],"));
     assert_non_null(strstr(line, "\"summary\":\"http status=503; mqtt message=fromplan; proxy.mqtt 1 fault\""));
     x = device_get(path1, NULL);
     assert_int_equal(x->status, 503);

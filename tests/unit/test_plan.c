@@ -284,7 +284,7 @@ static void test_bad_lines(void **state)
     /* keys */
     expect_error("[plan]\nname = x\nbogus = 1\n",
                  "3: key 'bogus': unknown key (expected one of: name, description, field, seed, "
-                 "expect, retries)");
+                 "expect, retries, image_size, image_footer)");
     expect_error("[plan]\nexpect = maybe\n", "2: key 'expect': expected pass or fail-clean, got 'maybe'");
     expect_error("[plan]\nseed = abc\n", "2: key 'seed': expected an unsigned 64-bit number, got 'abc'");
     expect_error("[plan]\nretries = 101\n", "2: key 'retries': expected 0..100, got '101'");
