@@ -19,6 +19,7 @@
  */
 #include "conformance/cmd_cloud.h"
 #include "conformance/apiclient.h"
+#include "conformance/netfault.h"
 #include "conformance/plan.h"
 #include "mock_cloud/cloud.h"
 #include "sim/util/defaults.h"
@@ -58,6 +59,9 @@ static const char cloud_usage[] =
     "  --http-fault KEY=VALUE firmware server fault for every GET, or N:KEY=VALUE for the Nth\n"
     "                         (repeatable; added to the plan's [http] / [http:N])\n"
     "  --mqtt-fault KEY=VALUE push fault for every job (repeatable; added to the plan's [mqtt])\n"
+    "  --proxy-fault mqtt|http:SPEC  a transport fault (repeatable; added to [proxy.mqtt] /\n"
+    "                         [proxy.http]): devices then use the proxy's MQTT port, and firmware\n"
+    "                         URLs name the HTTP proxy\n"
     "  --help                 this text\n"
     "Writes WORKDIR/cloud.json for `otahil push`. Exit: 0 after Ctrl-C/SIGTERM, 2 when the\n"
     "cloud cannot start or loses its broker.\n";
@@ -156,7 +160,7 @@ static int cmd_device_parse(const char *v, struct cmd_device *d)
     return cmd_split(d->spec, d->part, 3);
 }
 
-static int cmd_write_cloud_json(const char *dir, struct cloud *c, const char *events)
+static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqtt, const char *events)
 {
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
     cJSON *o = cJSON_CreateObject();
@@ -166,6 +170,7 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, const char *ev
 
     cJSON_AddNumberToObject(o, "mqtt_port", cloud_mqtt_port(c));
     cJSON_AddNumberToObject(o, "http_port", cloud_http_port(c));
+    cJSON_AddNumberToObject(o, "device_mqtt_port", device_mqtt);
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
     cJSON_AddStringToObject(o, "events", events);
     text = cJSON_Print(o);
@@ -245,6 +250,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
     char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[1024], jpath[PATH_MAX + 16];
     sigset_t set, old;
     struct cloud *c;
+    struct netfault netf = { NULL, NULL };
     int ndev = 0, nf = 0, have_seed = 0, use_plan, rc = OTAHIL_EXIT_PASS;
     uint64_t n;
 
@@ -283,6 +289,9 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
             fval[nf++] = v;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--mqtt-fault", &v)) > 0) {
             fkind[nf] = 'm';
+            fval[nf++] = v;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--proxy-fault", &v)) > 0) {
+            fkind[nf] = 'p';
             fval[nf++] = v;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--throttle", &v)) > 0) {
             if (cmd_u64(v, UINT32_MAX, &n) != 0) {
@@ -343,7 +352,8 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         rc = OTAHIL_EXIT_HARNESS;
         goto out;
     }
-    if (use_plan && plan_apply_cloud(plan, c, err, sizeof err) != 0) {
+    if (use_plan && (plan_apply_cloud(plan, c, err, sizeof err) != 0 ||
+                     netfault_start(&netf, plan, c, o.seed, err, sizeof err) != 0)) {
         fprintf(stderr, "otahil cloud: %s\n", err);
         rc = OTAHIL_EXIT_HARNESS;
         goto stop;
@@ -359,13 +369,16 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         }
     }
     snprintf(jpath, sizeof jpath, "%s/cloud.json", dir);
-    if (cmd_write_cloud_json(dir, c, evabs) != 0) {
+    if (cmd_write_cloud_json(dir, c, netfault_mqtt_port(&netf, c), evabs) != 0) {
         fprintf(stderr, "otahil cloud: cannot write %s: %s\n", jpath, strerror(errno));
         rc = OTAHIL_EXIT_HARNESS;
         goto stop;
     }
     printf("otahil cloud: mqtt 127.0.0.1:%d  http http://127.0.0.1:%d  events %s  (Ctrl-C stops)\n",
            cloud_mqtt_port(c), cloud_http_port(c), evabs);
+    if (netf.mqtt || netf.http)
+        printf("otahil cloud: devices go through the fault proxies: mqtt 127.0.0.1:%d%s\n",
+               netfault_mqtt_port(&netf, c), netf.http ? ", firmware URLs name the HTTP proxy" : "");
     if (use_plan)
         printf("otahil cloud: plan %s (expect %s): %s\n", plan->name,
                plan_expect_name(plan->expect), plan_summary(plan, err, sizeof err));
@@ -384,6 +397,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
     }
     unlink(jpath);
 stop:
+    netfault_stop(&netf);
     cloud_stop(c);
 out:
     evlog_close();

@@ -61,7 +61,10 @@ int cmd_device(int argc, char **argv)
         }
         cJSON *j = cJSON_ParseWithLength((char *)d, len);
         free(d);
-        const cJSON *mp = cJSON_GetObjectItemCaseSensitive(j, "mqtt_port");
+        /* Through the cloud's fault proxy when it runs one. */
+        const cJSON *mp = cJSON_GetObjectItemCaseSensitive(j, "device_mqtt_port");
+        if (!cJSON_IsNumber(mp))
+            mp = cJSON_GetObjectItemCaseSensitive(j, "mqtt_port");
         const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "events");
         if (!cJSON_IsNumber(mp)) {
             fprintf(stderr, "otahil device: %s: no mqtt_port\n", path);
