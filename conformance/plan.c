@@ -33,10 +33,13 @@
 enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_PROXY_HTTP, SEC_BROKEN };
 
 enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_IMAGE_SIZE,
-                PK_IMAGE_FOOTER, PK_COUNT };
+                PK_IMAGE_FOOTER, PK_BASE_VERSION, PK_TARGET_VERSION, PK_FLASH_WRITE_US,
+                PK_INFORM_WITHIN_MS, PK_COUNT };
 static const char *const plan_keys[PK_COUNT] = {
     "name", "description", "field", "seed", "expect", "retries", "image_size", "image_footer",
+    "base_version", "target_version", "flash_write_us", "inform_within_ms",
 };
+_Static_assert(PK_COUNT <= PLAN_KEYS_MAX, "plan_line has no room for every [plan] key");
 
 /* State of one plan_load. */
 struct plan_loader {
@@ -289,6 +292,43 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
         }
         p->image_size = (uint32_t)u;
         return k;
+    case PK_BASE_VERSION:
+    case PK_TARGET_VERSION: {
+        char *dst = k == PK_BASE_VERSION ? p->base_version : p->target_version;
+        const char *c = value;
+
+        while (*c > ' ' && *c < 0x7f)
+            c++;
+        if (!value[0] || *c || strlen(value) >= PLAN_VERSION_MAX) {
+            snprintf(why, whylen, "expected a version of 1..%d printable characters without "
+                     "blanks, got '%s'", PLAN_VERSION_MAX - 1, value);
+            return -1;
+        }
+        snprintf(dst, PLAN_VERSION_MAX, "%s", value);
+        return k;
+    }
+    case PK_FLASH_WRITE_US:
+    case PK_INFORM_WITHIN_MS: {
+        unsigned long long max = k == PK_FLASH_WRITE_US ? PLAN_FLASH_US_MAX : PLAN_INFORM_MS_MAX;
+
+        errno = 0;
+        u = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+        if (value[0] < '0' || value[0] > '9' || errno || *end || u > max ||
+            (k == PK_INFORM_WITHIN_MS && u < 1)) {
+            if (k == PK_FLASH_WRITE_US)
+                snprintf(why, whylen, "expected microseconds added to each flash program or "
+                         "erase, 0..%d, got '%s'", PLAN_FLASH_US_MAX, value);
+            else
+                snprintf(why, whylen, "expected a deadline in ms after set_boot FINISH, 1..%d, "
+                         "got '%s'", PLAN_INFORM_MS_MAX, value);
+            return -1;
+        }
+        if (k == PK_FLASH_WRITE_US)
+            p->flash_write_us = (uint32_t)u;
+        else
+            p->inform_within_ms = (uint32_t)u;
+        return k;
+    }
     case PK_IMAGE_FOOTER:
         if (!strcmp(value, "true"))
             p->image_no_footer = 0;
@@ -301,7 +341,8 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
         return k;
     }
     snprintf(why, whylen, "unknown key (expected one of: name, description, field, seed, expect, "
-             "retries, image_size, image_footer)");
+             "retries, image_size, image_footer, base_version, target_version, flash_write_us, "
+             "inform_within_ms)");
     return -1;
 }
 
@@ -642,6 +683,14 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
         PLAN_PUT("%simage_size=%u", len ? "; " : "", p->image_size);
     if (p->image_no_footer)
         PLAN_PUT("%simage_footer=false", len ? "; " : "");
+    if (p->base_version[0])
+        PLAN_PUT("%sbase_version=%s", len ? "; " : "", p->base_version);
+    if (p->target_version[0])
+        PLAN_PUT("%starget_version=%s", len ? "; " : "", p->target_version);
+    if (p->flash_write_us)
+        PLAN_PUT("%sflash_write_us=%u", len ? "; " : "", p->flash_write_us);
+    if (p->inform_within_ms)
+        PLAN_PUT("%sinform_within_ms=%u", len ? "; " : "", p->inform_within_ms);
     if (!len)
         PLAN_PUT("no faults");
 #undef PLAN_PUT

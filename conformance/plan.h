@@ -4,7 +4,9 @@
  * when it happened for real, and what a correct device should make of it.
  * Format and keys: docs/faults.md, "Fault plans".
  *
- *   [plan]        name, description, field, seed, expect, retries
+ *   [plan]        name, description, field, seed, expect, retries, image_size,
+ *                 image_footer, base_version, target_version, flash_write_us,
+ *                 inform_within_ms
  *   [http]        firmware server rule for every firmware GET
  *   [http:N]      ... for the Nth firmware GET only
  *   [mqtt]        push faults of every job
@@ -27,6 +29,11 @@
 #define PLAN_FILE_MAX   1024  /* path of the plan file, with its NUL */
 #define PLAN_PROXY_MAX  64    /* fault = lines per proxy section */
 #define PLAN_SPEC_MAX   256   /* one proxy fault spec, with its NUL */
+#define PLAN_KEYS_MAX   16    /* [plan] keys known (room for plan_line) */
+#define PLAN_VERSION_MAX 64   /* base_version and target_version, with their NUL (the
+                               * image header's and the KV entry's 63 characters) */
+#define PLAN_FLASH_US_MAX 1000000 /* flash_write_us: at most 1 s per program or erase */
+#define PLAN_INFORM_MS_MAX 600000 /* inform_within_ms: at most 10 minutes */
 
 enum plan_expect {
     PLAN_EXPECT_PASS = 0,     /* a correct device absorbs the faults and updates */
@@ -47,6 +54,15 @@ struct fault_plan {
     uint32_t image_size;               /* [plan] image_size: payload bytes of the pushed image; 0: the case's */
     int      image_no_footer;          /* [plan] image_footer = false: the file is served without its
                                         * 28-byte AliOS footer */
+    char     base_version[PLAN_VERSION_MAX];   /* [plan] base_version: the version the device runs
+                                                * at the start; "": the case's */
+    char     target_version[PLAN_VERSION_MAX]; /* [plan] target_version: the version pushed; "":
+                                                * the case's */
+    uint32_t flash_write_us;           /* [plan] flash_write_us: extra microseconds each program or
+                                        * erase takes on the native device; 0: none */
+    uint32_t inform_within_ms;         /* [plan] inform_within_ms: the inform of the new version
+                                        * must follow set_boot FINISH within this many ms; 0: no
+                                        * deadline */
     struct cloud_http_rule http[CF_HTTP_RULES_MAX]; /* one per [http] / [http:N] section */
     int      nhttp;
     struct cloud_mqtt_faults mqtt;     /* [mqtt]; mqtt.set == 0: none */
@@ -58,7 +74,7 @@ struct fault_plan {
     int      http_line[CF_HTTP_RULES_MAX][CF_H_COUNT]; /* line of each key; 0: unset or option */
     int      http_sec_line[CF_HTTP_RULES_MAX];         /* line of the section; 0: option */
     int      mqtt_line[CF_M_COUNT];
-    int      plan_line[8];                             /* [plan] keys, by internal index */
+    int      plan_line[PLAN_KEYS_MAX];                 /* [plan] keys, by internal index */
 };
 
 /* Reads the plan in path into p (p is cleared first; release it with

@@ -9,7 +9,11 @@
  * With a fault plan (run_opts.plan) the cloud gets the plan's faults before
  * the job is created, and the job gets the plan's retries. The supervisor
  * tells the cloud each time the device process ends (cloud_device_offline),
- * so the offline_push fault knows when the device is away.
+ * so the offline_push fault knows when the device is away. A plan may also
+ * change the versions (base_version, target_version: the version rules of
+ * spec §9.4), slow the device's flash (flash_write_us) and set a deadline
+ * for the inform of the new version after set_boot FINISH
+ * (inform_within_ms, spec §12 #15).
  */
 #include <errno.h>
 #include <signal.h>
@@ -41,7 +45,7 @@
 struct case_def {
     const char *name;
     const char *title;
-    const char *target;      /* version pushed */
+    const char *target;      /* version pushed; NULL: the version the device runs */
     uint32_t    flags;       /* behaviour flags of the pushed image */
     int         needs_pingpong;
 };
@@ -52,7 +56,7 @@ static const struct case_def g_cases[] = {
     { "rollback", "a v2 that crashes at boot is rolled back by the bootloader; v1 reported, job failed",
       V2, IMAGE_F_CRASH_AT_BOOT, 1 },
     { "version-same", "a push of the running version is refused with step -1 and no reboot",
-      V1, 0, 0 },
+      NULL, 0, 0 }, /* target NULL: the running version */
 };
 
 const char *const run_case_names[] = { "update", "rollback", "version-same", NULL };
@@ -241,8 +245,53 @@ static enum verdict check_flash(const char *flash, const struct board *b, const 
     return V_PASS;
 }
 
+/* The first event ev at or after index from whose field key equals val
+ * (no match on key when key is NULL); -1 when there is none. */
+static int find_ev(const struct evlist *l, int from, const char *ev, const char *key,
+                   const char *val)
+{
+    for (int i = from < 0 ? 0 : from; i < l->n; i++) {
+        const char *e = sfield(l->ev[i], "ev");
+        const char *v = key ? sfield(l->ev[i], key) : NULL;
+        if (e && !strcmp(e, ev) && (!key || (v && !strcmp(v, val))))
+            return i;
+    }
+    return -1;
+}
+
+static double t_us(const cJSON *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "t_us");
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* Spec §12 #15 (timely reboot): how long after the last set_boot FINISH the
+ * cloud heard the inform of the new version, as a run.inform_delay event.
+ * With a deadline (ms > 0), later than that is FAIL. */
+static enum verdict check_inform_delay(const struct evlist *l, const char *target,
+                                       uint32_t deadline_ms, struct run_result *res)
+{
+    int fin = -1;
+    for (int i = find_ev(l, 0, "port.set_boot", "result_type", "FINISH"); i >= 0;
+         i = find_ev(l, i + 1, "port.set_boot", "result_type", "FINISH"))
+        fin = i;
+    int inf = fin < 0 ? -1 : find_ev(l, fin + 1, "device.inform", "version", target);
+    if (fin < 0 || inf < 0)
+        return deadline_ms ? set(res, V_FAIL, "no inform of %s after set_boot FINISH", target)
+                           : V_PASS;
+    double ms = (t_us(l->ev[inf]) - t_us(l->ev[fin])) / 1000.0;
+    char ev[PLAN_VERSION_MAX * 6];
+    evlog_emit("run", "run.inform_delay", "\"version\":\"%s\",\"after_finish_ms\":%.0f,"
+               "\"deadline_ms\":%u", otahil_json_escape(ev, sizeof(ev), target), ms, deadline_ms);
+    if (deadline_ms && ms > deadline_ms)
+        return set(res, V_FAIL, "the inform of %s came %.0f ms after set_boot FINISH, later than "
+                   "the plan's %u ms (no timely reboot, spec §12 #15)", target, ms, deadline_ms);
+    return V_PASS;
+}
+
 static enum verdict judge(const struct case_def *c, const struct board *b, const char *flash,
-                          const struct job_status *js, struct run_result *res)
+                          const struct job_status *js, const char *base, const char *target,
+                          uint32_t inform_within_ms, struct run_result *res)
 {
     struct evlist l;
     char why[400];
@@ -252,7 +301,7 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
     int pingpong = !strcmp(b->bootloader, "pingpong");
     if (!strcmp(c->name, "update")) {
         struct expect x[] = {
-            { "device.inform", "version", V1, "inform v1" },
+            { "device.inform", "version", base, "inform of the old version" },
             { "job.pushed", NULL, NULL, "the push" },
             { "agent.progress", NULL, NULL, "a progress report" },
             { "http.request", NULL, NULL, "the GET" },
@@ -260,15 +309,17 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
             { "device.reboot", NULL, NULL, "the reboot" },
             { pingpong ? "boot.switch" : "boot.copy", NULL, NULL,
               pingpong ? "the bootloader's slot switch" : "the bootloader copy" },
-            { "device.inform", "version", V2, "inform v2" },
+            { "device.inform", "version", target, "inform of the new version" },
             { "job.succeeded", NULL, NULL, "job succeeded" },
         };
         if (js->state != JOB_SUCCEEDED)
             v = set(res, V_FAIL, "job %s: %s", cloud_job_state_name(js->state), js->reason);
         else if (check_order(&l, x, (int)(sizeof(x) / sizeof(x[0])), why, sizeof(why)) != 0)
             v = set(res, V_FAIL, "%s", why);
+        else if (check_inform_delay(&l, target, inform_within_ms, res) != V_PASS)
+            v = V_FAIL;
         else
-            v = check_flash(flash, b, V2, res);
+            v = check_flash(flash, b, target, res);
     } else if (!strcmp(c->name, "rollback")) {
         struct expect x[] = {
             { "job.pushed", NULL, NULL, "the push" },
@@ -276,7 +327,7 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
             { "boot.switch", NULL, NULL, "the switch to the new slot" },
             { "app.crash", NULL, NULL, "the crash of the new image" },
             { "boot.rollback", NULL, NULL, "the bootloader's rollback" },
-            { "device.inform", "version", V1, "inform v1 after rollback" },
+            { "device.inform", "version", base, "inform of the old version after rollback" },
             { "job.failed", NULL, NULL, "job failed" },
         };
         const char *li = last_inform(&l);
@@ -285,10 +336,10 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
                     cloud_job_state_name(js->state));
         else if (check_order(&l, x, (int)(sizeof(x) / sizeof(x[0])), why, sizeof(why)) != 0)
             v = set(res, V_FAIL, "%s", why);
-        else if (!li || strcmp(li, V1) != 0)
-            v = set(res, V_FAIL, "last version reported is %s, expected %s", li ? li : "none", V1);
+        else if (!li || strcmp(li, base) != 0)
+            v = set(res, V_FAIL, "last version reported is %s, expected %s", li ? li : "none", base);
         else
-            v = check_flash(flash, b, V1, res);
+            v = check_flash(flash, b, base, res);
     } else if (!strcmp(c->name, "version-same")) {
         struct expect x[] = {
             { "job.pushed", NULL, NULL, "the push" },
@@ -303,7 +354,7 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         else if (count_ev(&l, "device.reboot") != 0)
             v = set(res, V_FAIL, "the device rebooted after refusing the push");
         else
-            v = check_flash(flash, b, V1, res);
+            v = check_flash(flash, b, base, res);
     }
     free_events(&l);
     if (v == V_PASS)
@@ -352,9 +403,12 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     snprintf(v2img, sizeof(v2img), "%s/fw-target.bin", o->out);
     snprintf(cloudir, sizeof(cloudir), "%s/cloud", o->out);
 
+    const char *base = o->plan && o->plan->base_version[0] ? o->plan->base_version : V1;
+    const char *target = o->plan && o->plan->target_version[0] ? o->plan->target_version
+                       : c->target ? c->target : base;
     uint32_t s32 = (uint32_t)(o->seed ^ (o->seed >> 32));
-    struct image_spec s1 = { V1, NULL, 48 * 1024 + (s32 % 4096), s32 * 2654435761u + 1, 0 };
-    struct image_spec s2 = { c->target, NULL, 64 * 1024 + (s32 % 8192), s32 * 2246822519u + 7,
+    struct image_spec s1 = { base, NULL, 48 * 1024 + (s32 % 4096), s32 * 2654435761u + 1, 0 };
+    struct image_spec s2 = { target, NULL, 64 * 1024 + (s32 % 8192), s32 * 2246822519u + 7,
                              c->flags };
     if (o->plan && o->plan->image_size)
         s2.payload_len = o->plan->image_size;
@@ -403,7 +457,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     snprintf(broker, sizeof(broker), "127.0.0.1:%d", netfault_mqtt_port(&nf, cl));
     struct supervisor_opts so = { NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
                                   OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, res->events,
-                                  o->reboot_delay_ms, 1 };
+                                  o->reboot_delay_ms, 1, o->plan ? o->plan->flash_write_us : 0 };
     struct supervisor sv;
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {
@@ -470,7 +524,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     netfault_stop(&nf);
     cloud_stop(cl);
     if (v == V_PASS)
-        v = judge(c, &b, flash, &js, res);
+        v = judge(c, &b, flash, &js, base, target, o->plan ? o->plan->inform_within_ms : 0, res);
     res->verdict = v;
     res->seconds = now_s() - t0;
     if (o->plan) {

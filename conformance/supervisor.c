@@ -48,8 +48,9 @@ int supervisor_init(struct supervisor *s, const struct supervisor_opts *o, char 
 
 int supervisor_boot(struct supervisor *s, char *err, size_t n)
 {
-    char delay[32];
+    char delay[32], fdelay[32];
     snprintf(delay, sizeof(delay), "%ld", s->o.reboot_delay_ms);
+    snprintf(fdelay, sizeof(fdelay), "%u", s->o.flash_delay_us);
     const char *argv[32];
     int k = 0;
     argv[k++] = s->dut;
@@ -62,6 +63,7 @@ int supervisor_boot(struct supervisor *s, char *err, size_t n)
     argv[k++] = "--reboot-delay-ms"; argv[k++] = delay;
     if (s->o.events) { argv[k++] = "--events"; argv[k++] = s->o.events; }
     if (!s->o.resume) argv[k++] = "--no-resume";
+    if (s->o.flash_delay_us) { argv[k++] = "--flash-delay-us"; argv[k++] = fdelay; }
     argv[k] = NULL;
 
     pid_t pid = fork();

@@ -16,6 +16,7 @@ struct supervisor_opts {
     const char *events;      /* event log */
     long        reboot_delay_ms;
     int         resume;      /* breakpoint resume on */
+    unsigned    flash_delay_us; /* extra microseconds per flash program or erase; 0: none */
 };
 
 struct supervisor {

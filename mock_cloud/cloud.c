@@ -711,12 +711,18 @@ static char *cloud_push_payload(struct cloud *c, const struct cloud_job *j,
                 *p = (char)(*p - 'a' + 'A');
         CLOUD_EV(CF_M_SIGN_CASE, "sign in uppercase hex");
     }
-    if (CLOUD_HAS(f, CF_M_WRONG_DIGEST) && f->wrong_digest) {
+    if ((CLOUD_HAS(f, CF_M_WRONG_DIGEST) && f->wrong_digest) ||
+        (CLOUD_HAS(f, CF_M_WRONG_DIGEST_ATTEMPTS) && j->pushes <= f->wrong_digest_attempts)) {
         char *ends[2] = { sign + strlen(sign) - 1, md5 + strlen(md5) - 1 };
         for (int k = 0; k < 2; k++)
             *ends[k] = *ends[k] == '0' ? '1' : '0';
-        CLOUD_EV(CF_M_WRONG_DIGEST, "sign and md5 with their last hex digit changed: %s, %s",
-                 sign, md5);
+        if (CLOUD_HAS(f, CF_M_WRONG_DIGEST) && f->wrong_digest)
+            CLOUD_EV(CF_M_WRONG_DIGEST, "sign and md5 with their last hex digit changed: %s, %s",
+                     sign, md5);
+        else
+            CLOUD_EV(CF_M_WRONG_DIGEST_ATTEMPTS, "push %d of %d with a wrong digest: sign and md5 "
+                     "with their last hex digit changed: %s, %s", j->pushes,
+                     f->wrong_digest_attempts, sign, md5);
     }
     if (CLOUD_HAS(f, CF_M_SIZE_DELTA)) {
         sz += (long long)f->size_delta;

@@ -33,7 +33,7 @@ static const char *const mqtt_keys[CF_M_COUNT] = {
     [CF_M_SIZE_STRING] = "size_string",     [CF_M_SIZE_DELTA] = "size_delta",
     [CF_M_MESSAGE] = "message",             [CF_M_SIGN_METHOD] = "sign_method",
     [CF_M_SIGN] = "sign",                   [CF_M_SIGN_CASE] = "sign_case",
-    [CF_M_WRONG_DIGEST] = "wrong_digest",
+    [CF_M_WRONG_DIGEST] = "wrong_digest",   [CF_M_WRONG_DIGEST_ATTEMPTS] = "wrong_digest_attempts",
 };
 
 const char *cloudfault_http_key_name(int key)
@@ -298,9 +298,13 @@ int cloudfault_mqtt_set(struct cloud_mqtt_faults *f, const char *key, const char
     }
     switch (k) {
     case CF_M_DROP_PUSH:
+    case CF_M_WRONG_DIGEST_ATTEMPTS:
         if (cf_uint(value, 1, 101, &u) != 0)
             goto bad;
-        f->drop_push = (int)u;
+        if (k == CF_M_DROP_PUSH)
+            f->drop_push = (int)u;
+        else
+            f->wrong_digest_attempts = (int)u;
         break;
     case CF_M_DUPLICATE_AT:
     case CF_M_RESTART_BROKER_AT:
@@ -370,6 +374,10 @@ bad:
     case CF_M_DROP_PUSH:
         snprintf(why, whylen, "expected a push number 1..101 (1 = the first push of each job), "
                  "got '%s'", value);
+        break;
+    case CF_M_WRONG_DIGEST_ATTEMPTS:
+        snprintf(why, whylen, "expected a number of pushes 1..101 (1 = only the first push of each "
+                 "job), got '%s'", value);
         break;
     case CF_M_DUPLICATE_AT:
     case CF_M_RESTART_BROKER_AT:
@@ -494,6 +502,7 @@ char *cloudfault_mqtt_describe(const struct cloud_mqtt_faults *f, char *buf, siz
         case CF_M_SIGN:              cf_put(&o, mqtt_keys[k], "%s", f->sign == CF_SIGN_SHA256 ? "sha256" : "md5"); break;
         case CF_M_SIGN_CASE:         cf_put(&o, mqtt_keys[k], "%s", f->sign_upper ? "upper" : "lower"); break;
         case CF_M_WRONG_DIGEST:      cf_put(&o, mqtt_keys[k], "%s", f->wrong_digest ? "true" : "false"); break;
+        case CF_M_WRONG_DIGEST_ATTEMPTS: cf_put(&o, mqtt_keys[k], "%d", f->wrong_digest_attempts); break;
         }
     }
     buf[o.len < n ? o.len : n - 1] = '\0';

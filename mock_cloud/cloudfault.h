@@ -84,6 +84,7 @@ enum cf_mqtt_key {
     CF_M_SIGN,             /* which digest data.sign holds */
     CF_M_SIGN_CASE,        /* hex case of data.sign */
     CF_M_WRONG_DIGEST,     /* data.sign and data.md5 do not match the file */
+    CF_M_WRONG_DIGEST_ATTEMPTS, /* ... only in pushes 1..N of a job */
     CF_M_COUNT
 };
 
@@ -105,6 +106,8 @@ struct cloud_mqtt_faults {
     int      sign;                    /* enum cf_sign */
     int      sign_upper;              /* 1: uppercase hex, 0: lowercase */
     int      wrong_digest;            /* 0 or 1 */
+    int      wrong_digest_attempts;   /* 1..101: pushes 1..N of each job carry the wrong digest,
+                                       * later ones the right one */
 };
 
 /* Name of a key ("status", "drop_push", ...), or "?" out of range. */

@@ -52,6 +52,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: otahil-dut --board B --flash FILE --broker HOST:PORT [--pk PK] [--dn DN]\n"
             "                  [--secret S] [--events FILE] [--reboot-delay-ms N] [--no-resume]\n"
+            "                  [--flash-delay-us N]\n"
             "One boot of the simulated device; normally started by `otahil device` or `otahil run`.\n");
 }
 
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
     const char *pk = OTAHIL_DEFAULT_PK, *dn = OTAHIL_DEFAULT_DN, *ds = OTAHIL_DEFAULT_SECRET;
     long reboot_delay = 3000;
     int resume = 1;
+    unsigned long flash_delay_us = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--board")) board_arg = need(argc, argv, &i);
@@ -81,6 +83,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--secret")) ds = need(argc, argv, &i);
         else if (!strcmp(a, "--reboot-delay-ms")) reboot_delay = atol(need(argc, argv, &i));
         else if (!strcmp(a, "--no-resume")) resume = 0;
+        else if (!strcmp(a, "--flash-delay-us")) {
+            const char *v = need(argc, argv, &i);
+            char *end;
+            flash_delay_us = strtoul(v, &end, 10);
+            if (*v < '0' || *v > '9' || *end || flash_delay_us > 1000000) {
+                fprintf(stderr, "otahil-dut: --flash-delay-us '%s': expected 0..1000000\n", v);
+                return DUT_EXIT_HARNESS;
+            }
+        }
         else if (!strcmp(a, "--help")) { usage(stdout); return 0; }
         else {
             fprintf(stderr, "otahil-dut: unknown option '%s'\n", a);
@@ -122,8 +133,11 @@ int main(int argc, char **argv)
         return DUT_EXIT_HARNESS;
     }
     g_ff.fs.meta->boots++;
+    g_ff.op_delay_us = (unsigned)flash_delay_us;
     evlog_emit("device", "boot.start", "\"boot\":%u,\"board\":\"%s\",\"pid\":%d",
                g_ff.fs.meta->boots, b.name, (int)getpid());
+    if (flash_delay_us)
+        evlog_emit("device", "device.flash_slow", "\"delay_us\":%lu", flash_delay_us);
 
     struct boot_cfg bc = { strcmp(b.bootloader, "pingpong") == 0 ? BOOT_PINGPONG : BOOT_COPY,
                            b.boot_attempts, b.flash_base, NULL, NULL };

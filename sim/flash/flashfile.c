@@ -11,7 +11,9 @@
  * The backend installs its own op hook: after every program and erase, and
  * after any violation (reads included), it appends one JSON line to
  * PATH.oplog and flushes it, then calls the user hook. The user hook alone
- * decides power cuts in the "before" call. A line names the op's phase and
+ * decides power cuts in the "before" call. With op_delay_us set, every
+ * program and erase first sleeps that long in the "before" call, as on a
+ * slow chip: the calling thread is held, the bytes land as usual. A line names the op's phase and
  * the fault that fired on it when there are any; an op cut by the hook or a
  * fault (CUT_AFTER aside) makes no "after" call, so no line.
  */
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "flashfile.h"
@@ -79,8 +82,15 @@ static int ff_hook(void *ctx, const struct flashsim_op *op, int before)
 {
     struct flashfile *ff = ctx;
 
-    if (before)
+    if (before) {
+        if (ff->op_delay_us && (op->kind == FLASHSIM_OP_PROGRAM || op->kind == FLASHSIM_OP_ERASE)) {
+            struct timespec ts = { (time_t)(ff->op_delay_us / 1000000u),
+                                   (long)(ff->op_delay_us % 1000000u) * 1000L };
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+        }
         return ff->user_hook ? ff->user_hook(ff->user_ctx, op, 1) : 0;
+    }
     if (ff->oplog && (op->kind != FLASHSIM_OP_READ || op->violation != FLASHSIM_V_NONE))
         log_op(ff, op);
     if (ff->user_hook)

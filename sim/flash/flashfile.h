@@ -23,6 +23,8 @@ struct flashfile {
     FILE  *oplog;      /* NULL if the op log is off */
     flashsim_hook_fn user_hook; /* chained after the op log's own hook; may be NULL */
     void  *user_ctx;
+    unsigned op_delay_us; /* each program or erase sleeps this long first (a slow chip); 0:
+                          * none. Cleared by flashfile_open: set it after */
     char   path[4096];
 };
 

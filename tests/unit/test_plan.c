@@ -158,6 +158,10 @@ static void test_full_plan(void **state)
                   "seed = 0x10\n"
                   "expect = fail-clean\n"
                   "retries = 2\n"
+                  "base_version = app-1.0.9-20180101.1000\n"
+                  "target_version = app-1.0.10-20260101.1200\n"
+                  "flash_write_us = 5000\n"
+                  "inform_within_ms = 10000\n"
                   "\n"
                   "[http:3]\n"
                   "  status = 503\n"
@@ -190,6 +194,7 @@ static void test_full_plan(void **state)
                   "sign = sha256\n"
                   "sign_case = upper\n"
                   "wrong_digest = false\n"
+                  "wrong_digest_attempts = 1\n"
                   "[proxy.mqtt]\n"
                   "fault = up:conn=3:close_after=100\n"
                   "fault = down:latency=200ms\n"
@@ -243,6 +248,11 @@ static void test_full_plan(void **state)
     assert_int_equal(p.mqtt.sign, CF_SIGN_SHA256);
     assert_true(p.mqtt.sign_upper);
     assert_false(p.mqtt.wrong_digest);
+    assert_int_equal(p.mqtt.wrong_digest_attempts, 1);
+    assert_string_equal(p.base_version, "app-1.0.9-20180101.1000");
+    assert_string_equal(p.target_version, "app-1.0.10-20260101.1200");
+    assert_int_equal(p.flash_write_us, 5000);
+    assert_int_equal(p.inform_within_ms, 10000);
     assert_int_equal(p.mqtt.set, (1u << CF_M_COUNT) - 1);
 
     assert_int_equal(p.nproxy_mqtt, 2);
@@ -261,8 +271,11 @@ static void test_full_plan(void **state)
                         "mqtt drop_push=2 duplicate_at=30 offline_push=true restart_broker_at=50 "
                         "push_len=1300 url_len=1100 size_string=true size_delta=+7 "
                         "message=Success sign_method=SHA-256 sign=sha256 sign_case=upper "
-                        "wrong_digest=false; "
-                        "proxy.mqtt 2 faults; proxy.http 1 fault");
+                        "wrong_digest=false wrong_digest_attempts=1; "
+                        "proxy.mqtt 2 faults; proxy.http 1 fault; "
+                        "base_version=app-1.0.9-20180101.1000; "
+                        "target_version=app-1.0.10-20260101.1200; flash_write_us=5000; "
+                        "inform_within_ms=10000");
     plan_free(&p);
     assert_int_equal(p.nproxy_mqtt, 0);
     assert_null(p.proxy_mqtt);
@@ -284,7 +297,37 @@ static void test_bad_lines(void **state)
     /* keys */
     expect_error("[plan]\nname = x\nbogus = 1\n",
                  "3: key 'bogus': unknown key (expected one of: name, description, field, seed, "
-                 "expect, retries, image_size, image_footer)");
+                 "expect, retries, image_size, image_footer, base_version, target_version, "
+                 "flash_write_us, inform_within_ms)");
+    expect_error("[plan]\nflash_write_us = 2000000\n",
+                 "2: key 'flash_write_us': expected microseconds added to each flash program or "
+                 "erase, 0..1000000, got '2000000'");
+    expect_error("[plan]\nflash_write_us = 5ms\n",
+                 "2: key 'flash_write_us': expected microseconds added to each flash program or "
+                 "erase, 0..1000000, got '5ms'");
+    expect_error("[plan]\ninform_within_ms = 0\n",
+                 "2: key 'inform_within_ms': expected a deadline in ms after set_boot FINISH, "
+                 "1..600000, got '0'");
+    expect_error("[plan]\ninform_within_ms = -3\n",
+                 "2: key 'inform_within_ms': expected a deadline in ms after set_boot FINISH, "
+                 "1..600000, got '-3'");
+    expect_error("[plan]\ntarget_version = app 2.0\n",
+                 "2: key 'target_version': expected a version of 1..63 printable characters "
+                 "without blanks, got 'app 2.0'");
+    expect_error("[plan]\nbase_version = app-1.0.0-20180101.1000-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+                 "2: key 'base_version': expected a version of 1..63 printable characters "
+                 "without blanks, got 'app-1.0.0-20180101.1000-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'");
+    expect_error("[plan]\nbase_version =\n",
+                 "2: key 'base_version': expected a version of 1..63 printable characters "
+                 "without blanks, got ''");
+    expect_error("[plan]\ntarget_version = a\ntarget_version = b\n",
+                 "3: key 'target_version': given twice in this section (first at line 2)");
+    expect_error("[mqtt]\nwrong_digest_attempts = 0\n",
+                 "2: key 'wrong_digest_attempts': expected a number of pushes 1..101 (1 = only the "
+                 "first push of each job), got '0'");
+    expect_error("[mqtt]\nwrong_digest_attempts = first\n",
+                 "2: key 'wrong_digest_attempts': expected a number of pushes 1..101 (1 = only the "
+                 "first push of each job), got 'first'");
     expect_error("[plan]\nexpect = maybe\n", "2: key 'expect': expected pass or fail-clean, got 'maybe'");
     expect_error("[plan]\nseed = abc\n", "2: key 'seed': expected an unsigned 64-bit number, got 'abc'");
     expect_error("[plan]\nretries = 101\n", "2: key 'retries': expected 0..100, got '101'");
@@ -408,7 +451,8 @@ static void test_options(void **state)
     assert_int_equal(plan_add_cli(&p, "mqtt", "drop=1", err, sizeof err), -1);
     assert_string_equal(err, "key 'drop': unknown key (expected one of: drop_push, duplicate_at, "
                              "offline_push, restart_broker_at, push_len, url_len, size_string, "
-                             "size_delta, message, sign_method, sign, sign_case, wrong_digest)");
+                             "size_delta, message, sign_method, sign, sign_case, wrong_digest, "
+                             "wrong_digest_attempts)");
     assert_int_equal(plan_add_http_option(&p, "0:status=500", err, sizeof err), -1);
     assert_string_equal(err, "section [http:0]: N in [http:N] must be a firmware GET number 1..1000000");
     assert_int_equal(plan_add_cli(&p, "tcp", "x=1", err, sizeof err), -1);
