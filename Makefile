@@ -48,9 +48,11 @@ BAD_PORTS := $(sort $(basename $(notdir $(wildcard fixtures/ports/*.patch))))
 FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/fwobj/%.o),$(FW_OBJ))
 FW_PORTS := reference $(BAD_PORTS)
 FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
+# The same variants as device processes for `otahil run --port NAME`.
+DUT_BAD  := $(BAD_PORTS:%=$(BUILD)/dut/%)
 
 .PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt
-all: deps-check $(BIN) $(FW_SO) $(BUILD)/boards
+all: deps-check $(BIN) $(FW_SO) $(DUT_BAD) $(BUILD)/boards
 
 deps-check:
 	@scripts/install-deps.sh --check-build >/dev/null 2>&1 || scripts/install-deps.sh
@@ -75,6 +77,15 @@ $(BUILD)/fw/%.so: fixtures/ports/%.patch $(FW_BASE_OBJ) $(PATCHABLE)
 	  $(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $(BUILD)/fixtures/$*/$$f -o $(BUILD)/fixtures/$*/$${f%.c}.o || exit 1; \
 	done
 	$(CC) -shared $(LDFLAGS) -Wl,-z,norelro -Wl,-z,now -o $@ $(FW_BASE_OBJ) $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.o)
+
+# Built from the patched copies the firmware object's rule made; the patched
+# objects come before the archive, so its reference members are not linked.
+$(BUILD)/dut/%: $(BUILD)/fw/%.so $(BUILD)/obj/sim/device/dut_main.o $(BUILD)/libotahil.a
+	@mkdir -p $(dir $@)
+	@for f in $(PATCHABLE); do \
+	  $(CC) $(CFLAGS) -c $(BUILD)/fixtures/$*/$$f -o $(BUILD)/fixtures/$*/$${f%.c}.dut.o || exit 1; \
+	done
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/sim/device/dut_main.o $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.dut.o) $(BUILD)/libotahil.a $(LDLIBS)
 
 $(BUILD)/libotahil.a: $(LIB_OBJ)
 	@rm -f $@
@@ -110,7 +121,7 @@ freestanding-check:
 	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC)) freestanding files build for cortex-m3"
 
 unit: deps-check
-	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(TEST_BIN:$(BUILD)/%=build/san/%)
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(BAD_PORTS:%=build/san/dut/%) $(TEST_BIN:$(BUILD)/%=build/san/%)
 
 test: deps-check unit freestanding-check
 	@scripts/run-tests.sh build/san

@@ -14,6 +14,7 @@
  * The same setters serve plan_add_cli(), so an option and a plan line accept
  * exactly the same keys and values.
  */
+#include "conformance/checks.h"
 #include "conformance/plan.h"
 #include "mock_cloud/proxy.h"
 #include "mock_cloud/cloud.h"
@@ -34,10 +35,10 @@ enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_
 
 enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_IMAGE_SIZE,
                 PK_IMAGE_FOOTER, PK_BASE_VERSION, PK_TARGET_VERSION, PK_FLASH_WRITE_US,
-                PK_INFORM_WITHIN_MS, PK_COUNT };
+                PK_INFORM_WITHIN_MS, PK_FAIL_STEP, PK_SLOW, PK_COUNT };
 static const char *const plan_keys[PK_COUNT] = {
     "name", "description", "field", "seed", "expect", "retries", "image_size", "image_footer",
-    "base_version", "target_version", "flash_write_us", "inform_within_ms",
+    "base_version", "target_version", "flash_write_us", "inform_within_ms", "fail_step", "slow",
 };
 _Static_assert(PK_COUNT <= PLAN_KEYS_MAX, "plan_line has no room for every [plan] key");
 
@@ -329,6 +330,24 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
             p->inform_within_ms = (uint32_t)u;
         return k;
     }
+    case PK_FAIL_STEP: {
+        int step;
+        if (strlen(value) >= sizeof p->fail_step ||
+            check_parse_fail_step(value, NULL, &step, why, whylen) != 0) {
+            if (strlen(value) >= sizeof p->fail_step)
+                snprintf(why, whylen, "longer than %zu characters", sizeof p->fail_step - 1);
+            return -1;
+        }
+        snprintf(p->fail_step, sizeof p->fail_step, "%s", value);
+        return k;
+    }
+    case PK_SLOW:
+        if (!strcmp(value, "true") || !strcmp(value, "false")) {
+            p->slow = value[0] == 't';
+            return k;
+        }
+        snprintf(why, whylen, "expected true or false, got '%s'", value);
+        return -1;
     case PK_IMAGE_FOOTER:
         if (!strcmp(value, "true"))
             p->image_no_footer = 0;
@@ -342,7 +361,7 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
     }
     snprintf(why, whylen, "unknown key (expected one of: name, description, field, seed, expect, "
              "retries, image_size, image_footer, base_version, target_version, flash_write_us, "
-             "inform_within_ms)");
+             "inform_within_ms, fail_step, slow)");
     return -1;
 }
 
@@ -691,6 +710,8 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
         PLAN_PUT("%sflash_write_us=%u", len ? "; " : "", p->flash_write_us);
     if (p->inform_within_ms)
         PLAN_PUT("%sinform_within_ms=%u", len ? "; " : "", p->inform_within_ms);
+    if (p->fail_step[0])
+        PLAN_PUT("%sfail_step=%s", len ? "; " : "", p->fail_step);
     if (!len)
         PLAN_PUT("no faults");
 #undef PLAN_PUT

@@ -6,7 +6,7 @@
  *
  *   [plan]        name, description, field, seed, expect, retries, image_size,
  *                 image_footer, base_version, target_version, flash_write_us,
- *                 inform_within_ms
+ *                 inform_within_ms, fail_step, slow
  *   [http]        firmware server rule for every firmware GET
  *   [http:N]      ... for the Nth firmware GET only
  *   [mqtt]        push faults of every job
@@ -60,6 +60,11 @@ struct fault_plan {
                                                 * the case's */
     uint32_t flash_write_us;           /* [plan] flash_write_us: extra microseconds each program or
                                         * erase takes on the native device; 0: none */
+    char     fail_step[128];           /* [plan] fail_step: the negative step a correct device
+                                        * reports, "-2", "none" or per profile "g1:-4,g2:-11"
+                                        * (conformance/checks.h); "": not checked */
+    int      slow;                     /* [plan] slow = true: takes long (tens of seconds);
+                                        * `otahil certify --quick` leaves it out */
     uint32_t inform_within_ms;         /* [plan] inform_within_ms: the inform of the new version
                                         * must follow set_boot FINISH within this many ms; 0: no
                                         * deadline */

@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "conformance/checks.h"
 #include "conformance/common.h"
 #include "conformance/netfault.h"
 #include "conformance/plan.h"
@@ -41,6 +42,8 @@
 #define V1 "app-1.0.0-20180101.1000"
 #define V2 "app-2.0.0-20260101.1200"
 #define MAX_BOOTS 30
+#define SETTLE_S 3 /* a fail-clean run ends when its push stays unanswered this long */
+#define REBOOT_WAIT_S 3 /* ... or this long past the reboot pause after the job failed */
 
 struct case_def {
     const char *name;
@@ -100,52 +103,6 @@ static void msleep(int ms)
 
 /* ---- event log checks --------------------------------------------------- */
 
-struct evlist {
-    cJSON **ev;
-    int     n;
-};
-
-static int load_events(const char *path, struct evlist *l)
-{
-    uint8_t *data;
-    size_t len;
-    char err[256];
-    l->ev = NULL;
-    l->n = 0;
-    if (read_file(path, &data, &len, err, sizeof(err)) != 0)
-        return -1;
-    int cap = 0;
-    char *s = (char *)data, *end = s + len;
-    while (s < end) {
-        char *nl = memchr(s, '\n', (size_t)(end - s));
-        size_t ll = nl ? (size_t)(nl - s) : (size_t)(end - s);
-        cJSON *j = cJSON_ParseWithLength(s, ll);
-        if (j) {
-            if (l->n == cap) {
-                cap = cap ? cap * 2 : 256;
-                l->ev = realloc(l->ev, sizeof(*l->ev) * (size_t)cap);
-            }
-            l->ev[l->n++] = j;
-        }
-        s += ll + 1;
-    }
-    free(data);
-    return 0;
-}
-
-static void free_events(struct evlist *l)
-{
-    for (int i = 0; i < l->n; i++)
-        cJSON_Delete(l->ev[i]);
-    free(l->ev);
-}
-
-static const char *sfield(const cJSON *e, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* One step of an expected sequence: event name, optional string field match. */
 struct expect {
     const char *ev;
@@ -161,11 +118,11 @@ static int check_order(const struct evlist *l, const struct expect *x, int nx, c
     for (int k = 0; k < nx; k++) {
         int found = -1;
         for (int i = at; i < l->n; i++) {
-            const char *ev = sfield(l->ev[i], "ev");
+            const char *ev = ev_str(l->ev[i], "ev");
             if (!ev || strcmp(ev, x[k].ev) != 0)
                 continue;
             if (x[k].key) {
-                const char *v = sfield(l->ev[i], x[k].key);
+                const char *v = ev_str(l->ev[i], x[k].key);
                 if (!v || strcmp(v, x[k].val) != 0)
                     continue;
             }
@@ -186,7 +143,7 @@ static int count_ev(const struct evlist *l, const char *ev)
 {
     int c = 0;
     for (int i = 0; i < l->n; i++) {
-        const char *e = sfield(l->ev[i], "ev");
+        const char *e = ev_str(l->ev[i], "ev");
         if (e && !strcmp(e, ev))
             c++;
     }
@@ -197,9 +154,9 @@ static const char *last_inform(const struct evlist *l)
 {
     const char *v = NULL;
     for (int i = 0; i < l->n; i++) {
-        const char *e = sfield(l->ev[i], "ev");
+        const char *e = ev_str(l->ev[i], "ev");
         if (e && !strcmp(e, "device.inform"))
-            v = sfield(l->ev[i], "version");
+            v = ev_str(l->ev[i], "version");
     }
     return v;
 }
@@ -251,8 +208,8 @@ static int find_ev(const struct evlist *l, int from, const char *ev, const char 
                    const char *val)
 {
     for (int i = from < 0 ? 0 : from; i < l->n; i++) {
-        const char *e = sfield(l->ev[i], "ev");
-        const char *v = key ? sfield(l->ev[i], key) : NULL;
+        const char *e = ev_str(l->ev[i], "ev");
+        const char *v = key ? ev_str(l->ev[i], key) : NULL;
         if (e && !strcmp(e, ev) && (!key || (v && !strcmp(v, val))))
             return i;
     }
@@ -289,17 +246,58 @@ static enum verdict check_inform_delay(const struct evlist *l, const char *targe
     return V_PASS;
 }
 
+/* The conformance checks (checks.h) over the log, the file served and the
+ * flash. V_PASS, or the first failing check's verdict with its detail. */
+static enum verdict run_checks(const struct evlist *l, const struct board *b, const char *flash,
+                               const char *served, const char *base, const char *target,
+                               int expect_update, const struct fault_plan *plan,
+                               struct run_result *res)
+{
+    uint8_t *file;
+    size_t len;
+    char err[512];
+    if (read_file(served, &file, &len, err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
+    struct check_in ci = { l, file, len, b, flash, base, target, expect_update, CHECK_STEP_ANY };
+    if (plan && plan->fail_step[0] &&
+        check_parse_fail_step(plan->fail_step, b->profile, &ci.fail_step, err, sizeof(err)) != 0) {
+        free(file);
+        return set(res, V_ERROR, "plan %s: fail_step %s", plan->name, err);
+    }
+    res->nchecks = checks_run(&ci, res->checks);
+    free(file);
+    const struct check_res *bad = checks_first_bad(res->checks, res->nchecks);
+    if (!bad)
+        return V_PASS;
+    return set(res, bad->verdict, "check %s: %s", bad->id, bad->detail);
+}
+
 static enum verdict judge(const struct case_def *c, const struct board *b, const char *flash,
                           const struct job_status *js, const char *base, const char *target,
-                          uint32_t inform_within_ms, struct run_result *res)
+                          const struct fault_plan *plan, const char *served,
+                          struct run_result *res)
 {
+    uint32_t inform_within_ms = plan ? plan->inform_within_ms : 0;
+    int fail_clean = plan && plan->expect == PLAN_EXPECT_FAIL_CLEAN;
+    int expect_update = -1;
     struct evlist l;
     char why[400];
-    if (load_events(res->events, &l) != 0)
+    if (evlist_load(res->events, &l) != 0)
         return set(res, V_ERROR, "cannot read the event log %s", res->events);
     enum verdict v = V_PASS;
     int pingpong = !strcmp(b->bootloader, "pingpong");
-    if (!strcmp(c->name, "update")) {
+    if (!strcmp(c->name, "update") && fail_clean) {
+        /* The plan's fault must make the update fail: the job fails (or the
+         * device leaves the push unanswered, as G1 does with a push it cannot
+         * parse), and the device keeps its image; the checks say the rest. */
+        expect_update = 0;
+        if (js->state == JOB_SUCCEEDED)
+            v = set(res, V_FAIL, "the update succeeded; under plan %s a correct device fails it "
+                    "cleanly", plan->name);
+        else
+            v = check_flash(flash, b, base, res);
+    } else if (!strcmp(c->name, "update")) {
+        expect_update = 1;
         struct expect x[] = {
             { "device.inform", "version", base, "inform of the old version" },
             { "job.pushed", NULL, NULL, "the push" },
@@ -341,6 +339,7 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         else
             v = check_flash(flash, b, base, res);
     } else if (!strcmp(c->name, "version-same")) {
+        expect_update = 0;
         struct expect x[] = {
             { "job.pushed", NULL, NULL, "the push" },
             { "agent.push_rejected", NULL, NULL, "the device's refusal" },
@@ -356,8 +355,14 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         else
             v = check_flash(flash, b, base, res);
     }
-    free_events(&l);
     if (v == V_PASS)
+        v = run_checks(&l, b, flash, served, base, target, expect_update, plan, res);
+    evlist_free(&l);
+    if (v == V_PASS && fail_clean)
+        snprintf(res->reason, sizeof(res->reason), "the update failed cleanly, as plan %s expects "
+                 "(job %s%s, %s kept)", plan->name, cloud_job_state_name(js->state),
+                 js->last_step < 0 && js->last_step > -1000 ? ", negative step reported" : "", base);
+    else if (v == V_PASS)
         snprintf(res->reason, sizeof(res->reason), "%s", c->title);
     return v;
 }
@@ -377,6 +382,36 @@ static int strip_footer(const char *path, char *err, size_t n)
     return rc;
 }
 
+/* The device binary for a --port value: "" for the reference (otahil-dut),
+ * build/dut/NAME for a known-bad variant, or the path given. */
+static int resolve_port(const char *port, char *dut, size_t n, char *err, size_t errlen)
+{
+    char rel[300];
+    dut[0] = '\0';
+    if (!port || !strcmp(port, "reference"))
+        return 0;
+    if (strchr(port, '/')) {
+        if (access(port, X_OK) != 0) {
+            snprintf(err, errlen, "--port %s: not an executable device binary", port);
+            return -1;
+        }
+        snprintf(dut, n, "%s", port);
+        return 0;
+    }
+    for (const char *c = port; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_')) {
+            snprintf(err, errlen, "--port '%s': a port name is letters, digits, '-' and '_'", port);
+            return -1;
+        }
+    snprintf(rel, sizeof(rel), "../dut/%s", port);
+    if (otahil_sibling_exe(rel, dut, n) != 0) {
+        snprintf(err, errlen, "--port %s: no device build %s (make builds it from "
+                 "fixtures/ports/%s.patch)", port, dut, port);
+        return -1;
+    }
+    return 0;
+}
+
 enum verdict run_case(const char *name, const struct run_opts *o, struct run_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -393,6 +428,9 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                    b.bootloader);
     if (mkdir_p(o->out) != 0)
         return set(res, V_ERROR, "%s: %s", o->out, strerror(errno));
+    char dut[4200] = "";
+    if (resolve_port(o->port, dut, sizeof(dut), err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
 
     snprintf(res->events, sizeof(res->events), "%s/events.jsonl", o->out);
     snprintf(path, sizeof(path), "%s.seq", res->events);
@@ -421,8 +459,8 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
 
     if (evlog_open(res->events) != 0)
         return set(res, V_ERROR, "%s: %s", res->events, strerror(errno));
-    evlog_emit("run", "run.start", "\"case\":\"%s\",\"board\":\"%s\",\"seed\":%llu", c->name,
-               b.name, (unsigned long long)o->seed);
+    evlog_emit("run", "run.start", "\"case\":\"%s\",\"board\":\"%s\",\"seed\":%llu,\"port\":\"%s\"",
+               c->name, b.name, (unsigned long long)o->seed, o->port ? o->port : "reference");
 
     struct cloud_opts co = { cloudir, NULL, 0, 0, o->seed, o->throttle_bps };
     struct cloud *cl = cloud_start(&co, err, sizeof(err));
@@ -455,7 +493,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
 
     char broker[64];
     snprintf(broker, sizeof(broker), "127.0.0.1:%d", netfault_mqtt_port(&nf, cl));
-    struct supervisor_opts so = { NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
+    struct supervisor_opts so = { dut[0] ? dut : NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
                                   OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, res->events,
                                   o->reboot_delay_ms, 1, o->plan ? o->plan->flash_write_us : 0 };
     struct supervisor sv;
@@ -473,6 +511,10 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     enum verdict v = V_PASS;
     int done = 0;
     double deadline = now_s() + (o->timeout_s > 0 ? o->timeout_s : 60);
+    int fail_clean = o->plan && o->plan->expect == PLAN_EXPECT_FAIL_CLEAN;
+    int pushes_seen = 0, failed_boots = 0;
+    double failed_at = 0;
+    double pushed_at = 0;
     while (!done) {
         struct boot_end be;
         if (g_interrupted) {
@@ -484,9 +526,35 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
             break;
         }
         cloud_job_status(cl, job, &js);
-        if (js.state == JOB_SUCCEEDED || js.state == JOB_FAILED) {
+        if (js.state == JOB_FAILED && fail_clean && js.last_step != -1 && js.last_step > -1000) {
+            /* A device that failed a download or a check reboots (G1: after
+             * its pause) and must come back on its old image: wait for that
+             * reboot, so the last boot's account and the next inform are in
+             * the log. A refused push (step -1) means no reboot. */
+            if (failed_at == 0) {
+                failed_at = now_s();
+                failed_boots = sv.boots;
+            }
+            if (sv.boots > failed_boots || now_s() > failed_at + REBOOT_WAIT_S +
+                                                        (double)o->reboot_delay_ms / 1000.0) {
+                msleep(300);
+                break;
+            }
+        } else if (js.state == JOB_SUCCEEDED || js.state == JOB_FAILED) {
             /* Let the device settle on what it just reported, then power it off. */
             msleep(100);
+            break;
+        }
+        if (js.pushes != pushes_seen) {
+            pushes_seen = js.pushes;
+            pushed_at = now_s();
+        }
+        if (fail_clean && js.state == JOB_PUSHED && pushes_seen > 0 &&
+            now_s() - pushed_at > SETTLE_S) {
+            /* A push the device drops without a word (G1 with a push it cannot
+             * parse): nothing more will come of it. */
+            evlog_emit("run", "run.settled", "\"reason\":\"push %d unanswered for %d s\"",
+                       pushes_seen, SETTLE_S);
             break;
         }
         if (supervisor_poll(&sv, &be)) {
@@ -524,7 +592,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     netfault_stop(&nf);
     cloud_stop(cl);
     if (v == V_PASS)
-        v = judge(c, &b, flash, &js, base, target, o->plan ? o->plan->inform_within_ms : 0, res);
+        v = judge(c, &b, flash, &js, base, target, o->plan, v2img, res);
     res->verdict = v;
     res->seconds = now_s() - t0;
     if (o->plan) {

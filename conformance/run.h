@@ -18,6 +18,17 @@ struct run_opts {
     int         quiet;
     const struct fault_plan *plan; /* faults the cloud injects (plan.h), or NULL; its
                                     * [plan] retries go to the case's job */
+    const char *port;            /* device under test: NULL or "reference" (otahil-dut), a
+                                  * known-bad variant NAME (build/dut/NAME, from
+                                  * fixtures/ports/NAME.patch) or a path to a device binary */
+};
+
+#define RUN_CHECKS_MAX 16
+
+struct run_check {
+    char         id[32];
+    enum verdict verdict;
+    char         detail[400];
 };
 
 struct run_result {
@@ -25,6 +36,8 @@ struct run_result {
     char   reason[512];
     char   events[4200];         /* event log path */
     double seconds;
+    struct run_check checks[RUN_CHECKS_MAX]; /* the conformance checks (checks.h) */
+    int    nchecks;
 };
 
 /* Known case names, NULL-terminated. */

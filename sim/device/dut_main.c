@@ -35,6 +35,7 @@ static struct flashfile g_ff;
 
 void otahil_platform_reboot(const char *reason)
 {
+    hal_ota_report_writes();
     evlog_emit("device", "device.reboot", "\"reason\":\"%s\"", reason);
     flashfile_close(&g_ff);
     _exit(DUT_EXIT_REBOOT);

@@ -55,6 +55,7 @@ void otahil_sync(void)
 
 void otahil_platform_reboot(const char *reason)
 {
+    hal_ota_report_writes();
     otahil_event("device", "device.reboot", "\"reason\":\"%s\"", reason);
     g_ops->reboot(g_ops->ctx, reason);
 }

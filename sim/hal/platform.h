@@ -29,4 +29,8 @@ struct otahil_platform *otahil_platform_get(void);
  * reason is logged. Never returns. */
 void otahil_platform_reboot(const char *reason) __attribute__((noreturn));
 
+/* Reports the writes the port was given that are not reported yet
+ * ("port.written", sim/hal/hal_ota.c). Platforms call it before a reboot. */
+void hal_ota_report_writes(void);
+
 #endif

@@ -390,6 +390,13 @@ static const uint32_t crc32_nibble[16] = {
 #endif
 
 /* Running register (start with 0xFFFFFFFF, XOR the result with it). */
+static uint32_t crc32_run(uint32_t c, const void *data, size_t n);
+
+uint32_t kv_crc32_update(uint32_t running, const void *data, size_t n)
+{
+    return crc32_run(running, data, n);
+}
+
 static uint32_t crc32_run(uint32_t c, const void *data, size_t n)
 {
     const uint8_t *p = data;

@@ -29,6 +29,11 @@
 #define KV_ETOOSMALL (-75)  /* caller's buffer too small */
 #define KV_ECUT      FLASHSIM_ECUT /* power cut during the operation */
 
+/* The store's CRC-32 (reflected 0xEDB88320) as a running register: start
+ * with 0xFFFFFFFF, XOR the last result with 0xFFFFFFFF. Also used by the
+ * OTA HAL's report of what the port was given (sim/hal/hal_ota.c). */
+uint32_t kv_crc32_update(uint32_t running, const void *data, size_t n);
+
 struct kv_sector {
     int      part;   /* partition id */
     uint32_t off;    /* offset of the sector within the partition */

@@ -298,7 +298,13 @@ static void test_bad_lines(void **state)
     expect_error("[plan]\nname = x\nbogus = 1\n",
                  "3: key 'bogus': unknown key (expected one of: name, description, field, seed, "
                  "expect, retries, image_size, image_footer, base_version, target_version, "
-                 "flash_write_us, inform_within_ms)");
+                 "flash_write_us, inform_within_ms, fail_step, slow)");
+    expect_error("[plan]\nfail_step = 4\n",
+                 "2: key 'fail_step': '4': a step is -1..-99 or none, alone ('-2') or per profile "
+                 "('g1:-4,g2:-11')");
+    expect_error("[plan]\nfail_step = g1:-4,-2\n",
+                 "2: key 'fail_step': '-2': write PROFILE:STEP, as 'g1:-4'");
+    expect_error("[plan]\nslow = yes\n", "2: key 'slow': expected true or false, got 'yes'");
     expect_error("[plan]\nflash_write_us = 2000000\n",
                  "2: key 'flash_write_us': expected microseconds added to each flash program or "
                  "erase, 0..1000000, got '2000000'");
