@@ -35,10 +35,10 @@ enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_
 
 enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_IMAGE_SIZE,
                 PK_IMAGE_FOOTER, PK_BASE_VERSION, PK_TARGET_VERSION, PK_FLASH_WRITE_US,
-                PK_INFORM_WITHIN_MS, PK_FAIL_STEP, PK_SLOW, PK_COUNT };
+                PK_INFORM_WITHIN_MS, PK_FAIL_STEP, PK_SLOW, PK_FILE_SIZE, PK_COUNT };
 static const char *const plan_keys[PK_COUNT] = {
     "name", "description", "field", "seed", "expect", "retries", "image_size", "image_footer",
-    "base_version", "target_version", "flash_write_us", "inform_within_ms", "fail_step", "slow",
+    "base_version", "target_version", "flash_write_us", "inform_within_ms", "fail_step", "slow", "file_size",
 };
 _Static_assert(PK_COUNT <= PLAN_KEYS_MAX, "plan_line has no room for every [plan] key");
 
@@ -341,6 +341,24 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
         snprintf(p->fail_step, sizeof p->fail_step, "%s", value);
         return k;
     }
+    case PK_FILE_SIZE: {
+        long d = 0;
+        char *e2 = NULL;
+        if (strncmp(value, "partition", 9) == 0) {
+            const char *r = value + 9;
+            d = *r ? strtol(r, &e2, 10) : 0;
+            if (!*r || ((*r == '+' || *r == '-') && e2 != r + 1 && !*e2 && d >= -65536 &&
+                        d <= 65536)) {
+                p->file_size_delta = (int32_t)d;
+                p->has_file_size = 1;
+                return k;
+            }
+        }
+        snprintf(why, whylen, "expected partition, partition+N or partition-N (N up to 65536: "
+                 "the served file's size against the board's download partition), got '%s'",
+                 value);
+        return -1;
+    }
     case PK_SLOW:
         if (!strcmp(value, "true") || !strcmp(value, "false")) {
             p->slow = value[0] == 't';
@@ -361,7 +379,7 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
     }
     snprintf(why, whylen, "unknown key (expected one of: name, description, field, seed, expect, "
              "retries, image_size, image_footer, base_version, target_version, flash_write_us, "
-             "inform_within_ms, fail_step, slow)");
+             "inform_within_ms, fail_step, slow, file_size)");
     return -1;
 }
 
@@ -710,6 +728,8 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
         PLAN_PUT("%sflash_write_us=%u", len ? "; " : "", p->flash_write_us);
     if (p->inform_within_ms)
         PLAN_PUT("%sinform_within_ms=%u", len ? "; " : "", p->inform_within_ms);
+    if (p->has_file_size)
+        PLAN_PUT("%sfile_size=partition%+d", len ? "; " : "", (int)p->file_size_delta);
     if (p->fail_step[0])
         PLAN_PUT("%sfail_step=%s", len ? "; " : "", p->fail_step);
     if (!len)

@@ -6,7 +6,7 @@
  *
  *   [plan]        name, description, field, seed, expect, retries, image_size,
  *                 image_footer, base_version, target_version, flash_write_us,
- *                 inform_within_ms, fail_step, slow
+ *                 inform_within_ms, fail_step, slow, file_size
  *   [http]        firmware server rule for every firmware GET
  *   [http:N]      ... for the Nth firmware GET only
  *   [mqtt]        push faults of every job
@@ -63,6 +63,9 @@ struct fault_plan {
     char     fail_step[128];           /* [plan] fail_step: the negative step a correct device
                                         * reports, "-2", "none" or per profile "g1:-4,g2:-11"
                                         * (conformance/checks.h); "": not checked */
+    int32_t  file_size_delta;          /* [plan] file_size = partition[+-N]: the file served is
+                                        * the board's download partition's length plus this */
+    int      has_file_size;
     int      slow;                     /* [plan] slow = true: takes long (tens of seconds);
                                         * `otahil certify --quick` leaves it out */
     uint32_t inform_within_ms;         /* [plan] inform_within_ms: the inform of the new version

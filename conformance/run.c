@@ -450,6 +450,15 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                              c->flags };
     if (o->plan && o->plan->image_size)
         s2.payload_len = o->plan->image_size;
+    if (o->plan && o->plan->has_file_size) {
+        /* §12 #3: the file against the partition it downloads into. */
+        const struct board_part *dl = board_part(&b, HAL_PARTITION_OTA_TEMP);
+        int64_t want = dl ? (int64_t)dl->length + o->plan->file_size_delta : 0;
+        if (!dl || want <= (int64_t)(IMAGE_HEADER_SIZE + IMAGE_FOOTER_SIZE))
+            return set(res, V_ERROR, "plan %s: file_size: board %s has no OTA_TEMP large enough",
+                       o->plan->name, b.name);
+        s2.payload_len = (uint32_t)(want - IMAGE_HEADER_SIZE - IMAGE_FOOTER_SIZE);
+    }
     if (make_image_file(v1img, &s1, err, sizeof(err)) != 0 ||
         make_image_file(v2img, &s2, err, sizeof(err)) != 0 ||
         provision_flash(flash, &b, v1img, err, sizeof(err)) != 0)

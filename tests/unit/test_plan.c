@@ -298,7 +298,10 @@ static void test_bad_lines(void **state)
     expect_error("[plan]\nname = x\nbogus = 1\n",
                  "3: key 'bogus': unknown key (expected one of: name, description, field, seed, "
                  "expect, retries, image_size, image_footer, base_version, target_version, "
-                 "flash_write_us, inform_within_ms, fail_step, slow)");
+                 "flash_write_us, inform_within_ms, fail_step, slow, file_size)");
+    expect_error("[plan]\nfile_size = partition+x\n",
+                 "2: key 'file_size': expected partition, partition+N or partition-N (N up to 65536: "
+                 "the served file's size against the board's download partition), got 'partition+x'");
     expect_error("[plan]\nfail_step = 4\n",
                  "2: key 'fail_step': '4': a step is -1..-99 or none, alone ('-2') or per profile "
                  "('g1:-4,g2:-11')");
