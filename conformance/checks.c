@@ -279,6 +279,11 @@ static void check_record_crc(const struct check_in *in, struct check_res *r)
     int seen = 0;
     for (int i = 0; i < in->l->n; i++) {
         const cJSON *e = in->l->ev[i];
+        if (is_ev(e, "boot.record_rejected")) {
+            put(r, "record-crc", V_FAIL, "the bootloader rejected the boot record (event %d): %s",
+                (int)ev_num(e, "seq", 0), ev_str(e, "reason") ? ev_str(e, "reason") : "?");
+            return;
+        }
         if (!is_ev(e, "boot.copy.start") && !is_ev(e, "boot.copy"))
             continue;
         seen++;

@@ -12,7 +12,8 @@
  *   finish-after-whole-file  set_boot(OTA_FINISH) only once the port holds the whole file
  *                            and nothing else since the last fresh start (§4.1, §6.1, §7)
  *   record-crc               the copy bootloader's record carries the CRC16-XMODEM of the
- *                            whole file, so a resumed download continued its CRC16 (§5.4)
+ *                            whole file, so a resumed download continued its CRC16 (§5.4);
+ *                            no boot record is rejected
  *   single-download          a push during a download does not start a second one (§12 #14)
  *   fail-step                the negative step the device reports is the one its protocol
  *                            generation reports for this fault (§1.6), or none at all

@@ -195,6 +195,11 @@ static void test_early_finish_and_crc(void **state)
     assert_int_equal(f->verdict, V_FAIL);
     assert_non_null(strstr(f->detail, "only the first 39000 of the file's 40000 bytes"));
     assert_int_equal(find(r, n, "record-crc")->verdict, V_FAIL);
+    /* a record the bootloader refused */
+    n = run("{\"ev\":\"boot.record_rejected\",\"seq\":5,\"reason\":\"image CRC16 does not match\"}\n",
+            CHECK_STEP_ANY, r);
+    assert_int_equal(find(r, n, "record-crc")->verdict, V_FAIL);
+    assert_non_null(strstr(find(r, n, "record-crc")->detail, "rejected the boot record (event 5)"));
 }
 
 static void test_second_download(void **state)
