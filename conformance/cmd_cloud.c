@@ -77,10 +77,15 @@ static const char push_usage[] =
     "  --retries N            push again up to N times (0..100, default 0) after the device\n"
     "                         informs another version or reports a negative step\n"
     "  --at-inform            push at the device's next inform even if it is online now\n"
+    "  --unchecked            serve FILE even if it fails the format check (the AliOS footer:\n"
+    "                         magic, image_size, MD5); the cloud logs firmware.unchecked\n"
     "  --wait                 wait for the job's verdict\n"
     "  --timeout S            with --wait: give up after S seconds (default 300)\n"
     "  --help                 this text\n"
-    "Exit: 0 job created (with --wait: SUCCEEDED), 1 job FAILED, 2 timeout or harness error.\n";
+    "The cloud refuses a file that is not in OTA format (no AliOS footer, wrong image_size or\n"
+    "MD5: a serial image or a badly generated bin; otahil image check FILE shows why).\n"
+    "Exit: 0 job created (with --wait: SUCCEEDED), 1 job FAILED, 2 timeout, harness error or a\n"
+    "file the cloud refused.\n";
 
 /* ---- option parsing ---- */
 
@@ -488,7 +493,7 @@ int cmd_push(int argc, char **argv)
     const char *image = NULL, *workdir = NULL, *apiurl = NULL, *sign = NULL, *device = NULL, *v = NULL;
     char devbuf[80], *dv[2] = { (char *)OTAHIL_DEFAULT_PK, (char *)OTAHIL_DEFAULT_DN };
     char abs[PATH_MAX], err[512], *body;
-    int wait = 0, have_timeout = 0, at_inform = 0, st, fwid, job;
+    int wait = 0, have_timeout = 0, at_inform = 0, unchecked = 0, st, fwid, job;
     uint64_t timeout = CMD_DEFAULT_TIMEOUT_S, retries = 0;
     const cJSON *jid, *jurl, *jver;
     struct api_client api;
@@ -506,6 +511,10 @@ int cmd_push(int argc, char **argv)
         }
         if (strcmp(argv[i], "--at-inform") == 0) {
             at_inform = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--unchecked") == 0) {
+            unchecked = 1;
             continue;
         }
         if ((m = cmd_opt(argc, argv, &i, "--image", &v)) > 0)
@@ -574,6 +583,8 @@ int cmd_push(int argc, char **argv)
     /* 1. the firmware */
     req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "path", abs);
+    if (unchecked)
+        cJSON_AddTrueToObject(req, "unchecked");
     body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     snprintf(err, sizeof err, "out of memory");
@@ -583,6 +594,8 @@ int cmd_push(int argc, char **argv)
     if (st != 201 || !cJSON_IsNumber(jid)) {
         if (st < 0)
             fprintf(stderr, "otahil push: %s\n", err);
+        else if (strstr(api_error_text(r), abs)) /* the reason names the file already */
+            fprintf(stderr, "otahil push: the cloud refused the firmware: %s\n", api_error_text(r));
         else
             fprintf(stderr, "otahil push: the cloud refused %s: %s\n", abs, api_error_text(r));
         cJSON_Delete(r);

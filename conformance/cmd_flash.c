@@ -1,4 +1,6 @@
-/* cmd_flash.c - `otahil flash info|dump|provision`: look inside a flash file. */
+/* cmd_flash.c - `otahil flash info|dump|provision|factory-reset`: look inside a flash
+ * file, make a new one, or re-flash the application of an existing one as a factory
+ * programmer does (spec §12 #6). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +17,66 @@ static void usage(FILE *f)
             "usage: otahil flash info FILE [--board B]\n"
             "       otahil flash dump FILE --part NAME [--board B] [--offset N] [--length N]\n"
             "       otahil flash provision FILE --image IMG [--board B]\n"
+            "       otahil flash factory-reset FILE --image IMG [--board B] [--erase-kv | --app-only]\n"
             "info: partition map with the image found in each slot, erase counts, the boot\n"
             "record, operation counters and violations. provision: a fresh, erased chip with\n"
-            "IMG in APPLICATION, as a factory programmer leaves it.\n");
+            "IMG in APPLICATION, as a factory programmer leaves it.\n"
+            "factory-reset: re-flash a device's existing FILE as a factory programmer does: IMG\n"
+            "into APPLICATION and the boot record (PARAMETER_1) erased, so IMG boots; the KV\n"
+            "store (the device's settings) is kept unless --erase-kv. --app-only writes\n"
+            "APPLICATION only and keeps the boot record, as a serial flash of the application\n"
+            "does: after an OTA on a pingpong board the OTA'd image still boots (spec §12 #6).\n");
+}
+
+/* Which slot boots and what it holds, after a factory reset. */
+static void print_boots(const char *file, const struct board *b)
+{
+    struct flashfile ff;
+    struct image_info ii;
+    char err[512];
+    if (open_flash(&ff, file, b, err, sizeof(err)) != 0) {
+        printf("boots    ? (%s)\n", err);
+        return;
+    }
+    int slot = active_slot(&ff.fs, b);
+    int rc = slot_image(&ff.fs, slot, &ii);
+    ota_boot_param_t r;
+    int last, rec = boot_record_newest(&ff.fs, &r, &last);
+    printf("boots    %s: %s%s\n", board_part_name(slot),
+           rc == IMAGE_OK ? ii.version : image_strerror(rc),
+           rec && slot != HAL_PARTITION_APPLICATION ? " (the boot record in PARAMETER_1 selects it)" : "");
+    flashfile_close(&ff);
+}
+
+static int factory_reset(const char *file, const struct board *b, const char *image,
+                         unsigned flags)
+{
+    char err[1024], kv[96] = "";
+    uint8_t *d;
+    size_t len;
+    struct image_info ii;
+    if (factory_reset_flash(file, b, image, flags, err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil flash factory-reset: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (read_file(image, &d, &len, err, sizeof(err)) == 0) {
+        image_parse(d, len, &ii);
+        free(d);
+    } else {
+        snprintf(ii.version, sizeof(ii.version), "?");
+    }
+    for (int k = 0; k < b->nkv; k++)
+        snprintf(kv + strlen(kv), sizeof(kv) - strlen(kv), "%s%s", k ? ", " : "",
+                 board_part_name(b->kv_parts[k]));
+    if (flags & FACTORY_APP_ONLY)
+        printf("%s: APPLICATION <- %s (%s) only; the boot record (PARAMETER_1) and the KV store (%s) "
+               "kept, as a serial flash of the application leaves them\n", file, image, ii.version, kv);
+    else
+        printf("%s: factory reset (board %s): APPLICATION <- %s (%s), boot record (PARAMETER_1) "
+               "erased, KV store (%s) %s\n", file, b->name, image, ii.version, kv,
+               flags & FACTORY_ERASE_KV ? "erased" : "kept");
+    print_boots(file, b);
+    return 0;
 }
 
 static int info(struct flashfile *ff, const struct board *b)
@@ -115,9 +174,17 @@ int cmd_flash(int argc, char **argv)
     const char *sub = argv[1], *file = argv[2], *board = OTAHIL_DEFAULT_BOARD, *part = NULL,
                *image = NULL;
     uint32_t off = 0, len = 0;
+    unsigned flags = 0;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--board") && v) { board = v; i++; }
+        else if (!strcmp(a, "--erase-kv") || !strcmp(a, "--app-only")) {
+            if (strcmp(sub, "factory-reset") != 0) {
+                fprintf(stderr, "otahil flash %s: %s only applies to factory-reset\n", sub, a);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            flags |= a[2] == 'e' ? FACTORY_ERASE_KV : FACTORY_APP_ONLY;
+        }
         else if (!strcmp(a, "--part") && v) { part = v; i++; }
         else if (!strcmp(a, "--image") && v) { image = v; i++; }
         else if (!strcmp(a, "--offset") && v && parse_u32(v, &off) == 0) i++;
@@ -145,8 +212,21 @@ int cmd_flash(int argc, char **argv)
         printf("%s: erased %s chip with %s in APPLICATION\n", file, b.name, image);
         return 0;
     }
+    if (!strcmp(sub, "factory-reset")) {
+        if (!image) {
+            fprintf(stderr, "otahil flash factory-reset: --image is required\n");
+            return OTAHIL_EXIT_HARNESS;
+        }
+        if ((flags & FACTORY_ERASE_KV) && (flags & FACTORY_APP_ONLY)) {
+            fprintf(stderr, "otahil flash factory-reset: --app-only and --erase-kv do not go "
+                    "together (--app-only writes APPLICATION only)\n");
+            return OTAHIL_EXIT_HARNESS;
+        }
+        return factory_reset(file, &b, image, flags);
+    }
     if (strcmp(sub, "info") != 0 && strcmp(sub, "dump") != 0) {
-        fprintf(stderr, "otahil flash: unknown subcommand '%s' (info, dump, provision)\n", sub);
+        fprintf(stderr, "otahil flash: unknown subcommand '%s' (info, dump, provision, "
+                "factory-reset)\n", sub);
         return OTAHIL_EXIT_HARNESS;
     }
     struct flashfile ff;

@@ -1,10 +1,15 @@
-/* cmd_image.c - `otahil image make` and `otahil image info`. */
+/* cmd_image.c - `otahil image make`, `otahil image info` and `otahil image check`
+ * (the format check the cloud makes before it serves a file: mock_cloud/fwcheck.h). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conformance/commands.h"
 #include "conformance/common.h"
+#include "mock_cloud/fwcheck.h"
 #include "sim/util/defaults.h"
 
 static void usage(FILE *f)
@@ -13,8 +18,43 @@ static void usage(FILE *f)
             "usage: otahil image make --version V -o FILE [--size BYTES] [--seed N] [--board B]\n"
             "                         [--crash-at-boot] [--never-confirm]\n"
             "       otahil image info FILE\n"
+            "       otahil image check FILE\n"
             "Images: a 128-byte header (version, behaviour flags), a payload generated from the\n"
-            "seed, and the AliOS 28-byte footer (magic 0xEFEFEFEF, size, MD5).\n");
+            "seed, and the AliOS 28-byte footer (magic 0xEFEFEFEF, size, MD5).\n"
+            "check: is FILE fit to be served for OTA (any AliOS OTA bin, not only otahil's): the\n"
+            "last 28 bytes are the footer, magic 0xEFEFEFEF, 0xABABABAB or 0xCDCDCDCD, image_size =\n"
+            "file size - 28, MD5 of the bytes before it. Exit 0 it is, 1 it is not, 2 unreadable.\n");
+}
+
+/* `otahil image check FILE`: what the cloud's format check finds (spec §6.2, §12 #8, #11). */
+static int check(const char *path)
+{
+    struct fwcheck_report r;
+    char line[4600];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "otahil image check: %s: %s\n", path, strerror(errno));
+        return OTAHIL_EXIT_HARNESS;
+    }
+    int rc = fwcheck_fd(fd, &r);
+    close(fd);
+    fwcheck_describe(&r, path, line, sizeof(line));
+    if (rc == FWCHECK_EIO) {
+        fprintf(stderr, "otahil image check: %s\n", line);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    printf("file     %s, %llu bytes\n", path, (unsigned long long)r.file_size);
+    if (rc != FWCHECK_ESHORT) {
+        const char *kind = fwcheck_magic_name(r.magic);
+        printf("magic    0x%08x (%s)\n", r.magic, kind ? kind : "not an AliOS footer");
+    }
+    if (rc != FWCHECK_ESHORT && rc != FWCHECK_EMAGIC)
+        printf("size     footer image_size %u, file size - 28 = %llu\n", r.image_size,
+               (unsigned long long)(r.file_size - FWCHECK_FOOTER_SIZE));
+    if (rc == FWCHECK_OK || rc == FWCHECK_EMD5)
+        printf("md5      footer %s, computed %s\n", r.md5_footer, r.md5_image);
+    printf("%s %s\n", rc == FWCHECK_OK ? "ok  " : "FAIL", line);
+    return rc == FWCHECK_OK ? 0 : OTAHIL_EXIT_FAIL;
 }
 
 int cmd_image(int argc, char **argv)
@@ -53,8 +93,15 @@ int cmd_image(int argc, char **argv)
             printf("note     the file has %zu bytes after the footer\n", len - info.total_size);
         return 0;
     }
+    if (!strcmp(argv[1], "check")) {
+        if (argc != 3) {
+            fprintf(stderr, "otahil image check: needs exactly one FILE\n");
+            return OTAHIL_EXIT_HARNESS;
+        }
+        return check(argv[2]);
+    }
     if (strcmp(argv[1], "make") != 0) {
-        fprintf(stderr, "otahil image: unknown subcommand '%s' (make, info)\n", argv[1]);
+        fprintf(stderr, "otahil image: unknown subcommand '%s' (make, info, check)\n", argv[1]);
         return OTAHIL_EXIT_HARNESS;
     }
     struct image_spec s = { NULL, NULL, 64 * 1024, 1, 0 };

@@ -5,6 +5,7 @@ int cmd_run(int argc, char **argv);
 int cmd_certify(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_flash(int argc, char **argv);
+int cmd_board(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 #endif

@@ -158,6 +158,80 @@ int provision_flash(const char *path, const struct board *b, const char *image_p
     return 0;
 }
 
+/* Erases a whole partition through the model. 0 or -1 (err). */
+static int erase_part(struct flashsim *fs, int id, const char *path, char *err, size_t n)
+{
+    const struct flashsim_part *p = flashsim_part(fs, id);
+    int rc = p ? flashsim_erase(fs, id, 0, p->length) : FLASHSIM_ENOENT;
+    if (rc != FLASHSIM_OK)
+        snprintf(err, n, "%s: cannot erase %s: flash error %d", path, board_part_name(id), rc);
+    return rc == FLASHSIM_OK ? 0 : -1;
+}
+
+int factory_reset_flash(const char *path, const struct board *b, const char *image_path,
+                        unsigned flags, char *err, size_t n)
+{
+    uint8_t *img = NULL, *file = NULL;
+    size_t ilen, flen, want = (size_t)b->geom.size + flashsim_state_size(&b->geom);
+    const struct board_part *app = board_part(b, HAL_PARTITION_APPLICATION);
+    uint32_t pu = b->geom.program_unit, plen;
+    struct image_info info;
+    struct flashsim fs;
+    uint8_t *padded;
+    int rc = -1, irc, prc;
+    if (read_file(image_path, &img, &ilen, err, n) != 0)
+        return -1;
+    irc = image_parse(img, ilen, &info);
+    if (irc != IMAGE_OK) {
+        snprintf(err, n, "%s: not a valid otahil image: %s", image_path, image_strerror(irc));
+        goto out;
+    }
+    if (!app || ilen > app->length) {
+        snprintf(err, n, "%s: %zu bytes do not fit APPLICATION of board %s", image_path, ilen,
+                 b->name);
+        goto out;
+    }
+    if (read_file(path, &file, &flen, err, n) != 0)
+        goto out;
+    if (flen != want) {
+        snprintf(err, n, "%s: %zu bytes, not a flash file of board %s (%zu bytes: chip %u + state "
+                 "%zu)", path, flen, b->name, want, b->geom.size, want - b->geom.size);
+        goto out;
+    }
+    if (flashsim_init(&fs, &b->geom, file, file + b->geom.size, 0) != FLASHSIM_OK ||
+        board_apply(b, &fs) != FLASHSIM_OK) {
+        snprintf(err, n, "%s: flash state does not match board %s", path, b->name);
+        goto out;
+    }
+    /* APPLICATION: erased whole, then the image, its tail padded to the program unit. */
+    plen = (uint32_t)((ilen + pu - 1) / pu * pu);
+    padded = realloc(img, plen);
+    if (!padded) {
+        snprintf(err, n, "out of memory");
+        goto out;
+    }
+    img = padded;
+    memset(img + ilen, b->geom.erase_value, plen - ilen);
+    if (erase_part(&fs, HAL_PARTITION_APPLICATION, path, err, n) != 0)
+        goto out;
+    prc = flashsim_program(&fs, HAL_PARTITION_APPLICATION, 0, img, plen);
+    if (prc != FLASHSIM_OK) {
+        snprintf(err, n, "%s: cannot program APPLICATION: flash error %d", path, prc);
+        goto out;
+    }
+    if (!(flags & FACTORY_APP_ONLY) &&
+        erase_part(&fs, HAL_PARTITION_PARAMETER_1, path, err, n) != 0)
+        goto out;
+    for (int k = 0; (flags & FACTORY_ERASE_KV) && k < b->nkv; k++)
+        if (erase_part(&fs, b->kv_parts[k], path, err, n) != 0)
+            goto out;
+    rc = write_file_atomic(path, file, flen, err, n);
+out:
+    free(img);
+    free(file);
+    return rc;
+}
+
 struct reader {
     struct flashsim *fs;
     int part;

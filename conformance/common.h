@@ -23,6 +23,28 @@ int make_image_file(const char *path, const struct image_spec *s, char *err, siz
 int provision_flash(const char *path, const struct board *b, const char *image_path, char *err,
                     size_t n);
 
+/* factory_reset_flash() flags. */
+#define FACTORY_APP_ONLY 0x1u /* write APPLICATION only and leave the boot record: what a
+                               * serial flash of the application does (spec §12 #6) */
+#define FACTORY_ERASE_KV 0x2u /* also erase the KV partitions (the device's settings) */
+
+/* What a factory programmer does when it re-flashes the application of a
+ * device whose flash file exists: erases APPLICATION and writes the image
+ * into it, then erases the boot record partition, PARAMETER_1 (where both
+ * bootloader models, copy and pingpong, keep their record: sim/boot/boot.h),
+ * so the bootloader boots APPLICATION again; the KV partitions only with
+ * FACTORY_ERASE_KV, the boot record not with FACTORY_APP_ONLY. Everything
+ * else (the other partitions, the op counters, the recorded violations)
+ * stays. The erases and programs go through the flash model, on a copy of
+ * the file (numbered ops, erase counts and program-once marks as the chip
+ * keeps them; the op log FILE.oplog is the device's and gets no line), and
+ * the copy replaces the file by rename: on any error the file is unchanged.
+ * 0, or -1 with a one-line reason in err (an image that is not a valid
+ * otahil image or does not fit APPLICATION, a file that is not a flash file
+ * of this board, a flash error). */
+int factory_reset_flash(const char *path, const struct board *b, const char *image_path,
+                        unsigned flags, char *err, size_t n);
+
 /* Opens an existing flash file for the board, partitions applied. */
 int open_flash(struct flashfile *ff, const char *path, const struct board *b, char *err, size_t n);
 

@@ -31,6 +31,7 @@
 #include "conformance/netfault.h"
 #include "conformance/plan.h"
 #include "conformance/run.h"
+#include "conformance/sentinel.h"
 #include "conformance/supervisor.h"
 #include "hal/soc/flash.h"
 #include "mock_cloud/cloud.h"
@@ -461,7 +462,8 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     }
     if (make_image_file(v1img, &s1, err, sizeof(err)) != 0 ||
         make_image_file(v2img, &s2, err, sizeof(err)) != 0 ||
-        provision_flash(flash, &b, v1img, err, sizeof(err)) != 0)
+        provision_flash(flash, &b, v1img, err, sizeof(err)) != 0 ||
+        sentinel_plant(flash, &b, o->seed, err, sizeof(err)) != 0) /* spec §12 #10 */
         return set(res, V_ERROR, "%s", err);
     if (o->plan && o->plan->image_no_footer && strip_footer(v2img, err, sizeof(err)) != 0)
         return set(res, V_ERROR, "%s", err);
@@ -489,7 +491,8 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         return set(res, V_ERROR, "%s", err);
     }
     struct push_opts po = { NULL, o->plan ? o->plan->retries : 0, 0, NULL };
-    int fw = cloud_add_firmware(cl, v2img, NULL, err, sizeof(err));
+    struct cloud_fw_opts fo = { NULL, o->plan && o->plan->image_no_footer }; /* served unchecked */
+    int fw = cloud_add_firmware_opts(cl, v2img, &fo, err, sizeof(err));
     int job = fw < 0 ? -1
                      : cloud_create_job(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, fw, &po, err,
                                         sizeof(err));
@@ -602,6 +605,11 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     cloud_stop(cl);
     if (v == V_PASS)
         v = judge(c, &b, flash, &js, base, target, o->plan, v2img, res);
+    if (v == V_PASS) { /* spec §12 #10: the settings survived */
+        int lost = sentinel_check(flash, &b, o->seed, err, sizeof(err));
+        if (lost)
+            v = set(res, lost < 0 ? V_ERROR : V_FAIL, "%s", err);
+    }
     res->verdict = v;
     res->seconds = now_s() - t0;
     if (o->plan) {

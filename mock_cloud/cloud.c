@@ -40,6 +40,7 @@
  */
 #include "mock_cloud/cloud.h"
 #include "mock_cloud/broker.h"
+#include "mock_cloud/fwcheck.h"
 #include "mock_cloud/fwserver.h"
 #include "sim/util/defaults.h"
 #include "sim/util/event.h"
@@ -459,6 +460,9 @@ out:
  * workers' small stacks. */
 struct cloud_fw_scratch {
     struct cloud_fw_info fi;
+    struct fwcheck_report chk;               /* the format check (fwcheck.h) */
+    char what[PATH_MAX + 512];               /* what it found, one line */
+    char ewhat[(PATH_MAX + 512) * 2];        /* escaped for the event */
     char tmp[PATH_MAX + 64];                 /* the incoming copy */
     char ever[CLOUD_VERSION_MAX * 6 + 1];    /* escaped for the event */
     char eurl[256];
@@ -466,7 +470,8 @@ struct cloud_fw_scratch {
 };
 
 static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *version,
-                                 struct cloud_fw_scratch *w, char *err, size_t errlen)
+                                 int unchecked, struct cloud_fw_scratch *w, char *err,
+                                 size_t errlen)
 {
     struct cloud_fw_info *fi = &w->fi;
     struct stat st;
@@ -480,6 +485,17 @@ static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "firmware %s is not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    /* Spec §12 #8 and #11: only an OTA-format file is served. */
+    fwcheck_fd(fd, &w->chk);
+    fwcheck_describe(&w->chk, path, w->what, sizeof w->what);
+    if (w->chk.result != FWCHECK_OK && !unchecked) {
+        snprintf(err, errlen, "%s", w->what);
+        evlog_emit("cloud", "firmware.refused", "\"source\":\"%s\",\"error\":\"%s\"",
+                   otahil_json_escape(w->epath, sizeof w->epath, path),
+                   otahil_json_escape(w->ewhat, sizeof w->ewhat, w->what));
         close(fd);
         return -1;
     }
@@ -535,12 +551,24 @@ static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *
                id, otahil_json_escape(w->ever, sizeof w->ever, fi->version), (unsigned long long)fi->size,
                fi->md5, fi->sha256, otahil_json_escape(w->eurl, sizeof w->eurl, fi->url),
                otahil_json_escape(w->epath, sizeof w->epath, path));
+    if (unchecked)
+        evlog_emit("cloud", "firmware.unchecked", "\"id\":%d,\"source\":\"%s\",\"format_ok\":%s,"
+                   "\"check\":\"%s\"", id, w->epath, w->chk.result == FWCHECK_OK ? "true" : "false",
+                   otahil_json_escape(w->ewhat, sizeof w->ewhat, w->what));
     pthread_mutex_unlock(&c->mu);
     return id;
 }
 
 int cloud_add_firmware(struct cloud *c, const char *path, const char *version, char *err,
                        size_t errlen)
+{
+    struct cloud_fw_opts o = { version, 0 };
+
+    return cloud_add_firmware_opts(c, path, &o, err, errlen);
+}
+
+int cloud_add_firmware_opts(struct cloud *c, const char *path, const struct cloud_fw_opts *o,
+                            char *err, size_t errlen)
 {
     struct cloud_fw_scratch *w;
     int id;
@@ -554,7 +582,8 @@ int cloud_add_firmware(struct cloud *c, const char *path, const char *version, c
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    id = cloud_add_firmware_in(c, path, version, w, err, errlen);
+    id = cloud_add_firmware_in(c, path, o ? o->version : NULL, o ? o->unchecked : 0, w, err,
+                               errlen);
     free(w);
     return id;
 }

@@ -88,9 +88,25 @@ int cloud_add_device(struct cloud *c, const char *pk, const char *dn, const char
 
 /* Adds a firmware file to the store (copied into workdir, served at
  * /fw/<id>/<basename>). version NULL: read from the otahil image header.
- * Returns the firmware id (>= 0) or -1 with err. */
+ * The file must pass the format check of mock_cloud/fwcheck.h (the AliOS
+ * footer: magic, image_size, MD5; spec §6.2, §12 #8 and #11): a file that
+ * fails it is refused with fwcheck_describe()'s line in err and a
+ * "firmware.refused" event. Returns the firmware id (>= 0) or -1 with err. */
 int cloud_add_firmware(struct cloud *c, const char *path, const char *version,
                        char *err, size_t errlen);
+
+/* Options of cloud_add_firmware_opts(); zero = cloud_add_firmware(). */
+struct cloud_fw_opts {
+    const char *version;   /* NULL: read from the otahil image header */
+    int         unchecked; /* nonzero: store and serve the file whatever the format check
+                            * finds (a fault that serves a file without its footer); the
+                            * check still runs and a "firmware.unchecked" event says what
+                            * it found */
+};
+
+/* cloud_add_firmware with options (o NULL: defaults). Same returns. */
+int cloud_add_firmware_opts(struct cloud *c, const char *path, const struct cloud_fw_opts *o,
+                            char *err, size_t errlen);
 
 /* Creates an upgrade job; pushes at once if the device has informed since the
  * cloud started (unless po->at_inform), else at its next inform. An older

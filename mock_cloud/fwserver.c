@@ -918,8 +918,10 @@ static int api_firmware(struct fwserver *s, struct mg_connection *conn, const cJ
 {
     const char *path = api_str(in, "path"), *version = api_str(in, "version");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, "version");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(in, "unchecked");
+    struct cloud_fw_opts fo = { version, 0 };
     struct cloud_fw_info fi;
-    char err[256];
+    char err[512];
     cJSON *o;
     int id;
 
@@ -927,7 +929,12 @@ static int api_firmware(struct fwserver *s, struct mg_connection *conn, const cJ
         return api_error(conn, 400, "need a string field path");
     if (v && !cJSON_IsNull(v) && !version)
         return api_error(conn, 400, "version must be a string");
-    id = cloud_add_firmware(s->cloud, path, version, err, sizeof err);
+    if (u && !cJSON_IsNull(u)) {
+        if (!cJSON_IsBool(u))
+            return api_error(conn, 400, "unchecked must be true or false");
+        fo.unchecked = cJSON_IsTrue(u);
+    }
+    id = cloud_add_firmware_opts(s->cloud, path, &fo, err, sizeof err);
     if (id < 0)
         return api_error(conn, 400, "%s", err);
     if (cloud_firmware_info(s->cloud, id, &fi) != 0)

@@ -84,6 +84,7 @@ struct loader {
     int           bkey[BK_COUNT];                 /* line of each key, 0 if not given */
     int           fkey[FK_COUNT];
     int           pkey[BOARD_MAX_PARTS][PK_COUNT];
+    unsigned      flags;       /* BOARD_LOAD_* */
 };
 
 /* Records the first problem; always -1. */
@@ -618,7 +619,8 @@ static int finish(struct loader *L)
         const struct board_part *q = &b->parts[j];
         for (i = 0; i < j; i++) {
             const struct board_part *p = &b->parts[i];
-            if (!ranges_meet(p, q) || p->overlaps_ok == q->id || q->overlaps_ok == p->id)
+            if (!ranges_meet(p, q) || p->overlaps_ok == q->id || q->overlaps_ok == p->id ||
+                (L->flags & BOARD_LOAD_ANY_OVERLAP))
                 continue;
             return fail(L, L->pkey[j][PK_START],
                         "partition %s (0x%x..0x%llx) overlaps %s (0x%x..0x%llx); "
@@ -664,6 +666,33 @@ static int finish(struct loader *L)
 
 int board_load(struct board *b, const char *path, char *err, size_t errlen)
 {
+    return board_load_flags(b, path, 0, err, errlen);
+}
+
+int board_overlaps(const struct board *b, struct board_overlap *out, int max)
+{
+    int i, j, n = 0;
+
+    for (i = 0; i < b->nparts; i++)
+        for (j = i + 1; j < b->nparts; j++) {
+            const struct board_part *p = &b->parts[i], *q = &b->parts[j];
+            if (!ranges_meet(p, q))
+                continue;
+            if (n < max) {
+                out[n].a = i;
+                out[n].b = j;
+                out[n].lo = p->start > q->start ? p->start : q->start;
+                out[n].hi = (uint32_t)((uint64_t)p->start + p->length < (uint64_t)q->start + q->length
+                                       ? p->start + p->length : q->start + q->length);
+                out[n].declared = p->overlaps_ok == q->id || q->overlaps_ok == p->id;
+            }
+            n++;
+        }
+    return n;
+}
+
+int board_load_flags(struct board *b, const char *path, unsigned flags, char *err, size_t errlen)
+{
     struct loader L;
     int rc;
 
@@ -687,6 +716,7 @@ int board_load(struct board *b, const char *path, char *err, size_t errlen)
 
     L.b = b;
     L.path = path;
+    L.flags = flags;
     if ((L.f = fopen(path, "r")) == NULL) {
         if (err != NULL && errlen > 0)
             snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -784,13 +814,19 @@ int board_resolve(const char *name_or_path, char *path, size_t pathlen)
 
 int board_open(struct board *b, const char *name_or_path, char *err, size_t errlen)
 {
+    return board_open_flags(b, name_or_path, 0, err, errlen);
+}
+
+int board_open_flags(struct board *b, const char *name_or_path, unsigned flags, char *err,
+                     size_t errlen)
+{
     char path[4096], dir[4096];
     const char *sep;
     size_t used;
     int i, r;
 
     if (board_resolve(name_or_path, path, sizeof(path)) == 0)
-        return board_load(b, path, err, errlen);
+        return board_load_flags(b, path, flags, err, errlen);
     if (err == NULL || errlen == 0)
         return -1;
     if (name_or_path == NULL || *name_or_path == '\0') {

@@ -48,6 +48,27 @@ struct board {
  * missing field, overlapping or out-of-chip partition, ...). 0 on success. */
 int board_load(struct board *b, const char *path, char *err, size_t errlen);
 
+/* board_load_flags() flags. */
+#define BOARD_LOAD_ANY_OVERLAP 0x1u /* an undeclared overlap is not an error: the board
+                                     * loads, for a check that lists every overlap
+                                     * (board_overlaps); nothing that touches flash may use
+                                     * such a board */
+
+/* board_load with flags (0: board_load). */
+int board_load_flags(struct board *b, const char *path, unsigned flags, char *err, size_t errlen);
+
+/* Two partitions whose ranges meet. */
+struct board_overlap {
+    int      a, b;        /* indexes in board.parts, a < b */
+    uint32_t lo, hi;      /* the shared addresses [lo, hi) */
+    int      declared;    /* 1: one of them names the other with 'overlaps =' */
+};
+
+/* Every pair of overlapping partitions, in table order: fills up to max
+ * entries of out (out may be NULL when max is 0) and returns how many pairs
+ * there are (which may exceed max). */
+int board_overlaps(const struct board *b, struct board_overlap *out, int max);
+
 /* Resolves a board argument: a path to an .ini file, or a name looked up as
  * DIR/NAME.ini in the boards directory (OTAHIL_BOARDS, else the boards/
  * folder beside the executable's build tree, else ./boards). 0 or -1.
@@ -61,6 +82,9 @@ int board_resolve(const char *name_or_path, char *path, size_t pathlen);
 /* Loads by name or path (board_resolve + board_load). 0, or -1 with one line
  * in err; for a name found nowhere the line lists the folders searched. */
 int board_open(struct board *b, const char *name_or_path, char *err, size_t errlen);
+/* board_open with board_load_flags() flags. */
+int board_open_flags(struct board *b, const char *name_or_path, unsigned flags, char *err,
+                     size_t errlen);
 
 /* Adds the board's partitions to a flash model (chip offsets = start - flash_base,
  * options copied). 0; FLASHSIM_EINVAL when b or fs is NULL or the model's

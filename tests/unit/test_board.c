@@ -430,6 +430,53 @@ static void test_overlap_rules(void **state)
     assert_int_equal(load_text(text), 0);
 }
 
+/* BOARD_LOAD_ANY_OVERLAP (otahil board check) loads a board with undeclared
+ * overlaps; board_overlaps lists every pair, declared or not, with the
+ * shared range. A stale declaration is still an error. */
+static void test_overlap_list(void **state)
+{
+    struct board_overlap ov[8];
+    char text[8192], *path;
+    int n;
+
+    (void)state;
+    /* SPIFFS inside APPLICATION, declared; CUSTOM_1 inside PARAMETER_2 (the KV
+     * store), undeclared */
+    snprintf(text, sizeof(text), "%s%s%s", base_board,
+             "[partition SPIFFS]\nstart = 0x5000\nlength = 0x1000\noptions = read\noverlaps = APPLICATION\n",
+             "[partition CUSTOM_1]\nstart = 0x2000\nlength = 0x1000\noptions = read\n");
+    assert_int_equal(load_text(text), -1);
+    path = write_tmp(text);
+    assert_int_equal(board_load_flags(&g_b, path, BOARD_LOAD_ANY_OVERLAP, g_err, sizeof(g_err)), 0);
+    n = board_overlaps(&g_b, ov, 8);
+    assert_int_equal(n, 2);
+    assert_string_equal(g_b.parts[ov[0].a].name, "PARAMETER_2");
+    assert_string_equal(g_b.parts[ov[0].b].name, "CUSTOM_1");
+    assert_int_equal(ov[0].declared, 0);
+    assert_int_equal(ov[0].lo, 0x2000);
+    assert_int_equal(ov[0].hi, 0x3000);
+    assert_string_equal(g_b.parts[ov[1].a].name, "APPLICATION");
+    assert_string_equal(g_b.parts[ov[1].b].name, "SPIFFS");
+    assert_int_equal(ov[1].declared, 1);
+    assert_int_equal(ov[1].lo, 0x5000);
+    assert_int_equal(ov[1].hi, 0x6000);
+    assert_int_equal(board_overlaps(&g_b, NULL, 0), 2); /* count only */
+    unlink(path);
+    /* a stale declaration stays an error */
+    snprintf(text, sizeof(text), "%s%s", base_board,
+             "[partition SPIFFS]\nstart = 0x10000\nlength = 0x1000\noptions = read\noverlaps = APPLICATION\n");
+    path = write_tmp(text);
+    assert_int_equal(board_load_flags(&g_b, path, BOARD_LOAD_ANY_OVERLAP, g_err, sizeof(g_err)), -1);
+    assert_non_null(strstr(g_err, "overlaps: SPIFFS does not overlap APPLICATION"));
+    unlink(path);
+    /* the shipped mk3060: its one declared overlap */
+    assert_int_equal(board_open_flags(&g_b, "mk3060", BOARD_LOAD_ANY_OVERLAP, g_err, sizeof(g_err)), 0);
+    assert_int_equal(board_overlaps(&g_b, ov, 8), 1);
+    assert_int_equal(ov[0].declared, 1);
+    assert_int_equal(ov[0].lo, 0xD000);
+    assert_int_equal(ov[0].hi, 0xE000);
+}
+
 /* One defect per file; the marker "<--" is on the line the error names (no
  * marker: the last line). */
 static void test_errors(void **state)
@@ -677,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_mk3060_overlap_declared),
         cmocka_unit_test(test_base_and_defaults),
         cmocka_unit_test(test_overlap_rules),
+        cmocka_unit_test(test_overlap_list),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_part_names),

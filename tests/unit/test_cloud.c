@@ -83,6 +83,20 @@ static void hexdigest(const EVP_MD *md, const void *buf, size_t len, char *out)
 
 /* An otahil image as the store reads it: magic at 0, version at 24, the
  * rest a byte pattern. */
+/* Ends an image of size bytes with the AliOS footer (spec §6.2), as the
+ * cloud's format check wants: magic 0xEFEFEFEF, image_size, MD5 of the rest. */
+static void add_footer(unsigned char *b, size_t size)
+{
+    unsigned char *f = b + size - 28;
+    uint32_t n = (uint32_t)(size - 28);
+
+    memset(f, 0xEF, 4);
+    for (int k = 0; k < 4; k++)
+        f[4 + k] = (unsigned char)(n >> (8 * k));
+    assert_int_equal(EVP_Digest(b, n, f + 8, NULL, EVP_md5(), NULL), 1);
+    memset(f + 24, 0xFF, 4);
+}
+
 static unsigned char *make_image(const char *path, const char *version, size_t size)
 {
     unsigned char *b = malloc(size);
@@ -94,6 +108,7 @@ static unsigned char *make_image(const char *path, const char *version, size_t s
     memset(b, 0, 128);
     memcpy(b, "OTAHIMG1", 8);
     memcpy(b + 24, version, strlen(version));
+    add_footer(b, size);
     f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(b, 1, size, f), size);
@@ -497,7 +512,9 @@ static void test_start(void **state)
 
 static void test_firmware_store(void **state)
 {
-    char err[256], notimg[128];
+    char err[256], notimg[128], line[2048];
+    struct cloud_fw_opts raw = { "raw-1.0", 1 };
+    unsigned char plain[300];
     struct cloud_fw_info fi;
     char md5[33], sha[65];
     FILE *f;
@@ -518,19 +535,38 @@ static void test_firmware_store(void **state)
     assert_int_equal(access(fi.path, R_OK), 0);
     assert_int_equal(cloud_firmware_info(cl, fw_id + 100, &fi), -1);
 
-    /* a file that is not an otahil image needs an explicit version */
+    /* a file without the AliOS footer (a serial image) is refused, whatever its version;
+     * asked explicitly, the cloud serves it unchecked and says so (spec §12 #8, #11) */
     snprintf(notimg, sizeof notimg, "%s/raw.bin", tmpdir);
     f = fopen(notimg, "w");
     assert_non_null(f);
     fputs("just some bytes, no header at all, but long enough to hold one.......................", f);
     fclose(f);
+    assert_int_equal(cloud_add_firmware(cl, notimg, "raw-1.0", err, sizeof err), -1);
+    assert_non_null(strstr(err, notimg));
+    assert_non_null(strstr(err, "no AliOS OTA footer"));
+    assert_null(strchr(err, '\n'));
+    assert_int_equal(count_events("firmware.refused", line, sizeof line), 1);
+    assert_non_null(strstr(line, "no AliOS OTA footer"));
+    assert_int_equal(cloud_add_firmware(cl, "/nonexistent/fw.bin", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/fw.bin"));
+    assert_true(cloud_add_firmware_opts(cl, notimg, &raw, err, sizeof err) > fw_id);
+    assert_int_equal(count_events("firmware.unchecked", line, sizeof line), 1);
+    assert_non_null(strstr(line, "\"format_ok\":false"));
+    assert_non_null(strstr(line, "no AliOS OTA footer"));
+
+    /* a file with the footer that is not an otahil image needs an explicit version */
+    memset(plain, 0x5A, sizeof plain);
+    add_footer(plain, sizeof plain);
+    f = fopen(notimg, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(plain, 1, sizeof plain, f), sizeof plain);
+    fclose(f);
     assert_int_equal(cloud_add_firmware(cl, notimg, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, notimg));
     assert_non_null(strstr(err, "not an otahil image"));
     assert_null(strchr(err, '\n'));
-    assert_int_equal(cloud_add_firmware(cl, "/nonexistent/fw.bin", NULL, err, sizeof err), -1);
-    assert_non_null(strstr(err, "/nonexistent/fw.bin"));
-    assert_true(cloud_add_firmware(cl, notimg, "raw-1.0", err, sizeof err) > fw_id);
+    assert_true(cloud_add_firmware(cl, notimg, "vendor-1.0", err, sizeof err) > fw_id);
 }
 
 static void test_push_on_inform_and_fields(void **state)
@@ -1011,7 +1047,19 @@ static void test_rest_api(void **state)
     assert_non_null(f);
     fputs("plain firmware", f);
     fclose(f);
+    /* no AliOS footer: refused unless asked for unchecked */
     snprintf(body, sizeof body, "{\"path\":\"%s\",\"version\":\"plain-1\"}", raw);
+    r = api(port, "POST", "/api/firmware", body, &status);
+    assert_int_equal(status, 400);
+    assert_non_null(strstr(jstr(r, "error"), "too short to hold the 28-byte AliOS OTA footer"));
+    assert_non_null(strstr(jstr(r, "error"), raw));
+    cJSON_Delete(r);
+    snprintf(body, sizeof body, "{\"path\":\"%s\",\"version\":\"plain-1\",\"unchecked\":1}", raw);
+    r = api(port, "POST", "/api/firmware", body, &status);
+    assert_int_equal(status, 400);
+    assert_string_equal(jstr(r, "error"), "unchecked must be true or false");
+    cJSON_Delete(r);
+    snprintf(body, sizeof body, "{\"path\":\"%s\",\"version\":\"plain-1\",\"unchecked\":true}", raw);
     r = api(port, "POST", "/api/firmware", body, &status);
     assert_int_equal(status, 201);
     assert_int_equal((int)jnum(r, "size"), 14);

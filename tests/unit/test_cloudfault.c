@@ -77,6 +77,20 @@ static void hexdigest(const EVP_MD *md, const void *buf, size_t len, char *out)
         sprintf(out + 2 * i, "%02x", d[i]);
 }
 
+/* Ends an image of size bytes with the AliOS footer (spec §6.2), as the
+ * cloud's format check wants: magic 0xEFEFEFEF, image_size, MD5 of the rest. */
+static void add_footer(unsigned char *b, size_t size)
+{
+    unsigned char *f = b + size - 28;
+    uint32_t n = (uint32_t)(size - 28);
+
+    memset(f, 0xEF, 4);
+    for (int k = 0; k < 4; k++)
+        f[4 + k] = (unsigned char)(n >> (8 * k));
+    assert_int_equal(EVP_Digest(b, n, f + 8, NULL, EVP_md5(), NULL), 1);
+    memset(f + 24, 0xFF, 4);
+}
+
 static unsigned char *make_image(const char *path, const char *version, size_t size, unsigned salt)
 {
     unsigned char *b = malloc(size);
@@ -88,6 +102,7 @@ static unsigned char *make_image(const char *path, const char *version, size_t s
     memset(b, 0, 128);
     memcpy(b, "OTAHIMG1", 8);
     memcpy(b + 24, version, strlen(version));
+    add_footer(b, size);
     f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(b, 1, size, f), size);
