@@ -16,7 +16,7 @@ static void usage(FILE *f)
             "                    [--phase P] [--stride K] [--first K] [--jobs N] [--seed S]\n"
             "                    [--image-size N] [--no-resume] [--max-boots N]\n"
             "                    [--point K [--events FILE|-] [--flash-out FILE]]\n"
-            "                    [--expect INVARIANT] [--e2e] [--no-memo] [--quiet]\n"
+            "                    [--expect INVARIANT] [--e2e] [--no-memo] [--fork] [--quiet]\n"
             "Runs the update once to number its flash operations, then once per cut point\n"
             "with power cut at that operation, from the same pre-update flash, rebooting\n"
             "until the update completes, and checks the invariants (docs/sweep.md).\n"
@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "  --e2e         end to end: the device talks to a real Mosquitto broker, the civetweb\n"
             "                firmware server and the cloud service (slower; same verdicts)\n"
             "  --no-memo     run every recovery in full, even from a state already seen to pass\n"
+            "  --fork        run each cut point in a child forked from the clean run instead of in\n"
+            "                process from a snapshot (what sanitizer builds do; same verdicts)\n"
             "  --expect INV  self-test: exit 0 only when invariant INV fails at some point\n"
             "Exit 0 every point holds, 1 a failure, 2 harness error.\n");
 }
@@ -46,6 +48,7 @@ int cmd_sweep(int argc, char **argv)
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
         else if (!strcmp(a, "--e2e")) o.e2e = 1;
         else if (!strcmp(a, "--no-memo")) o.no_memo = 1;
+        else if (!strcmp(a, "--fork")) o.fork_points = 1;
         else if (!v) {
             fprintf(stderr, "otahil sweep: unknown or incomplete option '%s' (otahil sweep --help)\n", a);
             return OTAHIL_EXIT_HARNESS;

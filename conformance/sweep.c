@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -156,11 +157,101 @@ static void flash_changed(struct mh *m, const struct flashsim_op *op)
         flashkey_touch(&m->fk, op->addr, op->len);
 }
 
+/* ---- cut points ------------------------------------------------------------
+ *
+ * The second clean run takes each cut point at its op, in one of two ways
+ * (docs/sweep.md, "How it is fast"). In process: a snapshot of everything
+ * the point may change (snap.h), the point itself (this op with the fault,
+ * then the recovery), and back to the snapshot to go on with the clean run.
+ * Forked: a child takes the op with the fault and recovers while the clean
+ * run goes on in the parent; the fallback where the harness cannot
+ * snapshot (sanitizer builds, a snapshot refused) and under --fork.
+ */
+
+#define POINT_CHUNK 16 /* points a worker claims at once: neighbours share recoveries */
+
+/* 1 when this worker runs point slot: its chunk is unclaimed or its own. */
+static int point_mine(struct mh *m, uint32_t slot)
+{
+    if (!m->owner)
+        return 1;
+    uint32_t me = (uint32_t)m->worker + 1, was = 0;
+    return __atomic_compare_exchange_n(&m->owner[slot / POINT_CHUNK], &was, me, 0,
+                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED) ||
+           was == me;
+}
+
+/* The fault mode for this op in a child running point slot; 0 in the
+ * process that goes on with the clean run. With wait, the child is waited
+ * for at once (the fallback for one point of an in-process sweep). */
+static int point_fork(struct mh *m, uint32_t slot, int wait)
+{
+    while (!wait && m->active >= m->jobs)
+        reap_one(m);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        m->fork_failed = 1;
+        return 0;
+    }
+    if (pid == 0) {
+        m->is_child = 1;
+        m->recording = 0;
+        m->child_slot = slot;
+        return m->o->mode;
+    }
+    if (wait) {
+        int st;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            m->fork_failed = 1;
+        return 0;
+    }
+    m->active++;
+    return 0;
+}
+
+/* The fault mode for this op while point slot runs in process; 0 once the
+ * point is over and the clean run goes on from the snapshot. */
+static int point_in_process(struct mh *m, uint32_t slot, const struct flashsim_op *op)
+{
+    if (!point_mine(m, slot))
+        return 0;
+    int r = snap_take(m->snap);
+    if (r > 0)
+        return 0; /* back from the point */
+    if (r < 0)
+        return point_fork(m, slot, 1);
+    m->in_snap = 1;
+    m->is_child = 1;
+    m->recording = 0;
+    m->child_slot = slot;
+    snap_flash_write(m->snap, op->addr, op->len);
+    return m->o->mode;
+}
+
+static void flash_restored(void *ctx, uint32_t off, uint32_t len)
+{
+    struct mh *m = ctx;
+    if (m->fk_ok)
+        flashkey_touch(&m->fk, off, len);
+}
+
+/* A point's result is in m->res: back to the clean run, or the child ends. */
+static void point_end(struct mh *m) __attribute__((noreturn));
+static void point_end(struct mh *m)
+{
+    if (m->in_snap)
+        snap_back(m->snap, flash_restored, m);
+    _exit(0);
+}
+
 static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
 {
     struct mh *m = ctx;
     if (!op->seq)
         return 0;
+    if (before && m->in_snap)
+        snap_flash_write(m->snap, op->addr, op->len);
     if (!before) {
         flash_changed(m, op);
         /* A broken rule is reported as itself, before its consequences. */
@@ -191,24 +282,9 @@ static int h_flash_op(void *ctx, const struct flashsim_op *op, int before)
     uint64_t k = op->seq - m->base_seq;
     if (!m->forking || m->is_child || k > m->nops || !m->point_of[k])
         return 0;
-    /* A cut point: the child takes this op with the fault and recovers;
-     * the parent goes on with the clean run. */
-    while (m->active >= m->jobs)
-        reap_one(m);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        m->fork_failed = 1;
-        return 0;
-    }
-    if (pid == 0) {
-        m->is_child = 1;
-        m->recording = 0;
-        m->child_slot = m->point_of[k] - 1;
-        return m->o->mode;
-    }
-    m->active++;
-    return 0;
+    if (m->snap)
+        return point_in_process(m, m->point_of[k] - 1, op);
+    return point_fork(m, m->point_of[k] - 1, 0);
 }
 
 /* Longest prefix of the download slot equal to the new image. */
@@ -757,6 +833,16 @@ static void mh_free(struct mh *m)
 
 /* ---- one point ------------------------------------------------------------ */
 
+/* The checker's KV mount writes when it finds the store wiped (it formats
+ * it): in a point run in process, those writes are undone with the rest. */
+static int check_hook(void *ctx, const struct flashsim_op *op, int before)
+{
+    struct mh *m = ctx;
+    if (before && op->seq && m->in_snap)
+        snap_flash_write(m->snap, op->addr, op->len);
+    return 0;
+}
+
 static void final_checks(struct mh *m)
 {
     struct flashsim_meta *meta = m->state;
@@ -789,8 +875,10 @@ static void final_checks(struct mh *m)
     static struct kv_store kv;
     char v[64];
     int len = sizeof(v);
-    if (flashsim_init(&fs, &m->b.geom, m->mem, m->state, 0) != 0 || board_apply(&m->b, &fs) != 0 ||
-        kv_mount(&kv, &fs, m->b.kv_parts, m->b.nkv) != 0 ||
+    int ok = flashsim_init(&fs, &m->b.geom, m->mem, m->state, 0) == 0 && board_apply(&m->b, &fs) == 0;
+    fs.hook = check_hook;
+    fs.hook_ctx = m;
+    if (!ok || kv_mount(&kv, &fs, m->b.kv_parts, m->b.nkv) != 0 ||
         kv_get(&kv, "wifi_psk", v, &len) != 0 || len != 28 ||
         memcmp(v, "correct horse battery staple", 28) != 0)
         sw_failf(m, INV_SENTINEL, "KV entry wifi_psk (Wi-Fi credentials) was lost");
@@ -801,8 +889,8 @@ static void final_checks(struct mh *m)
  * At a boot start the firmware's RAM is reset, so what follows depends only
  * on the flash (bytes and program-once marks) and on the cloud's state. Two
  * cut points that reach the same state at a boot run the same rest, boot
- * for boot. A child that passes records each boot start after its cut with
- * what the rest took (boots, and the lowest Range it asked for); a child
+ * for boot. A point that passes records each boot start after its cut with
+ * what the rest took (boots, and the lowest Range it asked for); a point
  * that reaches a recorded state passes without running it, when its own
  * budget and resume rule accept that rest. Failures are never taken from
  * the memo: a failing point always runs in full, so its message is its own.
@@ -914,7 +1002,7 @@ static __attribute__((noinline)) void h_sync(void *ctx)
     if (!m->fk_ok)
         return;
     if (!m->is_child) {
-        /* Children inherit warm caches: the flash key, the verified prefix. */
+        /* Points start from warm caches: the flash key, the verified prefix. */
         flashkey_get(&m->fk, key);
         if (m->dl_active)
             (void)good_prefix(m, m->body_from + m->body_pos);
@@ -936,7 +1024,7 @@ static __attribute__((noinline)) void h_sync(void *ctx)
         struct pres *r = &m->res[m->child_slot];
         r->inv = 0;
         r->why[0] = 0;
-        _exit(0);
+        point_end(m);
     }
 }
 
@@ -950,8 +1038,9 @@ static void memo_commit(struct mh *m, uint32_t boots_total)
     }
 }
 
-/* Runs one point from the pre-update image. fault NULL: the clean run. */
-static void run_point(struct mh *m, const struct flashsim_fault *fault)
+/* Runs one point from the pre-update image. fault NULL: the clean run.
+ * Never inlined: a snapshot copies its frame (clean_run_points). */
+static __attribute__((noinline)) void run_point(struct mh *m, const struct flashsim_fault *fault)
 {
     int pointish;
     memcpy(m->mem, m->pre_mem, m->b.geom.size);
@@ -985,7 +1074,7 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
     for (boots = 0; boots < m->o->max_boots && !m->inv; boots++) {
         m->cur_boot = boots;
         if (m->fk_ok && !m->is_child)
-            flashkey_get(&m->fk, (uint64_t[2]){ 0, 0 }); /* children inherit a warm cache */
+            flashkey_get(&m->fk, (uint64_t[2]){ 0, 0 }); /* points start from a warm cache */
         if (memo_boot(m)) {
             known = 1;
             break;
@@ -1036,7 +1125,7 @@ static void run_point(struct mh *m, const struct flashsim_fault *fault)
         struct pres *r = &m->res[m->child_slot];
         r->inv = (uint8_t)m->inv;
         snprintf(r->why, sizeof(r->why), "%s", m->why);
-        _exit(0);
+        point_end(m);
     }
     if (!pointish && m->inv)
         m->inv = INV_CLEAN;
@@ -1109,6 +1198,75 @@ static int write_flash(const struct mh *m, const char *path, char *err, size_t n
     int rc = write_file_atomic(path, buf, total, err, n);
     free(buf);
     return rc;
+}
+
+/* ---- the second clean run ------------------------------------------------- */
+
+/* Registers what a point run in process may change: the harness's state
+ * (but the flash key, which stays as the point leaves it and is told which
+ * sectors come back), the flash model's state and the firmware's RAM; the
+ * flash bytes go through the undo log. 0, or -1: fork instead. */
+static int snap_setup(struct mh *m)
+{
+    struct snap *s = calloc(1, sizeof(*s));
+    if (!s || snap_init(s, m->mem, m->b.geom.size, m->b.geom.sector_size) != 0) {
+        free(s);
+        return -1;
+    }
+    size_t fk = offsetof(struct mh, fk), after = fk + sizeof(m->fk);
+    int rc = snap_region(s, m, fk) | snap_region(s, (char *)m + after, sizeof(*m) - after) |
+             snap_region(s, m->state, m->state_len);
+    for (int i = 0; i < m->fw.nseg; i++)
+        rc |= snap_region(s, m->fw.seg[i].addr, m->fw.seg[i].len);
+    if (rc) {
+        snap_free(s);
+        free(s);
+        return -1;
+    }
+    m->snap = s;
+    return 0;
+}
+
+/* The clean run that takes the cut points. A snapshot copies the stack
+ * from the point's op up to this frame: run_point's frame and everything
+ * below it, which a point run in process overwrites. */
+static __attribute__((noinline)) void clean_run_points(struct mh *m)
+{
+    volatile unsigned char top = 0;
+    if (m->snap)
+        m->snap->top = (unsigned char *)(uintptr_t)&top;
+    m->forking = 1;
+    run_point(m, NULL);
+    m->forking = 0;
+}
+
+/* Points in process: `jobs` workers (this process and jobs - 1 forked
+ * ones) each run the clean run and claim chunks of points as they reach
+ * them, so a slow point does not hold the others up. */
+static void points_in_process(struct mh *m)
+{
+    pid_t pid[64];
+    int n = 0;
+    fflush(NULL);
+    for (int w = 1; w < m->jobs; w++) {
+        pid_t p = fork();
+        if (p < 0)
+            break; /* fewer workers share the points */
+        if (p == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            m->worker = w;
+            clean_run_points(m);
+            _exit(m->fork_failed ? 3 : 0);
+        }
+        pid[n++] = p;
+    }
+    m->worker = 0;
+    clean_run_points(m);
+    for (int i = 0; i < n; i++) {
+        int st;
+        if (waitpid(pid[i], &st, 0) != pid[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            m->fork_failed = 1;
+    }
 }
 
 /* ---- e2e workers ---------------------------------------------------------- */
@@ -1341,10 +1499,12 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, ch
         if (e2e_finish(&w, &a, np) != 0)
             m.fork_failed = 1;
     } else {
-        /* A second clean run forks a child at each point (it inherits the
-         * whole state up to that op, so no prefix is run twice); up to
-         * `jobs` children run at once. */
-        reslen = sizeof(struct pres) * (np + 1);
+        /* A second clean run takes each point at its op (so no prefix is
+         * run twice): in process from a snapshot, in `jobs` workers that
+         * share the points, or else in a child forked there, up to `jobs`
+         * children at once. */
+        size_t owners = (sizeof(struct pres) * (np + 1) + 63) / 64 * 64;
+        reslen = owners + sizeof(uint32_t) * (np / POINT_CHUNK + 1);
         m.res = mmap(NULL, reslen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (m.res == MAP_FAILED) {
             m.res = NULL;
@@ -1354,6 +1514,8 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, ch
         for (uint32_t i = 0; i < np; i++)
             m.res[i].inv = 0xFF; /* not run */
         m.jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+        if (m.jobs > 1)
+            m.owner = (uint32_t *)(void *)((char *)m.res + owners);
         /* Recoveries that reach a known state at a boot are not run again. */
         struct flashsim fs;
         if (!o->no_memo && flashsim_init(&fs, &m.b.geom, m.mem, m.state, 0) == 0 &&
@@ -1363,11 +1525,14 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s, FILE *out, ch
             uint32_t cap = np * 4 + 1024;
             m.memo = memo_create(cap > (1u << 22) ? 1u << 22 : cap, sizeof(struct memo_val));
         }
-        m.forking = 1;
-        run_point(&m, NULL);
-        m.forking = 0;
-        while (m.active > 0)
-            reap_one(&m);
+        if (!o->fork_points && snap_supported() && snap_setup(&m) == 0) {
+            points_in_process(&m);
+        } else {
+            m.owner = NULL;
+            clean_run_points(&m);
+            while (m.active > 0)
+                reap_one(&m);
+        }
     }
     uint32_t lost = 0, harness = 0;
     for (uint32_t i = 0; i < np; i++) {
@@ -1424,6 +1589,11 @@ done:
     if (m.fk_ok)
         flashkey_free(&m.fk);
     m.fk_ok = 0;
+    if (m.snap) {
+        snap_free(m.snap);
+        free(m.snap);
+        m.snap = NULL;
+    }
     s->seconds = now_s() - t0;
     mh_free(&m);
     return rc;

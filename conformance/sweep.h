@@ -55,6 +55,7 @@ struct sweep_opts {
     int         expect;       /* >0: an invariant that must fail (self-test of bad ports) */
     int         e2e;          /* through the real broker and firmware server */
     int         no_memo;      /* run every recovery in full (checks the memo) */
+    int         fork_points;  /* run each point in a forked child, never from a snapshot */
 };
 
 struct sweep_summary {

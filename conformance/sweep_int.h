@@ -11,6 +11,7 @@
 #include "conformance/flashkey.h"
 #include "conformance/fwhost.h"
 #include "conformance/memo.h"
+#include "conformance/snap.h"
 #include "conformance/sweep.h"
 #include "sim/board/board.h"
 #include "sim/fw/fw.h"
@@ -105,11 +106,18 @@ struct mh {
     struct opinfo *opv;
     uint32_t nops, capops;
     int recording;
-    /* forking sweep: the clean run forks a child at each cut point */
-    int forking, is_child, jobs, active, fork_failed;
+    /* the second clean run takes each cut point at its op: in process from
+     * a snapshot (snap.h), or in a child forked there */
+    int forking;            /* this clean run takes the cut points at their ops */
+    int is_child;           /* running a cut point: in a forked child, or in process (in_snap) */
+    int jobs, active, fork_failed;   /* workers or children at once; children running; a loss */
     uint32_t *point_of;     /* op index -> result slot + 1 (0: not a point) */
     struct pres *res;
     uint32_t child_slot;
+    struct snap *snap;      /* NULL: every point runs in a forked child */
+    int in_snap;            /* this point runs in process and ends with snap_back */
+    uint32_t *owner;        /* shared, per chunk of points: the worker running it + 1 */
+    int worker;             /* this process's worker number (0: the sweep's own) */
     /* memo of recoveries (port-level sweep): a boot start's state -> the
      * rest of a passing run from there */
     struct flashkey fk;

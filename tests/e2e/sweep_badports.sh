@@ -1,6 +1,7 @@
 # Every known-bad port (fixtures/ports/*.patch, docs/fixtures.md) with a Sweep line fails the
 # invariant its header names on its own sweep line, while the reference port
-# passes that line; its first printed replay command, run twice, gives the
+# passes that line; the memo and the way points run (in process or forked)
+# change no failure; its first printed replay command, run twice, gives the
 # same FAIL line. OTAHIL_FIXTURES overrides the folder of patches.
 . "$(dirname "$0")/lib.bash"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,10 +38,16 @@ for p in "${patches[@]}"; do
   points=$(sed -n 's/.* \([0-9]*\) cut points checked.*/\1/p' "$T/$name.out")
   caught=$(sed -n 's/^expected: invariant .* failed at \([0-9]*\) point.*/\1/p' "$T/$name.out")
   secs=$(sed -n 's/.* failed (\([0-9.]* s\),.*/\1/p' "$T/$name.out")
-  # the memo never changes a verdict: every recovery run in full gives the same failures
+  # the memo never changes a verdict: every recovery run in full gives the same failures;
+  # nor does the way points run: in forked children as in process from a snapshot
+  "$OTAHIL" sweep --port "$name" "${args[@]}" >"$T/$name.all" 2>&1
   "$OTAHIL" sweep --port "$name" "${args[@]}" --no-memo >"$T/$name.full" 2>&1
-  if [ "$(grep -A1 '^FAIL at ' "$T/$name.full")" != "$(grep -A1 '^FAIL at ' <("$OTAHIL" sweep --port "$name" "${args[@]}" 2>&1))" ]; then
+  "$OTAHIL" sweep --port "$name" "${args[@]}" --fork >"$T/$name.fork" 2>&1
+  if [ "$(grep -A1 '^FAIL at ' "$T/$name.full")" != "$(grep -A1 '^FAIL at ' "$T/$name.all")" ]; then
     echo "FAIL $name: --no-memo gives other failures than the memo"; bad=1; continue
+  fi
+  if [ "$(grep -A1 '^FAIL at ' "$T/$name.fork")" != "$(grep -A1 '^FAIL at ' "$T/$name.all")" ]; then
+    echo "FAIL $name: --fork gives other failures than points run in process"; bad=1; continue
   fi
   # control: the reference port holds every invariant on the same line
   "$OTAHIL" sweep --port reference "${args[@]}" --quiet >"$T/$name.ref" 2>&1; rrc=$?

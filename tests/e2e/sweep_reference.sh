@@ -1,7 +1,8 @@
 # The reference port and bootloaders survive a power cut at every flash
 # operation of an update (every mode on developerkit, whose ECC flash allows
-# one program per unit; a stride on the other boards), the sweep is
-# deterministic, and a replayed point shows the cut and the resume.
+# one program per unit; a stride on the other boards), in process and in
+# forked children alike, the sweep is deterministic, and a replayed point
+# shows the cut and the resume.
 . "$(dirname "$0")/lib.bash"
 sweep() { "$OTAHIL" sweep --image-size 24K --quiet "$@"; }
 for mode in before after torn erase; do
@@ -12,6 +13,9 @@ for b in native mk3060 esp8266; do
   sweep --board "$b" --mode torn --stride 7 --jobs 2 > "$T/$b" || die "$b torn: $(cat "$T/$b")"
   grep -q ', 0 failed' "$T/$b" || die "$b: $(cat "$T/$b")"
 done
+# Points in forked children (the fallback) end as points run in process do.
+sweep --board mk3060 --mode torn --stride 7 --jobs 2 --fork > "$T/fork" || die "mk3060 torn --fork: $(cat "$T/fork")"
+[ "$(sed 's/ (.*//' "$T/mk3060")" = "$(sed 's/ (.*//' "$T/fork")" ] || die "--fork differs: $(cat "$T/mk3060") / $(cat "$T/fork")"
 # Same seed, same result; the phase filter keeps only that phase.
 sweep --board esp8266 --mode torn --phase boot-counter --seed 9 > "$T/a" || die "boot-counter sweep: $(cat "$T/a")"
 sweep --board esp8266 --mode torn --phase boot-counter --seed 9 > "$T/b" || die "boot-counter sweep (2)"
