@@ -51,7 +51,7 @@ FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
 # The same variants as device processes for `otahil run --port NAME`.
 DUT_BAD  := $(BAD_PORTS:%=$(BUILD)/dut/%)
 
-.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt
+.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt vendor-port
 all: deps-check $(BIN) $(FW_SO) $(DUT_BAD) $(BUILD)/boards
 
 deps-check:
@@ -131,6 +131,30 @@ bench: all
 
 certify: all
 	@$(BUILD)/bin/otahil certify --board $(BOARD)
+
+# `otahil certify --port FILE.c ...`: a vendor's sources, unchanged, built
+# against include/ as the device under test (VENDOR_OUT/otahil-dut) and as
+# the firmware object the sweeps boot (VENDOR_OUT/port.so). No -Werror: the
+# vendor's code is compiled as the vendor compiles it.
+VENDOR_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer
+VENDOR_CFLAGS := -std=gnu11 -O1 -g -Iinclude -I. -D_GNU_SOURCE -fno-strict-aliasing \
+                 $(if $(filter 1,$(SAN)),$(VENDOR_SAN))
+FW_NOMAIN_OBJ := $(filter-out $(BUILD)/fwobj/sim/fw/fw_main.o,$(FW_OBJ))
+vendor-port: $(BUILD)/libotahil.a $(FW_OBJ) $(BUILD)/obj/sim/device/dut_main.o
+	@test -n "$(VENDOR_SRCS)" -a -n "$(VENDOR_MODULE)" -a -n "$(VENDOR_OUT)" || \
+	  { echo "vendor-port: set VENDOR_SRCS, VENDOR_MODULE and VENDOR_OUT" >&2; exit 2; }
+	@mkdir -p $(VENDOR_OUT)/obj
+	@set -e; objs=; pics=; for f in $(VENDOR_SRCS); do b=$$(basename $${f%.c}); \
+	  $(CC) $(VENDOR_CFLAGS) -I$$(dirname $$f) -c $$f -o $(VENDOR_OUT)/obj/$$b.o; \
+	  $(CC) $(VENDOR_CFLAGS) -I$$(dirname $$f) -fPIC -fvisibility=hidden -c $$f -o $(VENDOR_OUT)/obj/$$b.pic.o; \
+	  objs="$$objs $(VENDOR_OUT)/obj/$$b.o"; pics="$$pics $(VENDOR_OUT)/obj/$$b.pic.o"; done; \
+	$(CC) $(CFLAGS) -DOTAHIL_PORT_MODULE=$(VENDOR_MODULE) -c sim/device/dut_main.c -o $(VENDOR_OUT)/obj/dut_main.o; \
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -DOTAHIL_PORT_MODULE=$(VENDOR_MODULE) -c sim/fw/fw_main.c \
+	  -o $(VENDOR_OUT)/obj/fw_main.pic.o; \
+	$(CC) $(LDFLAGS) -o $(VENDOR_OUT)/otahil-dut.tmp $(VENDOR_OUT)/obj/dut_main.o $$objs $(BUILD)/libotahil.a $(LDLIBS); \
+	$(CC) -shared $(LDFLAGS) -Wl,-z,norelro -Wl,-z,now -o $(VENDOR_OUT)/port.so.tmp $(FW_NOMAIN_OBJ) \
+	  $(VENDOR_OUT)/obj/fw_main.pic.o $$pics; \
+	mv $(VENDOR_OUT)/otahil-dut.tmp $(VENDOR_OUT)/otahil-dut; mv $(VENDOR_OUT)/port.so.tmp $(VENDOR_OUT)/port.so
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -280,3 +280,27 @@ int parse_u32(const char *s, uint32_t *out)
     *out = (uint32_t)v;
     return 0;
 }
+
+int otahil_source_path(const char *rel, char *out, size_t n)
+{
+    const char *env = getenv("OTAHIL_SRC");
+    char exe[4096], *slash;
+    if (env && *env) {
+        snprintf(out, n, "%s/%s", env, rel);
+        return access(out, F_OK) == 0 ? 0 : -1;
+    }
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (k > 0) {
+        exe[k] = '\0';
+        if ((slash = strrchr(exe, '/')) != NULL) {
+            *slash = '\0';
+            for (int up = 2; up <= 3; up++) { /* build/bin or build/san/bin */
+                snprintf(out, n, "%s/%s../%s", exe, up == 2 ? "../" : "../../", rel);
+                if (access(out, F_OK) == 0)
+                    return 0;
+            }
+        }
+    }
+    snprintf(out, n, "%s", rel);
+    return access(out, F_OK) == 0 ? 0 : -1;
+}

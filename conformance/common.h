@@ -55,6 +55,13 @@ int slot_image(struct flashsim *fs, int part, struct image_info *info);
  * newest boot record), APPLICATION by default. */
 int active_slot(struct flashsim *fs, const struct board *b);
 
+/* A file or folder of the source tree the executable was built in: rel
+ * under $OTAHIL_SRC, else under the folder two or three levels above the
+ * executable (build/bin, build/san/bin), else under the current folder.
+ * 0 when it exists (out holds its path), -1 when not (out holds the last
+ * path tried). */
+int otahil_source_path(const char *rel, char *out, size_t n);
+
 /* Parses an unsigned number (decimal, 0x hex, K/M suffix). 0 or -1. */
 int parse_u32(const char *s, uint32_t *out);
 

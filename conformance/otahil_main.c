@@ -20,7 +20,9 @@ static const struct {
     { "flash", cmd_flash, "inspect, dump, provision or factory-reset a flash file" },
     { "board", cmd_board, "check a board file: partition table, overlaps" },
     { "run", cmd_run, "run one case end to end and print PASS or FAIL" },
-    { "certify", cmd_certify, "run every case on a board and write a summary" },
+    { "certify", cmd_certify, "certify a port: the conformance catalogue, with an HTML/JUnit/JSON report" },
+    { "catalogue", cmd_catalogue, "list the conformance cases (or write docs/conformance.md)" },
+    { "repro", cmd_repro, "replay one case of a certification from its repro folder" },
     { "sweep", cmd_sweep, "cut power at every flash operation of an update and check recovery" },
 };
 
@@ -28,7 +30,7 @@ static void help(FILE *f)
 {
     fprintf(f, "usage: otahil <command> [options]   (otahil <command> --help)\n\n");
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+        fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].help);
     fprintf(f, "\nExit codes: 0 pass, 1 a check failed, 2 harness error or bad invocation.\n");
 }
 
@@ -37,6 +39,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         help(stderr);
         return OTAHIL_EXIT_HARNESS;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("otahil %s\n", OTAHIL_VERSION);
+        return 0;
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         help(stdout);

@@ -28,8 +28,9 @@ struct profile {
     char     name[128];        /* "otahil reference port" */
     char     vendor[128];
     char     generation[8];    /* "g0" (four callbacks) or "g1" (five) */
-    char     bootloader[16];   /* "copy" or "pingpong" */
+    char     bootloader[32];   /* "copy", "pingpong" or both, as written */
     char     board[64];        /* board name the port is for */
+    char     module[64];       /* the hal_ota_module_t variable; "": found in the sources */
     char     hashes[64];       /* "md5,sha256" as written */
     char     transports[128];  /* "mqtt+http,mqtt+https" as written */
     int      resume;

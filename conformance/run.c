@@ -467,6 +467,18 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         return set(res, V_ERROR, "%s", err);
     if (o->plan && o->plan->image_no_footer && strip_footer(v2img, err, sizeof(err)) != 0)
         return set(res, V_ERROR, "%s", err);
+    {   /* the flash as the case starts, for its repro folder */
+        uint8_t *fb;
+        size_t fl;
+        char before[4300];
+        snprintf(before, sizeof(before), "%s/flash-before.bin", o->out);
+        if (read_file(flash, &fb, &fl, err, sizeof(err)) != 0)
+            return set(res, V_ERROR, "%s", err);
+        int wrc = write_file_atomic(before, fb, fl, err, sizeof(err));
+        free(fb);
+        if (wrc != 0)
+            return set(res, V_ERROR, "%s", err);
+    }
 
     if (evlog_open(res->events) != 0)
         return set(res, V_ERROR, "%s: %s", res->events, strerror(errno));
@@ -531,6 +543,12 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         struct boot_end be;
         if (g_interrupted) {
             v = set(res, V_ERROR, "interrupted");
+            break;
+        }
+        if (o->until_fault && evlog_fault_count() > 0) {
+            evlog_emit("run", "run.stopped", "\"reason\":\"the first fault fired (--until-fault)\"");
+            v = set(res, V_SKIP, "stopped at the first fault (--until-fault): the flash and the event "
+                    "log are as they were then");
             break;
         }
         if (cloud_health(cl, err, sizeof(err)) != 0) {
@@ -605,9 +623,20 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     cloud_stop(cl);
     if (v == V_PASS)
         v = judge(c, &b, flash, &js, base, target, o->plan, v2img, res);
-    if (v == V_PASS) { /* spec §12 #10: the settings survived */
+    int stopped = v == V_SKIP && o->until_fault;
+    if (v != V_ERROR && !stopped && res->nchecks < RUN_CHECKS_MAX) {
+        /* spec §12 #10: the settings and untouched partitions survived; a
+         * check of its own (settings-kept), after the others. */
         int lost = sentinel_check(flash, &b, o->seed, err, sizeof(err));
-        if (lost)
+        struct run_check *k = &res->checks[res->nchecks++];
+        char d[sizeof(k->detail) * 6];
+        snprintf(k->id, sizeof(k->id), "settings-kept");
+        k->verdict = lost < 0 ? V_ERROR : lost ? V_FAIL : V_PASS;
+        snprintf(k->detail, sizeof(k->detail), "%s", lost ? err : "Wi-Fi settings in the KV store and "
+                 "the pattern over untouched partitions are as planted");
+        evlog_emit("run", "check", "\"id\":\"%s\",\"verdict\":\"%s\",\"detail\":\"%s\"", k->id,
+                   verdict_name(k->verdict), otahil_json_escape(d, sizeof(d), k->detail));
+        if (v == V_PASS && lost)
             v = set(res, lost < 0 ? V_ERROR : V_FAIL, "%s", err);
     }
     res->verdict = v;

@@ -21,6 +21,9 @@ struct run_opts {
     const char *port;            /* device under test: NULL or "reference" (otahil-dut), a
                                   * known-bad variant NAME (build/dut/NAME, from
                                   * fixtures/ports/NAME.patch) or a path to a device binary */
+    int         until_fault;     /* stop the run (power off, no verdict: V_SKIP with the
+                                  * reason) as soon as the first fault fires, leaving the
+                                  * flash and the event log as they were then */
 };
 
 #define RUN_CHECKS_MAX 16

@@ -5,6 +5,7 @@
 #define OTAHIL_DEFAULT_PK     "a1OtaHilPK0"
 #define OTAHIL_DEFAULT_DN     "dev-0001"
 #define OTAHIL_DEFAULT_SECRET "otahil-device-secret-0001"
+#define OTAHIL_VERSION        "0.5.0" /* printed in reports and by otahil --version */
 #define OTAHIL_DEFAULT_BOARD  "native"
 
 /* Exit codes of every otahil command and of the device under test's supervisor. */

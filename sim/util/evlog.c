@@ -241,8 +241,18 @@ out:
         free(fields);
 }
 
+static unsigned evlog_faults;
+
+unsigned evlog_fault_count(void)
+{
+    return __atomic_load_n(&evlog_faults, __ATOMIC_ACQUIRE);
+}
+
 void evlog_emit(const char *src, const char *ev, const char *fields_fmt, ...)
 {
+    size_t el = strlen(ev);
+    if (el >= 6 && !strcmp(ev + el - 6, ".fault"))
+        __atomic_add_fetch(&evlog_faults, 1, __ATOMIC_ACQ_REL);
     va_list ap;
 
     va_start(ap, fields_fmt);

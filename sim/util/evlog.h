@@ -19,6 +19,10 @@ const char *evlog_path(void);
 /* Also echo each event as one line on stderr (for interactive use). */
 void evlog_set_echo(int on);
 
+/* How many "*.fault" events this process has emitted (a fault that fired:
+ * cloud.fault, http.fault, proxy.fault), for `otahil repro --until-fault`. */
+unsigned evlog_fault_count(void);
+
 /* Appends one event (thread-safe, process-safe). */
 void evlog_emit(const char *src, const char *ev, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));

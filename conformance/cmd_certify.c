@@ -1,0 +1,934 @@
+/*
+ * cmd_certify.c - `otahil certify`: the catalogue (catalogue.h) against one
+ * port, one profile and one board, with the report a vendor hands on
+ * (report.h), and `otahil catalogue`.
+ *
+ * Every case that runs (a built-in case, a plan, a sweep) is a unit; a
+ * CAT_CHECK case reads its verdict from its base unit's checks. Units run
+ * in forked children, --jobs at a time, longest first, each with a cloud of
+ * its own: cloud faults (a broker restart, a link down) act on the whole
+ * cloud, and a case's verdict must not depend on what another case does at
+ * the same moment. Results come back through shared memory; a child that
+ * dies without reporting is ERROR.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conformance/catalogue.h"
+#include "conformance/inifile.h"
+#include "conformance/commands.h"
+#include "conformance/common.h"
+#include "conformance/plan.h"
+#include "conformance/portbuild.h"
+#include "conformance/profile.h"
+#include "conformance/report.h"
+#include "conformance/run.h"
+#include "conformance/sweep.h"
+#include "sim/flash/flashsim.h"
+#include "sim/util/defaults.h"
+#include "sim/util/evlog.h"
+
+#define CERT_REBOOT_DELAY_MS 300
+#define SWEEP_IMAGE_SIZE (64 * 1024)
+
+struct unit {
+    const struct cat_case *c;  /* the case that runs (never CAT_CHECK) */
+    int    selected;           /* reported (else only run for a CAT_CHECK that reads it) */
+    int    skip;               /* not run: reason in res.reason */
+    int    slow;
+    double cost;               /* scheduling estimate, seconds */
+    pid_t  pid;
+    char   dir[2048];          /* runs/<ID> under the output folder */
+};
+
+struct certify_opts {
+    struct run_opts run;
+    const char *out;
+    const char *only;
+    const char *profile_path;
+    const char *target;
+    const char *port_desc;     /* as printed: "reference", a name, the sources */
+    const char *fw_port;       /* firmware object for sweeps: a name or a .so path; NULL: none */
+    int   jobs;
+    int   quick;
+    int   shard_i, shard_n;
+    int   explicit_board;
+    unsigned caps;             /* the profile's claim, with the board's bootloader */
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void faults_dir(char *out, size_t n)
+{
+    const char *env = getenv("OTAHIL_FAULTS");
+    if (env && *env)
+        snprintf(out, n, "%s", env);
+    else
+        otahil_source_path("fixtures/faults", out, n);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: otahil certify [--port P [P ...]] [--profile FILE] [--board B] [--target native]\n"
+            "                      [--out DIR] [--jobs N] [--shard I/N] [--seed S] [--only ID,...]\n"
+            "                      [--quick] [--reboot-delay-ms N] [--timeout S]\n"
+            "       otahil certify --list\n"
+            "Runs the conformance catalogue (docs/conformance.md) against a port and writes into\n"
+            "DIR (default out/certify/BOARD): report.html, junit.xml, results.json, summary.txt,\n"
+            "runs/<ID>/ (each run's files) and repro/<ID>/ for every FAIL and ERROR.\n"
+            "  --port P ...   the port: FILE.c sources (built against include/ with the system\n"
+            "                 compiler; board-support stubs may be added as more files), a known-bad\n"
+            "                 variant NAME (fixtures/ports/NAME.patch), or a device binary path;\n"
+            "                 default: the reference port\n"
+            "  --profile F    what the port claims (docs/conformance.md, \"Port profiles\"); cases\n"
+            "                 outside the claim are SKIP with the reason; default: the reference\n"
+            "                 port's boards/ports/reference/profile.ini\n"
+            "  --board B      default: the profile's board\n"
+            "  --shard I/N    run the I-th of N parts of the suite (for CI machines in parallel)\n"
+            "  --only IDS     only these cases (comma-separated IDs, or group prefixes: OTA-DL)\n"
+            "  --quick        leave out the slow cases (reported SKIP)\n"
+            "  --jobs N       cases at a time (default 2)\n"
+            "Verdicts: PASS, FAIL, SKIP, ERROR (the harness's own failure, never the port's).\n"
+            "Exit 0 all PASS or SKIP, 1 any FAIL, 2 any ERROR or bad usage.\n");
+}
+
+/* ---- selection ------------------------------------------------------------ */
+
+static int id_selected(const char *id, const char *only)
+{
+    if (!only)
+        return 1;
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "%s", only);
+    for (char *save = NULL, *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save)) {
+        size_t l = strlen(w);
+        if (!strcmp(id, w) || (!strncmp(id, w, l) && id[l] == '-' && !cat_find(w)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every word of --only names a case or a group. 0, or -1 with the word. */
+static int check_only(const char *only, char *bad, size_t n)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "%s", only);
+    for (char *save = NULL, *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save)) {
+        int ok = cat_find(w) != NULL;
+        for (int g = 0; !ok && g < cat_ngroups; g++)
+            ok = !strcmp(cat_groups[g].id, w);
+        if (!ok) {
+            snprintf(bad, n, "%s", w);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int unit_of(const struct unit *u, int nu, const struct cat_case *c)
+{
+    for (int i = 0; i < nu; i++)
+        if (u[i].c == c)
+            return i;
+    return -1;
+}
+
+/* The effective capabilities: the profile's, with the bootloader the board has. */
+static unsigned effective_caps(const struct profile *p, const struct board *b, char *err, size_t n)
+{
+    unsigned boot = !strcmp(b->bootloader, "pingpong") ? CAP_BOOT_PP : CAP_BOOT_COPY;
+    if (!(p->caps & boot)) {
+        snprintf(err, n, "%s: the profile claims bootloader '%s', but board %s has a %s bootloader",
+                 p->path, p->bootloader, b->name, b->bootloader);
+        return 0;
+    }
+    return (p->caps & ~(CAP_BOOT_COPY | CAP_BOOT_PP)) | boot;
+}
+
+static void skip_reason(unsigned missing, const struct board *b, char *out, size_t n)
+{
+    char caps[256];
+    if (missing & (CAP_BOOT_PP | CAP_BOOT_COPY))
+        snprintf(out, n, "needs a %s bootloader; board %s has a %s bootloader",
+                 missing & CAP_BOOT_PP ? "pingpong" : "copy", b->name, b->bootloader);
+    else
+        snprintf(out, n, "outside the profile's claim: needs %s",
+                 profile_caps_str(missing, caps, sizeof(caps)));
+}
+
+/* ---- running one unit (in a child) ---------------------------------------- */
+
+static void run_unit(const struct unit *u, const struct certify_opts *co, struct run_result *r)
+{
+    const struct cat_case *c = u->c;
+    struct run_opts ro = co->run;
+    char path[4400], err[1024];
+    ro.out = u->dir;
+    ro.quiet = 1;
+    memset(r, 0, sizeof(*r));
+    if (c->kind == CAT_SWEEP) {
+        double t0 = now_s();
+        struct sweep_opts so;
+        struct sweep_summary ss;
+        sweep_defaults(&so);
+        so.board = co->run.board;
+        so.port = co->fw_port;
+        so.mode = flashsim_fault_parse(c->what);
+        so.seed = co->run.seed;
+        so.jobs = 1;
+        so.quiet = 1;
+        so.image_size = SWEEP_IMAGE_SIZE;
+        so.no_resume = !(co->caps & CAP_RESUME);
+        snprintf(path, sizeof(path), "%s/sweep.txt", u->dir);
+        if (mkdir_p(u->dir) != 0) {
+            r->verdict = V_ERROR;
+            snprintf(r->reason, sizeof(r->reason), "%s: %s", u->dir, strerror(errno));
+            return;
+        }
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            r->verdict = V_ERROR;
+            snprintf(r->reason, sizeof(r->reason), "%s: %s", path, strerror(errno));
+            return;
+        }
+        memset(&ss, 0, sizeof(ss));
+        err[0] = '\0';
+        int rc = sweep_run(&so, &ss, f, err, sizeof(err));
+        fprintf(f, "%u points of %u ops, %u failed, %.1f s\n", ss.points, ss.ops, ss.failures,
+                ss.seconds);
+        fclose(f);
+        r->verdict = rc == 0 ? V_PASS : rc == 1 ? V_FAIL : V_ERROR;
+        if (rc == 1)
+            snprintf(r->reason, sizeof(r->reason), "%u of %u cut points failed; first: %s",
+                     ss.failures, ss.points, ss.first_failure);
+        else if (rc != 0)
+            snprintf(r->reason, sizeof(r->reason), "sweep: %s", err[0] ? err : "harness error");
+        else
+            snprintf(r->reason, sizeof(r->reason), "%u cut points of %u flash ops, all invariants held",
+                     ss.points, ss.ops);
+        r->seconds = now_s() - t0;
+        return;
+    }
+    struct fault_plan *plan = NULL;
+    if (c->kind == CAT_PLAN) {
+        char dir[4096];
+        faults_dir(dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/%s.plan", dir, c->what);
+        plan = calloc(1, sizeof(*plan));
+        if (!plan || plan_load(path, plan, err, sizeof(err)) != 0) {
+            r->verdict = V_ERROR;
+            snprintf(r->reason, sizeof(r->reason), "%s", plan ? err : "out of memory");
+            free(plan);
+            return;
+        }
+        if (plan->has_seed)
+            ro.seed = plan->seed;
+        ro.plan = plan;
+    }
+    run_case(c->kind == CAT_PLAN ? "update" : c->what, &ro, r);
+    plan_free(plan);
+    free(plan);
+}
+
+/* ---- repro folders ---------------------------------------------------------- */
+
+static int copy_file(const char *from, const char *to)
+{
+    uint8_t *d;
+    size_t l;
+    char err[512];
+    if (read_file(from, &d, &l, err, sizeof(err)) != 0)
+        return -1;
+    int rc = write_file_atomic(to, d, l, err, sizeof(err));
+    free(d);
+    return rc;
+}
+
+/* OUT/repro/<ID>/: repro.ini, the plan, the flash before and after, the event
+ * log and the command. */
+static void write_repro(const struct cat_case *c, const struct unit *u, const struct certify_opts *co,
+                        const struct run_result *r, const char *out, char *rel, size_t reln)
+{
+    char dir[4400], p[4600], q[4600], err[512], text[8192], plan[4400] = "";
+    const struct cat_case *base = u->c;
+    snprintf(dir, sizeof(dir), "%s/repro/%s", out, c->id);
+    if (mkdir_p(dir) != 0)
+        return;
+    if (base->kind == CAT_PLAN) {
+        char fd[4096];
+        faults_dir(fd, sizeof(fd));
+        snprintf(p, sizeof(p), "%s/%s.plan", fd, base->what);
+        snprintf(q, sizeof(q), "%s/%s.plan", dir, base->what);
+        if (copy_file(p, q) == 0)
+            snprintf(plan, sizeof(plan), "%s.plan", base->what);
+    }
+    static const char *const files[][2] = { { "flash-before.bin", "flash-before.bin" },
+                                            { "flash.bin", "flash-after.bin" },
+                                            { "events.jsonl", "events.jsonl" },
+                                            { "sweep.txt", "sweep.txt" },
+                                            { "fw-target.bin", "fw-target.bin" } };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", u->dir, files[i][0]);
+        snprintf(q, sizeof(q), "%s/%s", dir, files[i][1]);
+        if (access(p, R_OK) == 0)
+            copy_file(p, q);
+    }
+    snprintf(text, sizeof(text),
+             "; repro.ini - one certification case, as it ran (otahil repro THIS_FOLDER)\n"
+             "[repro]\nid = %s\nkind = %s\nwhat = %s\n%s%s%s%sseed = %llu\nboard = %s\nport = %s\n"
+             "target = %s\nfw_port = %s\nreboot_delay_ms = %ld\ntimeout_s = %d\nverdict = %s\n"
+             "reason = %.150s\n",
+             c->id, cat_kind_name(base->kind), base->what, plan[0] ? "plan = " : "", plan,
+             plan[0] ? "\n" : "", "", (unsigned long long)co->run.seed,
+             co->run.board, co->run.port ? co->run.port : "reference", co->target,
+             co->fw_port ? co->fw_port : "", co->run.reboot_delay_ms, co->run.timeout_s, verdict_name(r->verdict), r->reason);
+    if (c->kind == CAT_CHECK) {
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof(text) - l, "check = %s\n", c->check);
+    }
+    snprintf(p, sizeof(p), "%s/repro.ini", dir);
+    write_file_atomic(p, text, strlen(text), err, sizeof(err));
+    snprintf(text, sizeof(text), "#!/bin/sh\n# Replays %s as it ran in the certification.\n"
+             "exec otahil repro \"$(dirname \"$0\")\" \"$@\"\n", c->id);
+    snprintf(p, sizeof(p), "%s/command.sh", dir);
+    if (write_file_atomic(p, text, strlen(text), err, sizeof(err)) == 0)
+        chmod(p, 0755);
+    snprintf(rel, reln, "repro/%s", c->id);
+}
+
+/* ---- the command -------------------------------------------------------------- */
+
+static int parse_shard(const char *v, int *i, int *n)
+{
+    char *end;
+    long a = strtol(v, &end, 10);
+    if (*end != '/')
+        return -1;
+    long b = strtol(end + 1, &end, 10);
+    if (*end || b < 1 || b > 1000 || a < 1 || a > b)
+        return -1;
+    *i = (int)a;
+    *n = (int)b;
+    return 0;
+}
+
+static void progress(int done, int total, const char *cur, double t0, int tty)
+{
+    if (!tty)
+        return;
+    double el = now_s() - t0;
+    double eta = done > 0 ? el / done * (total - done) : 0;
+    fprintf(stderr, "\r\033[K[%d/%d] %02d:%02d elapsed, ETA %02d:%02d  %s", done, total,
+            (int)el / 60, (int)el % 60, (int)eta / 60, (int)eta % 60, cur ? cur : "");
+    fflush(stderr);
+}
+
+int cmd_certify(int argc, char **argv)
+{
+    struct certify_opts co;
+    memset(&co, 0, sizeof(co));
+    struct run_opts defaults = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, CERT_REBOOT_DELAY_MS, 60, 1, NULL,
+                                 NULL, 0 };
+    co.run = defaults;
+    co.jobs = 2;
+    co.target = "native";
+    const char *srcs[64];
+    int nsrc = 0;
+    const char *port_name = NULL;
+    char err[2048], outbuf[4096];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--list")) {
+            for (int k = 0; k < cat_ncases; k++)
+                printf("%-13s %s\n", cat_cases[k].id, cat_cases[k].title);
+            return 0;
+        } else if (!strcmp(a, "--quick")) {
+            co.quick = 1;
+        } else if (!v) {
+            fprintf(stderr, "otahil certify: unknown or incomplete option '%s' (otahil certify --help)\n", a);
+            return OTAHIL_EXIT_HARNESS;
+        } else if (!strcmp(a, "--port")) {
+            /* one value, or several source files up to the next option */
+            for (; i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0; i++) {
+                const char *s = argv[i + 1];
+                size_t l = strlen(s);
+                if (l > 2 && !strcmp(s + l - 2, ".c")) {
+                    if (nsrc >= 64) {
+                        fprintf(stderr, "otahil certify: --port: at most 64 source files\n");
+                        return OTAHIL_EXIT_HARNESS;
+                    }
+                    srcs[nsrc++] = s;
+                } else if (!port_name && !nsrc) {
+                    port_name = s;
+                } else {
+                    fprintf(stderr, "otahil certify: --port %s: give source files (FILE.c ...), or "
+                            "one variant name or device binary\n", s);
+                    return OTAHIL_EXIT_HARNESS;
+                }
+            }
+            if (port_name && nsrc) {
+                fprintf(stderr, "otahil certify: --port: give source files or one variant name, not both\n");
+                return OTAHIL_EXIT_HARNESS;
+            }
+        } else if (!strcmp(a, "--profile")) { co.profile_path = v; i++; }
+        else if (!strcmp(a, "--board")) { co.run.board = v; co.explicit_board = 1; i++; }
+        else if (!strcmp(a, "--target")) {
+            if (strcmp(v, "native") != 0) {
+                fprintf(stderr, "otahil certify: --target '%s': this build runs the native target only\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            co.target = v;
+            i++;
+        } else if (!strcmp(a, "--out")) { snprintf(outbuf, sizeof(outbuf), "%s", v); co.out = outbuf; i++; }
+        else if (!strcmp(a, "--only")) { co.only = v; i++; }
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            co.run.seed = strtoull(v, &end, 0);
+            if (*end || !*v) {
+                fprintf(stderr, "otahil certify: --seed '%s': not a number\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            i++;
+        } else if (!strcmp(a, "--jobs")) {
+            char *end;
+            long j = strtol(v, &end, 10);
+            if (*end || j < 1 || j > 64) {
+                fprintf(stderr, "otahil certify: --jobs '%s': expected 1..64\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            co.jobs = (int)j;
+            i++;
+        } else if (!strcmp(a, "--shard")) {
+            if (parse_shard(v, &co.shard_i, &co.shard_n) != 0) {
+                fprintf(stderr, "otahil certify: --shard '%s': expected I/N with 1 <= I <= N\n", v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            i++;
+        } else if (!strcmp(a, "--reboot-delay-ms")) { co.run.reboot_delay_ms = atol(v); i++; }
+        else if (!strcmp(a, "--timeout")) { co.run.timeout_s = atoi(v); i++; }
+        else {
+            fprintf(stderr, "otahil certify: unknown option '%s' (otahil certify --help)\n", a);
+            return OTAHIL_EXIT_HARNESS;
+        }
+    }
+    if (co.only && check_only(co.only, err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil certify: --only: '%s' is not a case ID or group (otahil certify --list)\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+
+    /* profile, board */
+    static struct profile prof;
+    if (co.profile_path ? profile_load(&prof, co.profile_path, err, sizeof(err))
+                        : profile_reference(&prof, err, sizeof(err))) {
+        fprintf(stderr, "otahil certify: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (!co.explicit_board && prof.board[0])
+        co.run.board = prof.board;
+    static struct board board;
+    if (board_open(&board, co.run.board, err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil certify: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    unsigned caps = effective_caps(&prof, &board, err, sizeof(err));
+    co.caps = caps;
+    if (!caps) {
+        fprintf(stderr, "otahil certify: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    const char *base = co.out;
+    if (!base) {
+        snprintf(outbuf, sizeof(outbuf), "out/certify/%s", board.name);
+        base = outbuf;
+    }
+    if (mkdir_p(base) != 0) {
+        fprintf(stderr, "otahil certify: %s: %s\n", base, strerror(errno));
+        return OTAHIL_EXIT_HARNESS;
+    }
+
+    /* the port */
+    static char dut[4400], fwso[4400], desc[4096];
+    co.fw_port = "reference";
+    co.port_desc = "reference";
+    if (nsrc) {
+        char bdir[4400];
+        snprintf(bdir, sizeof(bdir), "%s/port", base);
+        if (portbuild(srcs, nsrc, co.profile_path && prof.module[0] ? prof.module : NULL, bdir, dut, sizeof(dut), fwso,
+                      sizeof(fwso), err, sizeof(err)) != 0) {
+            fprintf(stderr, "otahil certify: %s\n", err);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        co.run.port = dut;
+        co.fw_port = fwso;
+        size_t l = 0;
+        for (int k = 0; k < nsrc; k++)
+            l += (size_t)snprintf(desc + l, l < sizeof(desc) ? sizeof(desc) - l : 0, "%s%s",
+                                  k ? " " : "", srcs[k]);
+        co.port_desc = desc;
+    } else if (port_name) {
+        co.run.port = port_name;
+        co.port_desc = port_name;
+        co.fw_port = strchr(port_name, '/') ? NULL : port_name; /* a device binary has no object */
+    }
+    if (access("/usr/sbin/mosquitto", X_OK) != 0) {
+        char *pathenv = getenv("PATH"), buf[8192];
+        int found = 0;
+        snprintf(buf, sizeof(buf), "%s", pathenv ? pathenv : "");
+        for (char *s = NULL, *d = strtok_r(buf, ":", &s); d && !found; d = strtok_r(NULL, ":", &s)) {
+            char p[4200];
+            snprintf(p, sizeof(p), "%s/mosquitto", d);
+            found = access(p, X_OK) == 0;
+        }
+        if (!found) {
+            fprintf(stderr, "otahil certify: ERROR: no mosquitto broker binary (scripts/install-deps.sh "
+                    "installs it); nothing was run\n");
+            return OTAHIL_EXIT_HARNESS;
+        }
+    }
+
+    /* units: every case that runs, in catalogue order */
+    struct unit *u = calloc((size_t)cat_ncases, sizeof(*u));
+    struct run_result *res = mmap(NULL, sizeof(*res) * (size_t)cat_ncases, PROT_READ | PROT_WRITE,
+                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct report_case *rc = calloc((size_t)cat_ncases, sizeof(*rc));
+    if (!u || res == MAP_FAILED || !rc) {
+        fprintf(stderr, "otahil certify: out of memory\n");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    int nu = 0, ncase = 0;
+    int *sel = calloc((size_t)cat_ncases, sizeof(int));
+    for (int k = 0; k < cat_ncases; k++) {
+        const struct cat_case *c = &cat_cases[k];
+        if (!id_selected(c->id, co.only))
+            continue;
+        const struct cat_case *b = cat_base(c);
+        /* shards split by the unit that runs, so a check goes with its run */
+        if (co.shard_n > 1 && (int)(b - cat_cases) % co.shard_n != co.shard_i - 1)
+            continue;
+        sel[ncase++] = k;
+        int ui = unit_of(u, nu, b);
+        if (ui < 0) {
+            ui = nu++;
+            u[ui].c = b;
+            snprintf(u[ui].dir, sizeof(u[ui].dir), "%s/runs/%s", base, b->id);
+        }
+        if (c == b)
+            u[ui].selected = 1;
+    }
+    /* skips and costs */
+    char fdir[4096];
+    faults_dir(fdir, sizeof(fdir));
+    for (int i = 0; i < nu; i++) {
+        const struct cat_case *c = u[i].c;
+        unsigned missing = c->needs & ~caps;
+        res[i].verdict = V_ERROR;
+        snprintf(res[i].reason, sizeof(res[i].reason), "the run did not report (it crashed)");
+        u[i].cost = c->kind == CAT_SWEEP ? 3 : 1;
+        if (c->kind == CAT_PLAN) {
+            char path[4400];
+            struct fault_plan *p = calloc(1, sizeof(*p));
+            snprintf(path, sizeof(path), "%s/%s.plan", fdir, c->what);
+            if (p && plan_load(path, p, err, sizeof(err)) == 0) {
+                u[i].slow = p->slow;
+                u[i].cost = p->slow ? 40 : p->nproxy_http + p->nproxy_mqtt > 0 ? 4 : 1.5;
+                for (int h = 0; h < p->nhttp; h++)
+                    if (p->http[h].stall_ms)
+                        u[i].cost += p->http[h].stall_ms / 1000.0;
+            }
+            plan_free(p);
+            free(p);
+        }
+        if (missing) {
+            u[i].skip = 1;
+            res[i].verdict = V_SKIP;
+            skip_reason(missing, &board, res[i].reason, sizeof(res[i].reason));
+        } else if (c->kind == CAT_SWEEP && !co.fw_port) {
+            u[i].skip = 1;
+            res[i].verdict = V_SKIP;
+            snprintf(res[i].reason, sizeof(res[i].reason), "a device binary has no firmware object "
+                     "for in-process sweeps: certify its sources with --port FILE.c");
+        } else if (co.quick && u[i].slow) {
+            u[i].skip = 1;
+            res[i].verdict = V_SKIP;
+            snprintf(res[i].reason, sizeof(res[i].reason), "slow: left out by --quick");
+        }
+    }
+    int *order = calloc((size_t)nu + 1, sizeof(int));
+    int nrun = 0;
+    for (int i = 0; i < nu; i++)
+        if (!u[i].skip)
+            order[nrun++] = i;
+    for (int i = 1; i < nrun; i++) /* longest first; stable */
+        for (int j = i; j > 0 && u[order[j - 1]].cost < u[order[j]].cost; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+
+    char caps_s[256];
+    printf("otahil certify: port %s\n  profile %s (%s, %s bootloader; claims %s)\n  board %s, target %s, "
+           "seed %llu; %d cases, %d runs, %d at a time%s%s\n",
+           co.port_desc, prof.name, prof.generation, board.bootloader,
+           profile_caps_str(caps, caps_s, sizeof(caps_s)), board.name, co.target,
+           (unsigned long long)co.run.seed, ncase, nrun, co.jobs, co.quick ? ", quick" : "",
+           co.shard_n > 1 ? ", a shard" : "");
+    fflush(stdout);
+
+    int tty = isatty(STDERR_FILENO);
+    double t0 = now_s();
+    time_t started = time(NULL);
+    int next = 0, running = 0, done = 0;
+    while (done < nrun) {
+        while (running < co.jobs && next < nrun) {
+            int i = order[next++];
+            fflush(NULL);
+            pid_t c = fork();
+            if (c == 0) {
+                struct run_result r;
+                run_unit(&u[i], &co, &r);
+                res[i] = r;
+                _exit(0);
+            }
+            if (c < 0) {
+                snprintf(res[i].reason, sizeof(res[i].reason), "fork: %s", strerror(errno));
+                done++;
+            } else {
+                u[i].pid = c;
+                running++;
+            }
+            progress(done, nrun, u[i].c->id, t0, tty);
+        }
+        int st;
+        pid_t w = wait(&st);
+        if (w < 0)
+            break;
+        for (int i = 0; i < nu; i++) {
+            if (u[i].pid != w)
+                continue;
+            u[i].pid = 0;
+            running--;
+            done++;
+            progress(done, nrun, u[i].c->id, t0, tty);
+        }
+    }
+    if (tty)
+        fprintf(stderr, "\r\033[K");
+
+    /* the report's cases, in catalogue order */
+    int fails = 0, errors = 0;
+    for (int k = 0; k < ncase; k++) {
+        const struct cat_case *c = &cat_cases[sel[k]];
+        const struct cat_case *b = cat_base(c);
+        int ui = unit_of(u, nu, b);
+        const struct run_result *r = &res[ui];
+        struct report_case *x = &rc[k];
+        char grp[32];
+        x->id = c->id;
+        x->group = NULL;
+        for (int g = 0; g < cat_ngroups; g++)
+            if (!strcmp(cat_groups[g].id, cat_group_of(c->id, grp, sizeof(grp))))
+                x->group = cat_groups[g].id;
+        x->title = c->title;
+        x->spec = c->spec;
+        x->transport = "mqtt+http";
+        x->seconds = c == b ? r->seconds : 0;
+        x->verdict = r->verdict;
+        snprintf(x->reason, sizeof(x->reason), "%s", r->verdict == V_PASS && c->kind != CAT_SWEEP
+                                                         ? "" : r->reason);
+        if (c->kind == CAT_CHECK && !u[ui].skip && r->verdict != V_ERROR) {
+            const struct run_check *found = NULL;
+            for (int j = 0; j < r->nchecks; j++)
+                if (!strcmp(r->checks[j].id, c->check))
+                    found = &r->checks[j];
+            unsigned missing = c->needs & ~caps;
+            if (missing) {
+                x->verdict = V_SKIP;
+                skip_reason(missing, &board, x->reason, sizeof(x->reason));
+            } else if (!found) {
+                x->verdict = V_SKIP;
+                snprintf(x->reason, sizeof(x->reason), "the run of %s gave check %s nothing to look at",
+                         b->id, c->check);
+            } else {
+                x->verdict = found->verdict == V_SKIP && c->vacuous ? V_PASS : found->verdict;
+                snprintf(x->reason, sizeof(x->reason), "%s", found->verdict == V_PASS ? "" : found->detail);
+                x->checks[0] = *found;
+                x->nchecks = 1;
+            }
+        } else if (c->kind != CAT_CHECK) {
+            memcpy(x->checks, r->checks, sizeof(x->checks));
+            x->nchecks = r->nchecks;
+        }
+        if (!u[ui].skip && b->kind != CAT_SWEEP) {
+            snprintf(x->events, sizeof(x->events), "runs/%s/events.jsonl", b->id);
+            snprintf(x->flash_before, sizeof(x->flash_before), "runs/%s/flash-before.bin", b->id);
+            snprintf(x->flash_after, sizeof(x->flash_after), "runs/%s/flash.bin", b->id);
+        }
+        if (x->verdict == V_FAIL || x->verdict == V_ERROR) {
+            write_repro(c, &u[ui], &co, r, base, x->repro, sizeof(x->repro));
+            snprintf(x->replay, sizeof(x->replay), "otahil repro %s/%s", base, x->repro);
+        }
+        fails += x->verdict == V_FAIL;
+        errors += x->verdict == V_ERROR;
+    }
+
+    /* summary.txt, the three reports */
+    char stamp[64], shard[32];
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&started));
+    snprintf(shard, sizeof(shard), "%d/%d", co.shard_i, co.shard_n);
+    int subset = co.only || co.shard_n > 1;
+    struct report rep = { OTAHIL_VERSION, co.port_desc, &prof, &board, co.target, co.run.seed,
+                          co.shard_n > 1 ? shard : NULL, co.only != NULL, stamp, now_s() - t0, rc,
+                          ncase };
+    size_t cap = 8192 + (size_t)ncase * 2400, sl;
+    char *summary = malloc(cap);
+    int wrc = -1;
+    err[0] = '\0';
+    if (summary) {
+        struct report_counts cnt = report_count(&rep);
+        sl = (size_t)snprintf(summary, cap, "otahil certify: port %s, profile %s, board %s, target %s, "
+                              "seed %llu\n", co.port_desc, prof.name, board.name, co.target,
+                              (unsigned long long)co.run.seed);
+        for (int k = 0; k < ncase; k++)
+            sl += (size_t)snprintf(summary + sl, cap - sl, "%-5s %-13s %5.1f s  %s%s%s\n",
+                                   verdict_name(rc[k].verdict), rc[k].id, rc[k].seconds, rc[k].title,
+                                   rc[k].reason[0] ? ": " : "", rc[k].reason);
+        snprintf(summary + sl, cap - sl, "%d cases: %d passed, %d failed, %d skipped, %d errors; %s\n",
+                 cnt.total, cnt.pass, cnt.fail, cnt.skip, cnt.error, report_status(&rep, subset));
+        char spath[4200];
+        snprintf(spath, sizeof(spath), "%s/summary.txt", base);
+        wrc = write_file_atomic(spath, summary, strlen(summary), err, sizeof(err));
+        if (wrc == 0)
+            wrc = report_write_json(&rep, base, err, sizeof(err));
+        if (wrc == 0)
+            wrc = report_write_junit(&rep, base, err, sizeof(err));
+        if (wrc == 0)
+            wrc = report_write_html(&rep, base, err, sizeof(err));
+        free(summary);
+    }
+    for (int k = 0; k < ncase; k++)
+        if (rc[k].verdict == V_FAIL || rc[k].verdict == V_ERROR)
+            printf("%-5s %-13s %s\n      %s\n      repro: otahil repro %s/%s\n", verdict_name(rc[k].verdict),
+                   rc[k].id, rc[k].title, rc[k].reason, base, rc[k].repro);
+    struct report_counts cnt = report_count(&rep);
+    printf("%d cases: %d passed, %d failed, %d skipped, %d errors in %.0f s: %s\n", cnt.total, cnt.pass,
+           cnt.fail, cnt.skip, cnt.error, now_s() - t0, report_status(&rep, subset));
+    munmap(res, sizeof(*res) * (size_t)cat_ncases);
+    free(u);
+    free(rc);
+    free(sel);
+    free(order);
+    if (wrc != 0) {
+        fprintf(stderr, "otahil certify: %s\n", err[0] ? err : "out of memory");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    printf("report: %s/report.html\n", base);
+    return errors ? OTAHIL_EXIT_HARNESS : fails ? OTAHIL_EXIT_FAIL : 0;
+}
+
+int cmd_catalogue(int argc, char **argv)
+{
+    int md = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--markdown"))
+            md = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: otahil catalogue [--markdown]\n"
+                   "Lists the conformance cases (ID, title); --markdown writes docs/conformance.md's text.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "otahil catalogue: unknown option '%s'\n", argv[i]);
+            return OTAHIL_EXIT_HARNESS;
+        }
+    }
+    if (!md) {
+        for (int k = 0; k < cat_ncases; k++)
+            printf("%-13s %-5s %s\n", cat_cases[k].id, cat_kind_name(cat_cases[k].kind), cat_cases[k].title);
+        return 0;
+    }
+    char fdir[4096], pdir[4096], err[1024];
+    faults_dir(fdir, sizeof(fdir));
+    otahil_source_path("fixtures/ports", pdir, sizeof(pdir));
+    if (cat_write_markdown(stdout, fdir, pdir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil catalogue: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    return 0;
+}
+
+/* ---- otahil repro ------------------------------------------------------------ */
+
+struct repro {
+    char id[32], kind[16], what[128], plan[256], board[1024], port[1024], fw_port[1024];
+    char verdict[16], reason[600], check[64];
+    uint64_t seed;
+    long reboot_delay_ms;
+    int timeout_s;
+};
+
+static int repro_key(struct inifile *I, const char *section, const char *key, const char *v)
+{
+    struct repro *r = I->user;
+    if (strcmp(section, "repro") != 0)
+        return inifile_fail(I, "section [%s]: unknown (expected [repro])", section);
+#define T(f) if (!strcmp(key, #f)) { snprintf(r->f, sizeof(r->f), "%s", v); return 0; }
+    T(id) T(kind) T(what) T(plan) T(board) T(port) T(fw_port) T(verdict) T(reason) T(check)
+#undef T
+    char *end;
+    if (!strcmp(key, "seed")) {
+        r->seed = strtoull(v, &end, 0);
+        return *end || !*v ? inifile_fail(I, "key 'seed': '%s' is not a number", v) : 0;
+    }
+    if (!strcmp(key, "reboot_delay_ms")) {
+        r->reboot_delay_ms = strtol(v, &end, 10);
+        return *end || !*v ? inifile_fail(I, "key 'reboot_delay_ms': '%s' is not a number", v) : 0;
+    }
+    if (!strcmp(key, "timeout_s")) {
+        r->timeout_s = (int)strtol(v, &end, 10);
+        return *end || !*v ? inifile_fail(I, "key 'timeout_s': '%s' is not a number", v) : 0;
+    }
+    if (!strcmp(key, "target"))
+        return strcmp(v, "native") ? inifile_fail(I, "key 'target': '%s' is not available in this "
+                                                  "build (native only)", v) : 0;
+    return inifile_fail(I, "key '%s': unknown", key);
+}
+
+int cmd_repro(int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL;
+    int until = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: otahil repro DIR [--until-fault] [--out DIR2]\n"
+                   "Replays one case of a certification from its repro folder (DIR/repro.ini: the\n"
+                   "case, seed, plan, board and port), verbosely: every event on stderr, then the\n"
+                   "verdict and the checks, compared with the recorded verdict. The run's files go\n"
+                   "to DIR2 (default DIR/rerun). --until-fault stops the run when the first fault\n"
+                   "fires, so the flash (DIR2/flash.bin: otahil flash info) and the event log can be\n"
+                   "inspected there; for a power-cut sweep it replays the first failing cut point.\n"
+                   "Exit 0 PASS, 1 FAIL, 2 harness error.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--until-fault")) {
+            until = 1;
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            fprintf(stderr, "otahil repro: unknown or incomplete option '%s'\n", argv[i]);
+            return OTAHIL_EXIT_HARNESS;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "otahil repro: which repro folder? (otahil repro OUT/repro/ID)\n");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    static struct repro r;
+    char path[4400], err[1024], outbuf[4400];
+    memset(&r, 0, sizeof(r));
+    r.timeout_s = 60;
+    r.reboot_delay_ms = CERT_REBOOT_DELAY_MS;
+    snprintf(path, sizeof(path), "%s/repro.ini", dir);
+    if (inifile_parse(path, repro_key, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "otahil repro: %s\n", err);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (!r.kind[0] || !r.what[0] || !r.board[0]) {
+        fprintf(stderr, "otahil repro: %s: kind, what and board are required\n", path);
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (!out) {
+        snprintf(outbuf, sizeof(outbuf), "%s/rerun", dir);
+        out = outbuf;
+    }
+    printf("otahil repro: %s (%s %s), seed %llu, board %s, port %s; recorded %s%s%s\n", r.id, r.kind,
+           r.what, (unsigned long long)r.seed, r.board, r.port, r.verdict, r.reason[0] ? ": " : "",
+           r.reason);
+    fflush(stdout);
+    if (!strcmp(r.kind, "sweep")) {
+        struct sweep_opts so;
+        struct sweep_summary ss;
+        char sp[4400], line[1024], ev[4400], fl[4400];
+        long point = 0;
+        snprintf(sp, sizeof(sp), "%s/sweep.txt", dir);
+        FILE *f = fopen(sp, "r");
+        while (f && !point && fgets(line, sizeof(line), f)) {
+            const char *k = strstr(line, "--point ");
+            if (k)
+                point = atol(k + 8);
+        }
+        if (f)
+            fclose(f);
+        sweep_defaults(&so);
+        so.board = r.board;
+        so.port = r.fw_port[0] ? r.fw_port : "reference";
+        so.mode = flashsim_fault_parse(r.what);
+        so.seed = r.seed;
+        so.image_size = SWEEP_IMAGE_SIZE;
+        if (mkdir_p(out) != 0) {
+            fprintf(stderr, "otahil repro: %s: %s\n", out, strerror(errno));
+            return OTAHIL_EXIT_HARNESS;
+        }
+        if (point > 0) {
+            snprintf(ev, sizeof(ev), "%s/events.jsonl", out);
+            snprintf(fl, sizeof(fl), "%s/flash.bin", out);
+            so.point = point;
+            so.events = ev;
+            so.flash_out = fl;
+            printf("replaying cut point %ld (events %s, final flash %s)\n", point, ev, fl);
+        } else if (until) {
+            printf("no failing cut point recorded in %s: running the whole sweep\n", sp);
+        }
+        int rc = sweep_run(&so, &ss, stdout, err, sizeof(err));
+        if (rc == 2)
+            fprintf(stderr, "otahil repro: %s\n", err);
+        return rc;
+    }
+    struct run_opts ro = { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 0, NULL,
+                           r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until };
+    struct fault_plan *plan = NULL;
+    if (r.plan[0]) {
+        snprintf(path, sizeof(path), "%s/%s", dir, r.plan);
+        plan = calloc(1, sizeof(*plan));
+        if (!plan || plan_load(path, plan, err, sizeof(err)) != 0) {
+            fprintf(stderr, "otahil repro: %s\n", plan ? err : "out of memory");
+            free(plan);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        if (plan->has_seed)
+            ro.seed = plan->seed;
+        ro.plan = plan;
+    }
+    evlog_set_echo(1);
+    struct run_result res;
+    enum verdict v = run_case(!strcmp(r.kind, "plan") ? "update" : r.what, &ro, &res);
+    evlog_set_echo(0);
+    plan_free(plan);
+    free(plan);
+    printf("%s %s%s%s\n", verdict_name(v), r.id, res.reason[0] ? ": " : "", res.reason);
+    for (int i = 0; i < res.nchecks; i++)
+        printf("  check %-24s %-5s %s\n", res.checks[i].id, verdict_name(res.checks[i].verdict),
+               res.checks[i].detail);
+    printf("events: %s\nflash: %s/flash.bin (otahil flash info --board %s %s/flash.bin)\n", res.events,
+           out, r.board, out);
+    if (!until)
+        printf("%s\n", !strcmp(verdict_name(v), r.verdict) || r.check[0] ? "same verdict as recorded"
+                                                                         : "the verdict differs from the recorded one");
+    return v == V_PASS || v == V_SKIP ? 0 : v == V_FAIL ? OTAHIL_EXIT_FAIL : OTAHIL_EXIT_HARNESS;
+}
