@@ -28,6 +28,7 @@ struct report_case {
     char         events[1024];  /* event log (JSON lines), or "" */
     char         repro[1024];   /* repro/<ID> folder (seed, plan, flash images, events,
                                  * command), or "" */
+    char         replay[1024];  /* the one command that replays the case, or "" */
     char         flash_before[1024]; /* flash file before the case, or "" */
     char         flash_after[1024];  /* flash file after the case, or "" */
     struct run_check checks[RUN_CHECKS_MAX];
@@ -42,6 +43,7 @@ struct report {
     const char *target;         /* "native" or "qemu" */
     uint64_t    seed;
     const char *shard;          /* "1/2", or NULL for the whole suite */
+    int         subset;         /* 1: an --only selection, not the whole catalogue */
     const char *started;        /* ISO 8601 UTC */
     double      seconds;        /* wall time of the whole run */
     struct report_case *cases;
@@ -53,11 +55,19 @@ struct report_counts { int pass, fail, skip, error, total; };
 struct report_counts report_count(const struct report *r);
 
 /* "certified" (every case PASS or SKIP, at least one PASS), "not certified"
- * (any FAIL) or "incomplete" (any ERROR, or a shard or --only subset). */
+ * (any FAIL) or "incomplete" (any ERROR, or a shard or --only subset). A FAIL
+ * decides: "not certified" even beside an ERROR or in a subset, since no
+ * further case can undo it. No PASS at all (no cases, or every one SKIP) is
+ * "incomplete": nothing was shown. subset non-zero, r->subset or r->shard
+ * mark a subset. The writers use report_status(r, 0). */
 const char *report_status(const struct report *r, int subset);
 
-/* Writers: dir/results.json, dir/junit.xml, dir/report.html. 0, or -1 with
- * one line in err. */
+/* Writers: dir/results.json, dir/junit.xml, dir/report.html (docs/report.md).
+ * Each file is written under a temporary name and renamed. Relative paths in
+ * the cases (events, flash_before, flash_after) are read relative to dir; one
+ * that cannot be read is named in the report, not an error. 0, or -1 with one
+ * line "PATH: what is wrong" in err (dir missing or not writable, out of
+ * memory). */
 int report_write_json(const struct report *r, const char *dir, char *err, size_t n);
 int report_write_junit(const struct report *r, const char *dir, char *err, size_t n);
 int report_write_html(const struct report *r, const char *dir, char *err, size_t n);
