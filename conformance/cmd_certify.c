@@ -925,8 +925,8 @@ int cmd_repro(int argc, char **argv)
     for (int i = 0; i < res.nchecks; i++)
         printf("  check %-24s %-5s %s\n", res.checks[i].id, verdict_name(res.checks[i].verdict),
                res.checks[i].detail);
-    printf("events: %s\nflash: %s/flash.bin (otahil flash info --board %s %s/flash.bin)\n", res.events,
-           out, r.board, out);
+    printf("events: %s\nflash: %s/flash.bin (otahil flash info %s/flash.bin --board %s)\n", res.events,
+           out, out, r.board);
     if (!until)
         printf("%s\n", !strcmp(verdict_name(v), r.verdict) || r.check[0] ? "same verdict as recorded"
                                                                          : "the verdict differs from the recorded one");
