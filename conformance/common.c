@@ -295,9 +295,15 @@ int otahil_source_path(const char *rel, char *out, size_t n)
         if ((slash = strrchr(exe, '/')) != NULL) {
             *slash = '\0';
             for (int up = 2; up <= 3; up++) { /* build/bin or build/san/bin */
+                char *real;
                 snprintf(out, n, "%s/%s../%s", exe, up == 2 ? "../" : "../../", rel);
-                if (access(out, F_OK) == 0)
-                    return 0;
+                if (access(out, F_OK) != 0)
+                    continue;
+                if ((real = realpath(out, NULL)) != NULL) {
+                    snprintf(out, n, "%s", real);
+                    free(real);
+                }
+                return 0;
             }
         }
     }

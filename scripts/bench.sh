@@ -38,3 +38,21 @@ row mk3060 torn 900K 100 --e2e
 
 echo "== transport proxy: 256 MiB each way through loopback, direct against through the proxy; 64-byte ping-pong =="
 "$otahil" proxy --bench --bytes 268435456 --rounds 5 --round-trips 10000
+
+echo "== certification: the whole catalogue on the native board, reference port, --jobs 2 (target 60 s) =="
+out=$(mktemp -d)
+for s in 1 2; do
+  start=$(date +%s.%N)
+  "$otahil" certify --out "$out/s$s" --jobs 2 --seed 7 >/dev/null 2>&1 || echo "certify: exit $? (see $out/s$s/summary.txt)"
+  end=$(date +%s.%N)
+  awk -v a="$start" -v b="$end" -v s="$s" 'BEGIN { printf "run %d: %.1f s, ratio %.2f of the 60 s target\n", s, b - a, (b - a) / 60 }'
+  tail -n 1 "$out/s$s/summary.txt"
+done
+# same seed, same verdicts and the same event sequences (event names in order, per run)
+if diff <(grep -E '^(PASS|FAIL|SKIP|ERROR) ' "$out/s1/summary.txt" | awk '{print $1, $2}') \
+        <(grep -E '^(PASS|FAIL|SKIP|ERROR) ' "$out/s2/summary.txt" | awk '{print $1, $2}') >/dev/null; then
+  echo "determinism: the two runs gave identical verdicts"
+else
+  echo "determinism: the verdicts differ between the two runs"
+fi
+rm -rf "$out"
