@@ -37,6 +37,14 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(BUILD)/bin/otahil $(BUILD)/bin/otahil-dut
 
+# civetweb's HTTPS on OpenSSL 3: libcivetweb dlopens "libssl.so" and wants the
+# OpenSSL 1.1 name SSL_get_peer_certificate. BUILD/lib/libssl.so defines it over
+# libssl.so.3 (mock_cloud/shim/libssl_compat.c); the programs that run the
+# firmware server find it through DT_RPATH (honoured by civetweb's dlopen,
+# unlike DT_RUNPATH). docs/cloud.md, "HTTPS and mqtts".
+SSL_SHIM := $(BUILD)/lib/libssl.so
+SHIM_RPATH := -Wl,--disable-new-dtags,-rpath,'$$ORIGIN/../lib'
+
 # Native firmware objects (sim/fw/fw.h): all device-side code plus one port,
 # position-independent, exporting only otahil_fw_boot.
 FW_SRC   := $(FREE_SRC) $(wildcard sim/fw/*.c)
@@ -52,7 +60,7 @@ FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
 DUT_BAD  := $(BAD_PORTS:%=$(BUILD)/dut/%)
 
 .PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt vendor-port
-all: deps-check $(BIN) $(FW_SO) $(DUT_BAD) $(BUILD)/boards
+all: deps-check $(BIN) $(SSL_SHIM) $(FW_SO) $(DUT_BAD) $(BUILD)/boards
 
 deps-check:
 	@scripts/install-deps.sh --check-build >/dev/null 2>&1 || scripts/install-deps.sh
@@ -91,9 +99,14 @@ $(BUILD)/libotahil.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/otahil: $(BUILD)/obj/conformance/otahil_main.o $(BUILD)/libotahil.a
+$(BUILD)/bin/otahil: $(BUILD)/obj/conformance/otahil_main.o $(BUILD)/libotahil.a | $(SSL_SHIM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(SHIM_RPATH) -o $@ $^ $(LDLIBS)
+
+# No sanitizer flags: it is loaded into civetweb's process by dlopen.
+$(SSL_SHIM): mock_cloud/shim/libssl_compat.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 $(WARN) -shared -fPIC -Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3
 
 # The device under test: the reference port linked with the simulated device.
 $(BUILD)/bin/otahil-dut: $(BUILD)/obj/sim/device/dut_main.o $(BUILD)/obj/$(PORT_SRC:.c=.o) $(BUILD)/libotahil.a
@@ -105,9 +118,9 @@ $(BUILD)/boards:
 	@mkdir -p $(BUILD)
 	@ln -sfn $(CURDIR)/boards $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libotahil.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libotahil.a | $(SSL_SHIM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SHIM_RPATH) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Device-side modules must build for a Cortex-M3 with no host libraries.
 ARM_CC    := arm-none-eabi-gcc
@@ -121,7 +134,7 @@ freestanding-check:
 	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC)) freestanding files build for cortex-m3"
 
 unit: deps-check
-	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(BAD_PORTS:%=build/san/dut/%) $(TEST_BIN:$(BUILD)/%=build/san/%)
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/lib/libssl.so build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(BAD_PORTS:%=build/san/dut/%) $(TEST_BIN:$(BUILD)/%=build/san/%)
 
 test: deps-check unit freestanding-check
 	@scripts/run-tests.sh build/san

@@ -62,6 +62,12 @@ static const char cloud_usage[] =
     "  --proxy-fault mqtt|http:SPEC  a transport fault (repeatable; added to [proxy.mqtt] /\n"
     "                         [proxy.http]): devices then use the proxy's MQTT port, and firmware\n"
     "                         URLs name the HTTP proxy\n"
+    "  --transport T          http (default), https, mqtts or mqtts+https: an HTTPS listener and\n"
+    "                         https:// firmware URLs, a TLS listener on the broker, both; the\n"
+    "                         test CA is made in WORKDIR/tls (docs/cloud.md)\n"
+    "  --tls CERT             the HTTPS listener's certificate: good, untrusted-ca, expired,\n"
+    "                         wrong-host (the plan's [plan] tls)\n"
+    "  --tls-fragment N, --tls-heap BYTES  kept in the plan for the device (docs/faults.md)\n"
     "  --help                 this text\n"
     "Writes WORKDIR/cloud.json for `otahil push`. Exit: 0 after Ctrl-C/SIGTERM, 2 when the\n"
     "cloud cannot start or loses its broker.\n";
@@ -176,6 +182,12 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqt
     cJSON_AddNumberToObject(o, "mqtt_port", cloud_mqtt_port(c));
     cJSON_AddNumberToObject(o, "http_port", cloud_http_port(c));
     cJSON_AddNumberToObject(o, "device_mqtt_port", device_mqtt);
+    if (cloud_mqtts_port(c))
+        cJSON_AddNumberToObject(o, "mqtts_port", cloud_mqtts_port(c));
+    if (cloud_https_port(c))
+        cJSON_AddNumberToObject(o, "https_port", cloud_https_port(c));
+    if (cloud_ca_path(c)[0])
+        cJSON_AddStringToObject(o, "ca", cloud_ca_path(c)); /* the CA devices trust */
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
     cJSON_AddStringToObject(o, "events", events);
     text = cJSON_Print(o);
@@ -195,8 +207,54 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqt
     return 0;
 }
 
+const char *cmd_tls_key(char kind)
+{
+    switch (kind) {
+    case 'T': return "transport";
+    case 'C': return "tls";
+    case 'F': return "tls_fragment";
+    case 'H': return "tls_heap";
+    default: return NULL;
+    }
+}
+
+const char *cmd_tls_opt(char kind)
+{
+    switch (kind) {
+    case 'T': return "--transport";
+    case 'C': return "--tls";
+    case 'F': return "--tls-fragment";
+    case 'H': return "--tls-heap";
+    default: return NULL;
+    }
+}
+
+char cmd_tls_kind(const char *opt)
+{
+    static const char kinds[] = "TCFH";
+    for (int i = 0; kinds[i]; i++)
+        if (!strcmp(opt, cmd_tls_opt(kinds[i])))
+            return kinds[i];
+    return 0;
+}
+
+/* cmd_opt for any of the TLS options; *kind says which. */
+static int cmd_tls_opt_parse(int argc, char **argv, int *i, char *kind, const char **val)
+{
+    static const char kinds[] = "TCFH";
+    for (int k = 0; kinds[k]; k++) {
+        int m = cmd_opt(argc, argv, i, cmd_tls_opt(kinds[k]), val);
+        if (m) {
+            *kind = kinds[k];
+            return m;
+        }
+    }
+    return 0;
+}
+
 /* Builds the fault plan of --plan, --http-fault and --mqtt-fault (kind[i]
- * 'h' or 'm' for value[i]). 0, or -1 after printing one line. */
+ * 'h' or 'm' for value[i]; 'p' --proxy-fault; 'T', 'C', 'F', 'H' the TLS
+ * options, cmd_tls_key()). 0, or -1 after printing one line. */
 int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *value,
                    const char *kind, int nv, struct fault_plan *p)
 {
@@ -226,12 +284,18 @@ int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *va
                 snprintf(kv, sizeof kv, "fault=%s", colon + 1);
                 rc = plan_add_cli(p, sec, kv, err, sizeof err);
             }
+        } else if (cmd_tls_key(kind[i])) {
+            /* --transport, --tls, --tls-fragment, --tls-heap: [plan] keys */
+            char kv[256];
+            snprintf(kv, sizeof kv, "%s=%s", cmd_tls_key(kind[i]), value[i]);
+            rc = plan_add_cli(p, "plan", kv, err, sizeof err);
         } else
             rc = kind[i] == 'h' ? plan_add_http_option(p, value[i], err, sizeof err)
                                 : plan_add_cli(p, "mqtt", value[i], err, sizeof err);
         if (rc != 0) {
             fprintf(stderr, "otahil %s: %s '%s': %s\n", cmd,
-                    kind[i] == 'h' ? "--http-fault" : kind[i] == 'p' ? "--proxy-fault" : "--mqtt-fault",
+                    kind[i] == 'h' ? "--http-fault" : kind[i] == 'p' ? "--proxy-fault"
+                    : cmd_tls_key(kind[i]) ? cmd_tls_opt(kind[i]) : "--mqtt-fault",
                     value[i], err);
             return -1;
         }
@@ -258,6 +322,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
     struct netfault netf = { NULL, NULL };
     int ndev = 0, nf = 0, have_seed = 0, use_plan, rc = OTAHIL_EXIT_PASS;
     uint64_t n;
+    char tk = 0;
 
     for (int i = 1; i < argc; i++) {
         int m;
@@ -298,6 +363,9 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--proxy-fault", &v)) > 0) {
             fkind[nf] = 'p';
             fval[nf++] = v;
+        } else if (m == 0 && (m = cmd_tls_opt_parse(argc, argv, &i, &tk, &v)) > 0) {
+            fkind[nf] = tk;
+            fval[nf++] = v;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--throttle", &v)) > 0) {
             if (cmd_u64(v, UINT32_MAX, &n) != 0) {
                 fprintf(stderr, "otahil cloud: bad --throttle %s (bytes per second)\n", v);
@@ -328,6 +396,11 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         return OTAHIL_EXIT_HARNESS;
     if (use_plan && plan->has_seed && !have_seed)
         o.seed = plan->seed;
+    if (use_plan) {
+        o.https = plan->https;
+        o.mqtts = plan->mqtts;
+        o.tls_cert = plan->tls_cert;
+    }
 
     if (cloud_mkdir_p(workdir) != 0 || !realpath(workdir, dir)) {
         fprintf(stderr, "otahil cloud: cannot create work directory %s: %s\n", workdir,
@@ -381,6 +454,10 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
     }
     printf("otahil cloud: mqtt 127.0.0.1:%d  http http://127.0.0.1:%d  events %s  (Ctrl-C stops)\n",
            cloud_mqtt_port(c), cloud_http_port(c), evabs);
+    if (cloud_mqtts_port(c) || cloud_https_port(c))
+        printf("otahil cloud: TLS: mqtts 127.0.0.1:%d  https https://127.0.0.1:%d  CA %s (device: "
+               "--ca%s)\n", cloud_mqtts_port(c), cloud_https_port(c), cloud_ca_path(c),
+               cloud_mqtts_port(c) ? " and --mqtts" : "");
     if (netf.mqtt || netf.http)
         printf("otahil cloud: devices go through the fault proxies: mqtt 127.0.0.1:%d%s\n",
                netfault_mqtt_port(&netf, c), netf.http ? ", firmware URLs name the HTTP proxy" : "");

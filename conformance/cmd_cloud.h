@@ -21,9 +21,17 @@ int cmd_cloud(int argc, char **argv);
 
 struct fault_plan;
 
+/* The TLS options of `otahil run` and `otahil cloud` as fault-plan kinds:
+ * 'T' --transport, 'C' --tls, 'F' --tls-fragment, 'H' --tls-heap. The
+ * [plan] key and the option of a kind (NULL for other kinds), and the kind
+ * of an option (0 for other options). */
+const char *cmd_tls_key(char kind);
+const char *cmd_tls_opt(char kind);
+char cmd_tls_kind(const char *opt);
+
 /* Builds the fault plan of the options --plan FILE (plan_file, may be NULL),
- * --http-fault and --mqtt-fault (value[i], with kind[i] 'h' or 'm', in the
- * order given) into p (release it with plan_free()). cmd names the command
+ * --http-fault and --mqtt-fault (value[i], with kind[i] 'h', 'm', 'p' or a TLS
+ * kind above, in the order given) into p (release it with plan_free()). cmd names the command
  * in messages. 0, or -1 after printing one line to stderr. */
 int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *value,
                    const char *kind, int nv, struct fault_plan *p);

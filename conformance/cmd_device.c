@@ -19,17 +19,21 @@ static void on_sig(int s) { (void)s; g_stop = 1; }
 int cmd_device(int argc, char **argv)
 {
     struct supervisor_opts o = { NULL, OTAHIL_DEFAULT_BOARD, NULL, NULL, OTAHIL_DEFAULT_PK,
-                                 OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, NULL, 3000, 1, 0 };
+                                 OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, NULL, 3000, 1, 0,
+                                 NULL, 0, 0, 0 };
     const char *workdir = ".otahil/cloud";
-    char broker[64], events[4200], err[1024];
+    char broker[64], events[4200], err[1024], capath[4200];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: otahil device --flash FILE [--board B] [--broker HOST:PORT | --workdir CLOUDDIR]\n"
                    "                     [--pk PK] [--dn DN] [--secret S] [--events FILE] [--reboot-delay-ms N]\n"
+                   "                     [--ca FILE] [--mqtts]\n"
                    "Boots the simulated device again after every reboot until Ctrl-C. The flash file\n"
                    "must exist (otahil flash provision). Without --broker the cloud is found through\n"
-                   "CLOUDDIR/cloud.json written by `otahil cloud`.\n");
+                   "CLOUDDIR/cloud.json written by `otahil cloud`, with the CA of a TLS cloud (and MQTT\n"
+                   "over TLS when the cloud's devices use its TLS listener). --ca FILE is the CA the\n"
+                   "device trusts for https:// downloads; --mqtts connects MQTT over TLS with it.\n");
             return 0;
         }
         if (!strcmp(a, "--board") && v) { o.board = v; i++; }
@@ -41,6 +45,8 @@ int cmd_device(int argc, char **argv)
         else if (!strcmp(a, "--secret") && v) { o.secret = v; i++; }
         else if (!strcmp(a, "--events") && v) { o.events = v; i++; }
         else if (!strcmp(a, "--reboot-delay-ms") && v) { o.reboot_delay_ms = atol(v); i++; }
+        else if (!strcmp(a, "--ca") && v) { o.ca = v; i++; }
+        else if (!strcmp(a, "--mqtts")) o.mqtts = 1;
         else {
             fprintf(stderr, "otahil device: unknown or incomplete option '%s'\n", a);
             return OTAHIL_EXIT_HARNESS;
@@ -50,6 +56,7 @@ int cmd_device(int argc, char **argv)
         fprintf(stderr, "otahil device: --flash is required (create one with otahil flash provision)\n");
         return OTAHIL_EXIT_HARNESS;
     }
+    int broker_given = o.broker != NULL;
     if (!o.broker || !o.events) {
         char path[4200];
         uint8_t *d;
@@ -78,6 +85,14 @@ int cmd_device(int argc, char **argv)
         if (!o.events && cJSON_IsString(ev)) {
             snprintf(events, sizeof(events), "%s", ev->valuestring);
             o.events = events;
+        }
+        /* A TLS cloud: its CA, and MQTT over TLS when devices use its TLS listener. */
+        const cJSON *ca = cJSON_GetObjectItemCaseSensitive(j, "ca");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "mqtts_port");
+        if (cJSON_IsString(ca) && !o.ca) {
+            snprintf(capath, sizeof(capath), "%s", ca->valuestring);
+            o.ca = capath;
+            o.mqtts = !broker_given && cJSON_IsNumber(mt) && mt->valueint == mp->valueint;
         }
         cJSON_Delete(j);
     }

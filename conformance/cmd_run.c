@@ -20,6 +20,8 @@ static void run_usage(FILE *f)
             "                       [--reboot-delay-ms N] [--timeout S] [--port P]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "                       [--proxy-fault mqtt|http:SPEC]...\n"
+            "                       [--transport http|https|mqtts|mqtts+https] [--tls CERT]\n"
+            "                       [--tls-fragment N] [--tls-heap BYTES]\n"
             "       otahil run SCENARIO [options]   (the update case under fixtures/faults/SCENARIO.plan)\n"
             "       otahil run --list\n"
             "Starts the fake cloud and a simulated device, runs one case, prints PASS or FAIL\n"
@@ -29,7 +31,10 @@ static void run_usage(FILE *f)
             "the case's own; the line also names the plan and what it expects, and the\n"
             "conformance checks follow, one per line (docs/faults.md).\n"
             "--port P runs a known-bad variant (fixtures/ports/P.patch, built as build/dut/P)\n"
-            "or a device binary at a path instead of the reference port.\n");
+            "or a device binary at a path instead of the reference port.\n"
+            "--transport, --tls, --tls-fragment and --tls-heap set the plan's keys of the same\n"
+            "names: firmware over HTTPS, MQTT over TLS, the certificate the HTTPS server presents\n"
+            "(good, untrusted-ca, expired, wrong-host), the device's TLS record size and heap.\n");
 }
 
 /* Fault options of `otahil run`: --plan FILE, --http-fault, --mqtt-fault. */
@@ -55,6 +60,11 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
         else if (rf && (!strcmp(a, "--http-fault") || !strcmp(a, "--mqtt-fault") ||
                         !strcmp(a, "--proxy-fault")) && v) {
             rf->kind[rf->n] = a[2];
+            rf->value[rf->n++] = v;
+            i++;
+        }
+        else if (rf && cmd_tls_kind(a) && v) {
+            rf->kind[rf->n] = cmd_tls_kind(a);
             rf->value[rf->n++] = v;
             i++;
         }

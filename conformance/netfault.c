@@ -73,11 +73,11 @@ int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud
     if (!p)
         return 0;
     if (p->nproxy_mqtt &&
-        !(nf->mqtt = start_one("mqtt", cloud_mqtt_port(c), p->proxy_mqtt, p->nproxy_mqtt, seed, err,
+        !(nf->mqtt = start_one("mqtt", cloud_device_mqtt_port(c), p->proxy_mqtt, p->nproxy_mqtt, seed, err,
                                errlen)))
         return -1;
     if (p->nproxy_http) {
-        nf->http = start_one("http", cloud_http_port(c), p->proxy_http, p->nproxy_http,
+        nf->http = start_one("http", cloud_fw_port(c), p->proxy_http, p->nproxy_http,
                              seed ^ 0x48545450ull, err, errlen);
         if (!nf->http) {
             netfault_stop(nf);
@@ -90,7 +90,7 @@ int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud
 
 int netfault_mqtt_port(const struct netfault *nf, const struct cloud *c)
 {
-    return nf->mqtt ? proxy_port(nf->mqtt) : cloud_mqtt_port(c);
+    return nf->mqtt ? proxy_port(nf->mqtt) : cloud_device_mqtt_port(c);
 }
 
 void netfault_stop(struct netfault *nf)

@@ -18,6 +18,7 @@
 #include "conformance/plan.h"
 #include "mock_cloud/proxy.h"
 #include "mock_cloud/cloud.h"
+#include "mock_cloud/testca.h"
 #include "sim/util/event.h"
 #include "sim/util/evlog.h"
 
@@ -35,10 +36,12 @@ enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_
 
 enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_IMAGE_SIZE,
                 PK_IMAGE_FOOTER, PK_BASE_VERSION, PK_TARGET_VERSION, PK_FLASH_WRITE_US,
-                PK_INFORM_WITHIN_MS, PK_FAIL_STEP, PK_SLOW, PK_FILE_SIZE, PK_COUNT };
+                PK_INFORM_WITHIN_MS, PK_FAIL_STEP, PK_SLOW, PK_FILE_SIZE, PK_TRANSPORT, PK_TLS,
+                PK_TLS_FRAGMENT, PK_TLS_HEAP, PK_COUNT };
 static const char *const plan_keys[PK_COUNT] = {
     "name", "description", "field", "seed", "expect", "retries", "image_size", "image_footer",
     "base_version", "target_version", "flash_write_us", "inform_within_ms", "fail_step", "slow", "file_size",
+    "transport", "tls", "tls_fragment", "tls_heap",
 };
 _Static_assert(PK_COUNT <= PLAN_KEYS_MAX, "plan_line has no room for every [plan] key");
 
@@ -359,6 +362,48 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
                  value);
         return -1;
     }
+    case PK_TRANSPORT:
+        if (!strcmp(value, "http") || !strcmp(value, "https") || !strcmp(value, "mqtts") ||
+            !strcmp(value, "mqtts+https")) {
+            p->mqtts = !strncmp(value, "mqtts", 5);
+            p->https = strstr(value, "https") != NULL;
+            return k;
+        }
+        snprintf(why, whylen, "expected http, https, mqtts or mqtts+https, got '%s'", value);
+        return -1;
+    case PK_TLS: {
+        int c = testca_cert_parse(value);
+        if (c < 0) {
+            snprintf(why, whylen, "expected good, untrusted-ca, expired or wrong-host, got '%s'",
+                     value);
+            return -1;
+        }
+        p->tls_cert = c;
+        return k;
+    }
+    case PK_TLS_FRAGMENT:
+        errno = 0;
+        u = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 1;
+        if (value[0] < '0' || value[0] > '9' || errno || *end ||
+            (u != 0 && u != 512 && u != 1024 && u != 2048 && u != 4096)) {
+            snprintf(why, whylen, "expected 512, 1024, 2048, 4096 (bytes per TLS record the "
+                     "device asks for) or 0, got '%s'", value);
+            return -1;
+        }
+        p->tls_fragment = (uint32_t)u;
+        return k;
+    case PK_TLS_HEAP:
+        errno = 0;
+        u = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+        if (value[0] >= '0' && value[0] <= '9' && !errno && (!strcmp(end, "K") || !strcmp(end, "KiB")))
+            u *= 1024, end += strlen(end);
+        if (value[0] < '0' || value[0] > '9' || errno || *end || u > PLAN_TLS_HEAP_MAX) {
+            snprintf(why, whylen, "expected the device's TLS heap in bytes (N or NK), 0..%u, got "
+                     "'%s'", PLAN_TLS_HEAP_MAX, value);
+            return -1;
+        }
+        p->tls_heap = (uint32_t)u;
+        return k;
     case PK_SLOW:
         if (!strcmp(value, "true") || !strcmp(value, "false")) {
             p->slow = value[0] == 't';
@@ -379,7 +424,7 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
     }
     snprintf(why, whylen, "unknown key (expected one of: name, description, field, seed, expect, "
              "retries, image_size, image_footer, base_version, target_version, flash_write_us, "
-             "inform_within_ms, fail_step, slow, file_size)");
+             "inform_within_ms, fail_step, slow, file_size, transport, tls, tls_fragment, tls_heap)");
     return -1;
 }
 
@@ -542,6 +587,28 @@ static char *plan_reader(char *str, int num, void *stream)
     return str;
 }
 
+/* The TLS keys need a TLS transport. 0, or -1 with the key (PK_*) and why. */
+static int plan_tls_check(const struct fault_plan *p, int *key, char *why, size_t whylen)
+{
+    if (p->tls_cert != TESTCA_GOOD && !p->https) {
+        *key = PK_TLS;
+        snprintf(why, whylen, "the firmware server's certificate matters only with transport = "
+                 "https or mqtts+https");
+        return -1;
+    }
+    if ((p->tls_fragment || p->tls_heap) && !p->https && !p->mqtts) {
+        *key = p->tls_fragment ? PK_TLS_FRAGMENT : PK_TLS_HEAP;
+        snprintf(why, whylen, "needs a TLS transport (https, mqtts or mqtts+https)");
+        return -1;
+    }
+    return 0;
+}
+
+const char *plan_transport_name(const struct fault_plan *p)
+{
+    return p->https ? (p->mqtts ? "mqtts+https" : "https") : p->mqtts ? "mqtts" : "http";
+}
+
 /* Checks that span a section. 0, or -1 with the problem recorded. */
 static int plan_finish(struct plan_loader *L)
 {
@@ -553,6 +620,8 @@ static int plan_finish(struct plan_loader *L)
         if (cloudfault_http_check(&p->http[i], &key, why, sizeof why) != 0)
             return plan_fail(L, p->http_line[i][key] ? p->http_line[i][key] : p->http_sec_line[i],
                              "key '%s': %s", cloudfault_http_key_name(key), why);
+    if (plan_tls_check(p, &key, why, sizeof why) != 0)
+        return plan_fail(L, p->plan_line[key], "key '%s': %s", plan_keys[key], why);
     return 0;
 }
 
@@ -661,6 +730,11 @@ int plan_check(const struct fault_plan *p, char *err, size_t n)
     char why[256];
     int key = 0;
 
+    if (plan_tls_check(p, &key, why, sizeof why) != 0) {
+        snprintf(err, n, "key '%s': %s", plan_keys[key], why);
+        return -1;
+    }
+
     for (int i = 0; i < p->nhttp; i++)
         if (cloudfault_http_check(&p->http[i], &key, why, sizeof why) != 0) {
             snprintf(err, n, "section [%s]: key '%s': %s", p->http[i].label,
@@ -730,6 +804,14 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
         PLAN_PUT("%sinform_within_ms=%u", len ? "; " : "", p->inform_within_ms);
     if (p->has_file_size)
         PLAN_PUT("%sfile_size=partition%+d", len ? "; " : "", (int)p->file_size_delta);
+    if (p->https || p->mqtts)
+        PLAN_PUT("%stransport=%s", len ? "; " : "", plan_transport_name(p));
+    if (p->https)
+        PLAN_PUT("%stls=%s", len ? "; " : "", testca_cert_name(p->tls_cert));
+    if (p->tls_fragment)
+        PLAN_PUT("%stls_fragment=%u", len ? "; " : "", p->tls_fragment);
+    if (p->tls_heap)
+        PLAN_PUT("%stls_heap=%u", len ? "; " : "", p->tls_heap);
     if (p->fail_step[0])
         PLAN_PUT("%sfail_step=%s", len ? "; " : "", p->fail_step);
     if (!len)

@@ -6,7 +6,8 @@
  *
  *   [plan]        name, description, field, seed, expect, retries, image_size,
  *                 image_footer, base_version, target_version, flash_write_us,
- *                 inform_within_ms, fail_step, slow, file_size
+ *                 inform_within_ms, fail_step, slow, file_size, transport, tls,
+ *                 tls_fragment, tls_heap
  *   [http]        firmware server rule for every firmware GET
  *   [http:N]      ... for the Nth firmware GET only
  *   [mqtt]        push faults of every job
@@ -29,7 +30,8 @@
 #define PLAN_FILE_MAX   1024  /* path of the plan file, with its NUL */
 #define PLAN_PROXY_MAX  64    /* fault = lines per proxy section */
 #define PLAN_SPEC_MAX   256   /* one proxy fault spec, with its NUL */
-#define PLAN_KEYS_MAX   16    /* [plan] keys known (room for plan_line) */
+#define PLAN_KEYS_MAX   24    /* [plan] keys known (room for plan_line) */
+#define PLAN_TLS_HEAP_MAX (64u << 20) /* tls_heap: at most 64 MiB */
 #define PLAN_VERSION_MAX 64   /* base_version and target_version, with their NUL (the
                                * image header's and the KV entry's 63 characters) */
 #define PLAN_FLASH_US_MAX 1000000 /* flash_write_us: at most 1 s per program or erase */
@@ -71,6 +73,14 @@ struct fault_plan {
     uint32_t inform_within_ms;         /* [plan] inform_within_ms: the inform of the new version
                                         * must follow set_boot FINISH within this many ms; 0: no
                                         * deadline */
+    int      https;                    /* [plan] transport = https or mqtts+https: the firmware
+                                        * is downloaded over HTTPS */
+    int      mqtts;                    /* [plan] transport = mqtts or mqtts+https: MQTT over TLS */
+    int      tls_cert;                 /* [plan] tls: enum testca_cert the HTTPS server presents */
+    uint32_t tls_fragment;             /* [plan] tls_fragment: the device asks for records of at
+                                        * most this many bytes (512..4096); 0: not asked */
+    uint32_t tls_heap;                 /* [plan] tls_heap: the device's TLS heap in bytes; 0:
+                                        * unlimited */
     struct cloud_http_rule http[CF_HTTP_RULES_MAX]; /* one per [http] / [http:N] section */
     int      nhttp;
     struct cloud_mqtt_faults mqtt;     /* [mqtt]; mqtt.set == 0: none */
@@ -122,6 +132,9 @@ int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, siz
 /* One line: "http:1 status=400; mqtt size_string=true; proxy.mqtt 2
  * faults", or "no faults". Returns buf. */
 char *plan_summary(const struct fault_plan *p, char *buf, size_t n);
+
+/* "http", "https", "mqtts" or "mqtts+https" for the plan's transport. */
+const char *plan_transport_name(const struct fault_plan *p);
 
 /* "pass" or "fail-clean". */
 const char *plan_expect_name(int expect);

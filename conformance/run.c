@@ -356,8 +356,17 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         else
             v = check_flash(flash, b, base, res);
     }
-    if (v == V_PASS)
+    if (v == V_PASS) {
         v = run_checks(&l, b, flash, served, base, target, expect_update, plan, res);
+    } else if (fail_clean && js->state == JOB_SUCCEEDED) {
+        /* The verdict stands; the checks still name what a correct device
+         * would have done (fail-step, keeps-image). */
+        char keep[sizeof(res->reason)];
+        memcpy(keep, res->reason, sizeof(keep));
+        (void)run_checks(&l, b, flash, served, base, target, expect_update, plan, res);
+        memcpy(res->reason, keep, sizeof(keep));
+        res->verdict = v;
+    }
     evlist_free(&l);
     if (v == V_PASS && fail_clean)
         snprintf(res->reason, sizeof(res->reason), "the update failed cleanly, as plan %s expects "
@@ -485,7 +494,9 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     evlog_emit("run", "run.start", "\"case\":\"%s\",\"board\":\"%s\",\"seed\":%llu,\"port\":\"%s\"",
                c->name, b.name, (unsigned long long)o->seed, o->port ? o->port : "reference");
 
-    struct cloud_opts co = { cloudir, NULL, 0, 0, o->seed, o->throttle_bps };
+    struct cloud_opts co = { cloudir, NULL, 0, 0, o->seed, o->throttle_bps,
+                             o->plan && o->plan->https, o->plan && o->plan->mqtts,
+                             o->plan ? o->plan->tls_cert : 0 };
     struct cloud *cl = cloud_start(&co, err, sizeof(err));
     if (!cl) {
         evlog_close();
@@ -519,7 +530,10 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     snprintf(broker, sizeof(broker), "127.0.0.1:%d", netfault_mqtt_port(&nf, cl));
     struct supervisor_opts so = { dut[0] ? dut : NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
                                   OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, res->events,
-                                  o->reboot_delay_ms, 1, o->plan ? o->plan->flash_write_us : 0 };
+                                  o->reboot_delay_ms, 1, o->plan ? o->plan->flash_write_us : 0,
+                                  cloud_ca_path(cl)[0] ? cloud_ca_path(cl) : NULL,
+                                  o->plan && o->plan->mqtts, o->plan ? o->plan->tls_fragment : 0,
+                                  o->plan ? o->plan->tls_heap : 0 };
     struct supervisor sv;
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {

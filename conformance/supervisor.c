@@ -48,9 +48,11 @@ int supervisor_init(struct supervisor *s, const struct supervisor_opts *o, char 
 
 int supervisor_boot(struct supervisor *s, char *err, size_t n)
 {
-    char delay[32], fdelay[32];
+    char delay[32], fdelay[32], tfrag[32], theap[32];
     snprintf(delay, sizeof(delay), "%ld", s->o.reboot_delay_ms);
     snprintf(fdelay, sizeof(fdelay), "%u", s->o.flash_delay_us);
+    snprintf(tfrag, sizeof(tfrag), "%u", s->o.tls_fragment);
+    snprintf(theap, sizeof(theap), "%u", s->o.tls_heap);
     const char *argv[32];
     int k = 0;
     argv[k++] = s->dut;
@@ -64,6 +66,10 @@ int supervisor_boot(struct supervisor *s, char *err, size_t n)
     if (s->o.events) { argv[k++] = "--events"; argv[k++] = s->o.events; }
     if (!s->o.resume) argv[k++] = "--no-resume";
     if (s->o.flash_delay_us) { argv[k++] = "--flash-delay-us"; argv[k++] = fdelay; }
+    if (s->o.ca) { argv[k++] = "--ca"; argv[k++] = s->o.ca; }
+    if (s->o.mqtts) argv[k++] = "--mqtts";
+    if (s->o.tls_fragment) { argv[k++] = "--tls-fragment"; argv[k++] = tfrag; }
+    if (s->o.tls_heap) { argv[k++] = "--tls-heap"; argv[k++] = theap; }
     argv[k] = NULL;
 
     pid_t pid = fork();

@@ -17,6 +17,10 @@ struct supervisor_opts {
     long        reboot_delay_ms;
     int         resume;      /* breakpoint resume on */
     unsigned    flash_delay_us; /* extra microseconds per flash program or erase; 0: none */
+    const char *ca;          /* the CA the device trusts (PEM file, otahil-dut --ca); NULL: none */
+    int         mqtts;       /* MQTT over TLS (needs ca) */
+    unsigned    tls_fragment;/* TLS record size the device asks for; 0: not asked */
+    unsigned    tls_heap;    /* the device's TLS heap in bytes; 0: unlimited */
 };
 
 struct supervisor {

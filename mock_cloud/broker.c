@@ -9,6 +9,7 @@
  * harness decides when the broker stops. Readiness is a successful TCP
  * connect to the listener; a broker that exits during start-up on a port we
  * picked ourselves (someone took it meanwhile) is retried on a fresh port.
+ * With broker_start_tls a second listener speaks MQTT over TLS (mqtts).
  */
 #include "mock_cloud/broker.h"
 #include "sim/util/event.h"
@@ -139,6 +140,12 @@ static int broker_write_conf(const struct broker *b)
      * the log in our work directory: stay who we are. */
     if (geteuid() == 0)
         fprintf(f, "user root\n");
+    if (b->tls_port > 0)
+        fprintf(f, "# MQTT over TLS with the run's test CA (docs/cloud.md).\n"
+                   "listener %d 127.0.0.1\n"
+                   "cafile %s\ncertfile %s\nkeyfile %s\n"
+                   "require_certificate false\n",
+                b->tls_port, b->tls_files[0], b->tls_files[1], b->tls_files[2]);
     bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, b->conf) != 0) {
         unlink(tmp);
@@ -236,7 +243,7 @@ static int broker_spawn(struct broker *b, const char *bin, char *err, size_t err
             b->wstatus = r == pid ? st : -1;
             return 1;
         }
-        if (broker_port_open(b->port)) {
+        if (broker_port_open(b->port) && (b->tls_port <= 0 || broker_port_open(b->tls_port))) {
             /* Connected: make sure it was our broker that answered. */
             if (waitpid(pid, &st, WNOHANG) == pid) {
                 b->reaped = 1;
@@ -263,10 +270,27 @@ static int broker_spawn(struct broker *b, const char *bin, char *err, size_t err
 int broker_start(struct broker *b, const char *binary, const char *workdir, int port,
                  char *err, size_t errlen)
 {
+    return broker_start_tls(b, binary, workdir, port, NULL, err, errlen);
+}
+
+int broker_start_tls(struct broker *b, const char *binary, const char *workdir, int port,
+                     const struct broker_tls *tls, char *err, size_t errlen)
+{
     char bin[PATH_MAX], dir[PATH_MAX], cfg[2 * BROKER_PATH_MAX];
     int attempt, rc = 1;
 
     memset(b, 0, sizeof *b);
+    if (tls) {
+        const char *files[3] = { tls->cafile, tls->certfile, tls->keyfile };
+        for (int i = 0; i < 3; i++)
+            if (!files[i] || strlen(files[i]) >= BROKER_PATH_MAX || strchr(files[i], '\n')) {
+                snprintf(err, errlen, "broker TLS listener: missing or unusable %s path",
+                         i == 0 ? "cafile" : i == 1 ? "certfile" : "keyfile");
+                return -1;
+            } else {
+                snprintf(b->tls_files[i], BROKER_PATH_MAX, "%s", files[i]);
+            }
+    }
     if (binary ? broker_find_binary(binary, bin, sizeof bin) != 0
                : (broker_find_binary("mosquitto", bin, sizeof bin) != 0 &&
                   broker_find_binary("/usr/sbin/mosquitto", bin, sizeof bin) != 0)) {
@@ -286,7 +310,9 @@ int broker_start(struct broker *b, const char *binary, const char *workdir, int 
 
     for (attempt = 0; attempt < BROKER_START_ATTEMPTS && rc == 1; attempt++) {
         b->port = port > 0 ? port : broker_free_port();
-        if (b->port <= 0) {
+        if (tls)
+            b->tls_port = tls->port > 0 ? tls->port : broker_free_port();
+        if (b->port <= 0 || (tls && b->tls_port <= 0)) {
             snprintf(err, errlen, "no free loopback port for the broker: %s", strerror(errno));
             return -1;
         }
@@ -309,8 +335,8 @@ int broker_start(struct broker *b, const char *binary, const char *workdir, int 
     }
     if (rc < 0)
         return -1;
-    evlog_emit("broker", "broker.started", "\"pid\":%d,\"port\":%d,\"config\":\"%s\"", (int)b->pid,
-               b->port, otahil_json_escape(cfg, sizeof cfg, b->conf));
+    evlog_emit("broker", "broker.started", "\"pid\":%d,\"port\":%d,\"tls_port\":%d,\"config\":\"%s\"",
+               (int)b->pid, b->port, b->tls_port, otahil_json_escape(cfg, sizeof cfg, b->conf));
     return 0;
 }
 

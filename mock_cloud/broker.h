@@ -22,6 +22,14 @@ struct broker {
     int   wstatus;                  /* waitpid() status once reaped */
     char  conf[BROKER_PATH_MAX];    /* WORKDIR/mosquitto.conf */
     char  log[BROKER_PATH_MAX];     /* WORKDIR/mosquitto.log (broker log and its stdout/stderr) */
+    int   tls_port;                 /* MQTT over TLS (mqtts) listener on 127.0.0.1; 0 = none */
+    char  tls_files[3][BROKER_PATH_MAX]; /* its cafile, certfile, keyfile */
+};
+
+/* An optional TLS listener (broker_start_tls). */
+struct broker_tls {
+    int         port;               /* <= 0: a free loopback port */
+    const char *cafile, *certfile, *keyfile; /* PEM files (testca.h) */
 };
 
 /* Writes WORKDIR/mosquitto.conf and starts `binary -c conf` with stdout and
@@ -36,6 +44,13 @@ struct broker {
  * or not ready within 5 s (then it is killed and reaped). */
 int broker_start(struct broker *b, const char *binary, const char *workdir, int port,
                  char *err, size_t errlen);
+
+/* broker_start with a second listener for MQTT over TLS (tls non-NULL):
+ * the server certificate and key given, no client certificates, TLS 1.2 and
+ * later, the same anonymous access. b->tls_port is set; readiness waits for
+ * both listeners. Same returns as broker_start. */
+int broker_start_tls(struct broker *b, const char *binary, const char *workdir, int port,
+                     const struct broker_tls *tls, char *err, size_t errlen);
 
 /* Reaps the broker without blocking. Returns 1 while it runs, 0 once it has
  * exited (why, if non-NULL, then holds e.g. "killed by signal 9" or "exited

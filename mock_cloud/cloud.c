@@ -42,6 +42,7 @@
 #include "mock_cloud/broker.h"
 #include "mock_cloud/fwcheck.h"
 #include "mock_cloud/fwserver.h"
+#include "mock_cloud/testca.h"
 #include "sim/util/defaults.h"
 #include "sim/util/event.h"
 #include "sim/util/evlog.h"
@@ -127,6 +128,10 @@ struct cloud {
     struct mosquitto *mq;
     int             http_port;
     int             url_port;      /* port in firmware URLs (a proxy in front of http_port); 0 = http_port */
+    int             https;         /* firmware URLs are https:// on https_port */
+    int             https_port;    /* the firmware server's HTTPS listener; 0 = none */
+    struct broker_tls btls;        /* the broker's TLS listener (btls.port 0: none) */
+    struct testca_files *tca;      /* the test PKI in WORKDIR/tls; NULL without https and mqtts */
     int             started;       /* cloud.started was emitted */
     int             stopping;      /* teardown began: a disconnect is expected */
     int             connected;     /* MQTT session up */
@@ -532,8 +537,8 @@ static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *
     }
     id = c->nfw + 1;
     fi->id = id;
-    snprintf(fi->url, sizeof fi->url, "http://127.0.0.1:%d/fw/%d/%s",
-             c->url_port ? c->url_port : c->http_port, id, fi->name);
+    snprintf(fi->url, sizeof fi->url, "%s://127.0.0.1:%d/fw/%d/%s", c->https ? "https" : "http",
+             c->url_port ? c->url_port : c->https ? c->https_port : c->http_port, id, fi->name);
     if ((size_t)snprintf(fi->path, sizeof fi->path, "%s/%d-%s", c->fwdir, id, fi->name) >= sizeof fi->path)
         e = ENAMETOOLONG;
     else if (rename(w->tmp, fi->path) != 0)
@@ -1141,8 +1146,10 @@ static int cloud_restart_locked(struct cloud *c, char *err, size_t errlen)
     broker_stop(&c->broker);
     for (int d = 0; d < c->ndev; d++)
         cloud_mark_offline(c, d, "broker restart");
-    rc = broker_start(&c->broker, c->mosquitto[0] ? c->mosquitto : NULL, c->workdir, port, err,
-                      errlen);
+    if (c->btls.port)
+        c->btls.port = c->broker.tls_port; /* the TLS listener keeps its port too */
+    rc = broker_start_tls(&c->broker, c->mosquitto[0] ? c->mosquitto : NULL, c->workdir, port,
+                          c->btls.port ? &c->btls : NULL, err, errlen);
     if (rc != 0) {
         char ee[512];
         c->fast_reconnect = 0;
@@ -1715,6 +1722,7 @@ static void cloud_free(struct cloud *c)
     free(c->dev);
     free(c->job);
     free(c->jf);
+    free(c->tca);
     free(c);
 }
 
@@ -1756,18 +1764,45 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create %s: %s", c->fwdir, strerror(errno));
         goto fail;
     }
-    if (broker_start(&c->broker, o->mosquitto, c->workdir, o->mqtt_port, err, errlen) != 0)
+    if (o->https || o->mqtts) {
+        char tdir[PATH_MAX + 8];
+        if (o->tls_cert < 0 || o->tls_cert >= TESTCA_NCERTS) {
+            snprintf(err, errlen, "tls_cert %d: no such test certificate", o->tls_cert);
+            goto fail;
+        }
+        snprintf(tdir, sizeof tdir, "%s/tls", c->workdir);
+        if (!(c->tca = malloc(sizeof *c->tca))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        if (testca_generate(tdir, o->seed, c->tca, err, errlen) != 0)
+            goto fail;
+        evlog_emit("cloud", "cloud.tls", "\"ca\":\"%s\",\"https_cert\":\"%s\"",
+                   otahil_json_escape(ew, sizeof ew, c->tca->ca), testca_cert_name(o->tls_cert));
+    }
+    if (o->mqtts) {
+        c->btls.port = -1; /* a free port, kept across broker restarts */
+        c->btls.cafile = c->tca->ca;
+        c->btls.certfile = c->tca->crt[TESTCA_GOOD];
+        c->btls.keyfile = c->tca->key[TESTCA_GOOD];
+    }
+    if (broker_start_tls(&c->broker, o->mosquitto, c->workdir, o->mqtt_port,
+                         o->mqtts ? &c->btls : NULL, err, errlen) != 0)
         goto fail;
-    c->http = fwserver_start(c, o->http_port, o->throttle_bps, err, errlen);
+    c->http = fwserver_start_tls(c, o->http_port, o->throttle_bps,
+                                 o->https ? c->tca->pem[o->tls_cert] : NULL, err, errlen);
     if (!c->http)
         goto fail;
     c->http_port = fwserver_port(c->http);
+    c->https_port = fwserver_tls_port(c->http);
+    c->https = o->https;
     cloud_add_device(c, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET);
     if (cloud_connect(c, err, errlen) != 0)
         goto fail;
     c->started = 1;
-    evlog_emit("cloud", "cloud.started", "\"mqtt_port\":%d,\"http_port\":%d,\"workdir\":\"%s\"",
-               c->broker.port, c->http_port, otahil_json_escape(ew, sizeof ew, c->workdir));
+    evlog_emit("cloud", "cloud.started", "\"mqtt_port\":%d,\"http_port\":%d,\"mqtts_port\":%d,"
+               "\"https_port\":%d,\"workdir\":\"%s\"", c->broker.port, c->http_port,
+               c->broker.tls_port, c->https_port, otahil_json_escape(ew, sizeof ew, c->workdir));
     return c;
 
 fail:
@@ -1799,6 +1834,31 @@ void cloud_set_url_port(struct cloud *c, int port)
 int cloud_http_port(const struct cloud *c)
 {
     return c->http_port;
+}
+
+int cloud_mqtts_port(const struct cloud *c)
+{
+    return c->broker.tls_port;
+}
+
+int cloud_https_port(const struct cloud *c)
+{
+    return c->https_port;
+}
+
+int cloud_fw_port(const struct cloud *c)
+{
+    return c->https ? c->https_port : c->http_port;
+}
+
+int cloud_device_mqtt_port(const struct cloud *c)
+{
+    return c->btls.port ? c->broker.tls_port : c->broker.port;
+}
+
+const char *cloud_ca_path(const struct cloud *c)
+{
+    return c->tca ? c->tca->ca : "";
 }
 
 int cloud_broker_pid(const struct cloud *c)

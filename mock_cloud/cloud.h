@@ -28,6 +28,10 @@ struct cloud_opts {
     int         http_port;   /* 0 = pick a free loopback port */
     uint64_t    seed;        /* every random choice of the cloud comes from it */
     uint32_t    throttle_bps;/* firmware server: limit each download to this rate (0 = off) */
+    int         https;       /* firmware server: an HTTPS listener too, and https:// URLs on it */
+    int         mqtts;       /* broker: a TLS listener too (mqtts) */
+    int         tls_cert;    /* enum testca_cert: the certificate the HTTPS listener presents
+                              * (the broker always presents the good one) */
 };
 
 enum job_state {
@@ -72,6 +76,18 @@ void cloud_stop(struct cloud *c);
 
 int cloud_mqtt_port(const struct cloud *c);
 int cloud_http_port(const struct cloud *c);
+/* The broker's TLS listener and the firmware server's HTTPS listener; 0
+ * when the cloud was started without them (cloud_opts.mqtts, .https). */
+int cloud_mqtts_port(const struct cloud *c);
+int cloud_https_port(const struct cloud *c);
+/* Where firmware URLs point on the server (the HTTPS port with
+ * cloud_opts.https, else the HTTP one) and the broker port devices use
+ * (the TLS one with cloud_opts.mqtts): what a proxy goes in front of. */
+int cloud_fw_port(const struct cloud *c);
+int cloud_device_mqtt_port(const struct cloud *c);
+/* WORKDIR/tls/ca.pem, the CA a device trusts, when the cloud made its test
+ * PKI (https or mqtts; testca.h); "" otherwise. */
+const char *cloud_ca_path(const struct cloud *c);
 /* Firmware added from now on is served at URLs with this port on 127.0.0.1
  * (a transport proxy in front of the firmware server); 0: the server's own. */
 void cloud_set_url_port(struct cloud *c, int port);
@@ -141,7 +157,8 @@ struct cloud_fw_info {
     uint64_t size;          /* bytes of the whole file */
     char     md5[33];       /* lowercase hex MD5 of the whole file */
     char     sha256[65];    /* lowercase hex SHA-256 of the whole file */
-    char     url[192];      /* http://127.0.0.1:PORT/fw/<id>/<name> */
+    char     url[192];      /* http://127.0.0.1:PORT/fw/<id>/<name> (https:// with
+                             * cloud_opts.https) */
 };
 
 /* 0 and fills fi, or -1 for an unknown firmware id. */

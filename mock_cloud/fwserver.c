@@ -24,6 +24,11 @@
  * REST API under /api/ (JSON in and out) for interactive use; see
  * docs/cloud.md. Errors are 4xx with {"error":"one line"}.
  *
+ * HTTPS (fwserver_start_tls): a second listener on another port, the same
+ * handlers, civetweb's own TLS over OpenSSL 3 through the build's libssl.so
+ * shim (docs/cloud.md, "HTTPS and mqtts"). The REST API stays on the plain
+ * port too; the cloud's firmware URLs name the HTTPS one.
+ *
  * civetweb's mg_stop() only notices the stop flag when its listener poll
  * (2 s quantum) returns; fwserver_stop() pokes the listener with empty
  * connections meanwhile so a stop takes milliseconds, not seconds.
@@ -68,6 +73,7 @@ struct fwserver {
     struct mg_context *ctx;     /* civetweb */
     struct cloud      *cloud;   /* the service whose store and API we serve */
     int                port;    /* listening port on 127.0.0.1 */
+    int                tls_port; /* HTTPS listening port on 127.0.0.1; 0: none */
     uint32_t           throttle_bps; /* 0 = full speed */
     int                stopping; /* set by fwserver_stop(); aborts throttled bodies */
     int                poke_done; /* mg_stop() returned: the poke thread ends */
@@ -1063,18 +1069,46 @@ static int fw_log_message(const struct mg_connection *conn, const char *message)
 struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps, char *err,
                                 size_t errlen)
 {
+    return fwserver_start_tls(c, port, throttle_bps, NULL, err, errlen);
+}
+
+/* civetweb loads OpenSSL with dlopen at the first TLS start; a failure
+ * there would otherwise leave a listener that resets every connection. */
+static int fw_tls_init(char *err, size_t errlen)
+{
+    if (!(mg_check_feature(MG_FEATURES_TLS) & MG_FEATURES_TLS)) {
+        snprintf(err, errlen, "this civetweb was built without TLS: no HTTPS listener");
+        return -1;
+    }
+    if (!(mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS)) {
+        snprintf(err, errlen, "civetweb could not initialise TLS: it dlopens libssl.so and "
+                 "needs SSL_get_peer_certificate, which the build's BUILD/lib/libssl.so shim "
+                 "provides (is the program linked with its rpath? docs/cloud.md)");
+        return -1;
+    }
+    return 0;
+}
+
+struct fwserver *fwserver_start_tls(struct cloud *c, int port, uint32_t throttle_bps,
+                                    const char *tls_pem, char *err, size_t errlen)
+{
     struct fwserver *s;
     struct mg_callbacks cb;
     struct mg_server_port ports[4];
-    char listen[32], etext[256] = "";
+    char listen[64], etext[256] = "";
     unsigned ecode = 0;
     struct mg_error_data ed = { &ecode, etext, sizeof etext };
     const char *opts[] = { "listening_ports", listen, "num_threads", FW_THREADS,
-                           "enable_keep_alive", "no", "tcp_nodelay", "1", NULL };
+                           "enable_keep_alive", "no", "tcp_nodelay", "1",
+                           tls_pem ? "ssl_certificate" : NULL, tls_pem,
+                           "ssl_protocol_version", "4", /* TLS 1.2 and later */
+                           NULL };
     struct mg_init_data init = { &cb, NULL, opts };
     int n;
 
     pthread_once(&fw_lib_once, fw_lib_init);
+    if (tls_pem && fw_tls_init(err, errlen) != 0)
+        return NULL;
     s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -1083,7 +1117,10 @@ struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps
     s->cloud = c;
     s->throttle_bps = throttle_bps;
     pthread_mutex_init(&s->fmu, NULL);
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port > 0 ? port : 0);
+    if (tls_pem)
+        snprintf(listen, sizeof listen, "127.0.0.1:%d,127.0.0.1:0s", port > 0 ? port : 0);
+    else
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", port > 0 ? port : 0);
     memset(&cb, 0, sizeof cb);
     cb.log_message = fw_log_message;
     init.user_data = s;
@@ -1103,7 +1140,21 @@ struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps
         free(s);
         return NULL;
     }
-    s->port = ports[0].port;
+    s->port = 0;
+    for (int i = 0; i < n; i++) {
+        if (ports[i].is_ssl)
+            s->tls_port = ports[i].port;
+        else if (!s->port)
+            s->port = ports[i].port;
+    }
+    if (!s->port || (tls_pem && !s->tls_port)) {
+        snprintf(err, errlen, "civetweb started on %s but reports no %s listening port", listen,
+                 s->port ? "HTTPS" : "plain");
+        mg_stop(s->ctx);
+        pthread_mutex_destroy(&s->fmu);
+        free(s);
+        return NULL;
+    }
     mg_set_request_handler(s->ctx, "/", fw_route, s);
     return s;
 }
@@ -1111,6 +1162,11 @@ struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps
 int fwserver_port(const struct fwserver *s)
 {
     return s->port;
+}
+
+int fwserver_tls_port(const struct fwserver *s)
+{
+    return s->tls_port;
 }
 
 /* Wakes civetweb's listener until mg_stop() has returned. */

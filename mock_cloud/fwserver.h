@@ -22,6 +22,15 @@ struct fwserver;
 struct fwserver *fwserver_start(struct cloud *c, int port, uint32_t throttle_bps,
                                 char *err, size_t errlen);
 
+/* fwserver_start with a second, HTTPS listener on a free 127.0.0.1 port
+ * when tls_pem is non-NULL: the server's certificate and key in one PEM
+ * file (testca.h). Same handlers, same faults. NULL with a one-line reason
+ * in err also when civetweb cannot initialise TLS (mg_init_library without
+ * MG_FEATURES_TLS: the libssl.so shim is not found; docs/cloud.md) or the
+ * certificate does not load. */
+struct fwserver *fwserver_start_tls(struct cloud *c, int port, uint32_t throttle_bps,
+                                    const char *tls_pem, char *err, size_t errlen);
+
 /* Replaces the fault rules (append 0) or adds to them (append 1); each
  * firmware GET is then answered as docs/faults.md, "Cloud faults: firmware
  * server", describes. Rules are copied; the GET counters are not reset. Safe
@@ -32,6 +41,9 @@ int fwserver_set_faults(struct fwserver *s, const struct cloud_http_rule *rules,
 
 /* The port it listens on. */
 int fwserver_port(const struct fwserver *s);
+
+/* The HTTPS port; 0 when started without TLS. */
+int fwserver_tls_port(const struct fwserver *s);
 
 /* Stops the server: aborts throttled transfers, waits for the workers, frees
  * s. NULL is a no-op. */

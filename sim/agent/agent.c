@@ -6,7 +6,8 @@
  * the running version, and confirm the boot through hal_ota_rollback(). On a
  * push: keep the version in KV, apply the version rule, send progress "100"
  * then "0" (the G1 sequence), and download on a thread: hal_ota_init with the
- * breakpoint, HTTP GET (Range when resuming), 512-byte reads written through
+ * breakpoint, HTTP GET (Range when resuming; over TLS for https:// URLs, as a
+ * G1 build with HTTPS_DL), 512-byte reads written through
  * hal_ota_write while MD5/SHA-256 and progress run, digest check, footer
  * check read back through hal_ota_read, hal_ota_set_boot(OTA_FINISH). Every
  * attempt, good or bad, ends in a reboot.
@@ -16,6 +17,12 @@
  * ignores a second push while downloading, compares the stored hash before
  * resuming, keeps the whole SHA-256 string, and clears resume state after a
  * digest failure.
+ *
+ * HTTPS: the agent passes the CA compiled into the device (agent_cfg.ca_crt)
+ * to ota_ssl_connect, which then verifies the chain and the host name; a
+ * device with no CA refuses https:// URLs rather than download unverified.
+ * A failed handshake is a failed download (step -2). As in G1 there is no
+ * ota_ssl_close: the session ends with the reboot that ends every attempt.
  *
  * Breakpoints survive power cuts: with cfg.checkpoint set, every checkpoint
  * bytes the agent calls hal_ota_set_boot(OTA_BREAKPOINT) (the port makes the
@@ -458,13 +465,15 @@ enum dl_result { DL_OK = 0, DL_NET = -1, DL_WRITE = -2, DL_SERVER = -3 };
 struct url {
     char host[256];
     int  port;
+    int  tls;          /* https:// */
     const char *path;  /* after the first '/', query included */
 };
 
 static int parse_url(const char *u, struct url *out)
 {
+    out->tls = 0;
     if (strncmp(u, "http://", 7) == 0) u += 7;
-    else if (strncmp(u, "https://", 8) == 0) u += 8; /* G1 without HTTPS_DL: plain TCP */
+    else if (strncmp(u, "https://", 8) == 0) { u += 8; out->tls = 1; } /* G1 with HTTPS_DL */
     const char *slash = strchr(u, '/');
     size_t hl = slash ? (size_t)(slash - u) : strlen(u);
     if (hl == 0 || hl >= sizeof(out->host))
@@ -472,7 +481,7 @@ static int parse_url(const char *u, struct url *out)
     memcpy(out->host, u, hl);
     out->host[hl] = 0;
     out->path = slash ? slash + 1 : "";
-    out->port = 80;
+    out->port = out->tls ? 443 : 80;
     char *colon = strchr(out->host, ':');
     if (colon) {
         *colon = 0;
@@ -542,11 +551,50 @@ static int body(struct dl *d, const char *p, uint32_t n)
 
 static char g_hdr[2048];
 
+/* One download connection: a socket, or a TLS session over one. */
+struct conn {
+    int   fd;     /* plain TCP; 0 with TLS */
+    void *ssl;    /* ota_ssl_* handle; NULL for plain TCP */
+};
+
+static int conn_open(struct conn *c, const struct url *u, const char **why)
+{
+    c->fd = 0;
+    c->ssl = NULL;
+    if (!u->tls) {
+        c->fd = ota_socket_connect((char *)u->host, u->port);
+        if (c->fd <= 0) { *why = "connect failed"; return -1; }
+        return 0;
+    }
+    if (!g_cfg.ca_crt) { *why = "no CA to verify the https server against"; return -1; }
+    c->ssl = ota_ssl_connect(u->host, (uint16_t)u->port, g_cfg.ca_crt, g_cfg.ca_crt_len);
+    if (!c->ssl) { *why = "TLS connect failed (certificate or handshake)"; return -1; }
+    return 0;
+}
+
+static int conn_send(struct conn *c, char *buf, int n)
+{
+    return c->ssl ? (int)ota_ssl_send(c->ssl, buf, (uint32_t)n) : ota_socket_send(c->fd, buf, (size_t)n);
+}
+
+/* <= 0 is a failed read either way (a TLS read returns 0 at a timeout or close). */
+static int conn_recv(struct conn *c, char *buf, int n)
+{
+    return c->ssl ? (int)ota_ssl_recv(c->ssl, buf, (uint32_t)n) : ota_socket_recv(c->fd, buf, (size_t)n);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (!c->ssl)
+        ota_socket_close(c->fd); /* no ota_ssl_close in G1: the reboot ends the session */
+}
+
 static int http_download(struct dl *d, const struct url *u, const char **why)
 {
     char req[AGENT_URL_MAX + 512] = { 0 }; /* no residue of earlier calls: states compare equal */
-    int fd = ota_socket_connect((char *)u->host, u->port);
-    if (fd <= 0) { *why = "connect failed"; return DL_NET; }
+    struct conn cn;
+    if (conn_open(&cn, u, why) != 0)
+        return DL_NET;
     int n;
     if (d->base)
         n = snprintf(req, sizeof(req),
@@ -559,10 +607,10 @@ static int http_download(struct dl *d, const struct url *u, const char **why)
                      "GET /%s HTTP/1.1\r\nAccept:*/*\r\nUser-Agent: Mozilla/5.0\r\n"
                      "Cache-Control: no-cache\r\nConnection: close\r\nHost:%s:%d\r\n\r\n",
                      u->path, u->host, u->port);
-    otahil_event("agent", "agent.http_get", "\"host\":\"%s\",\"port\":%d,\"range_from\":%lu",
-                 u->host, u->port, (unsigned long)d->base);
-    if (n <= 0 || n >= (int)sizeof(req) || ota_socket_send(fd, req, (size_t)n) != n) {
-        ota_socket_close(fd);
+    otahil_event("agent", "agent.http_get", "\"host\":\"%s\",\"port\":%d,\"tls\":%s,\"range_from\":%lu",
+                 u->host, u->port, u->tls ? "true" : "false", (unsigned long)d->base);
+    if (n <= 0 || n >= (int)sizeof(req) || conn_send(&cn, req, n) != n) {
+        conn_close(&cn);
         *why = "request not sent";
         return DL_NET;
     }
@@ -570,7 +618,7 @@ static int http_download(struct dl *d, const struct url *u, const char **why)
     size_t hlen = 0;
     int in_body = 0, fails = 0, rc = DL_OK;
     while (!in_body || d->received < d->clen) {
-        int r = ota_socket_recv(fd, g_rx, AGENT_READ_SIZE);
+        int r = conn_recv(&cn, g_rx, AGENT_READ_SIZE);
         if (r <= 0) {
             if (++fails > AGENT_READ_RETRIES) { *why = "read failed 7 times"; rc = DL_NET; break; }
             continue;
@@ -612,7 +660,7 @@ static int http_download(struct dl *d, const struct url *u, const char **why)
         in_body = 1;
         if ((rc = body(d, g_hdr + head, (uint32_t)(hlen - head))) != DL_OK) { *why = "flash write failed"; break; }
     }
-    ota_socket_close(fd);
+    conn_close(&cn);
     return rc;
 }
 

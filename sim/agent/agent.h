@@ -24,6 +24,9 @@ struct agent_cfg {
     int         resume;         /* breakpoint resume (KV key_ota_*) */
     uint32_t    checkpoint;     /* save a breakpoint every this many bytes (a multiple of the
                                    flash sector); 0: only when a download fails, as G1 */
+    const char *ca_crt;         /* the CA compiled into the device (PEM) that an https://
+                                   download must chain to; NULL: https URLs are refused */
+    uint32_t    ca_crt_len;     /* strlen(ca_crt) + 1, as ota_ssl_connect takes it */
 };
 
 /* Writes KV app_version, connects MQTT and runs the service init: subscribe

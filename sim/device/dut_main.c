@@ -53,7 +53,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: otahil-dut --board B --flash FILE --broker HOST:PORT [--pk PK] [--dn DN]\n"
             "                  [--secret S] [--events FILE] [--reboot-delay-ms N] [--no-resume]\n"
-            "                  [--flash-delay-us N]\n"
+            "                  [--flash-delay-us N] [--ca FILE] [--mqtts] [--tls-fragment N]\n"
+            "                  [--tls-heap BYTES]\n"
             "One boot of the simulated device; normally started by `otahil device` or `otahil run`.\n");
 }
 
@@ -66,13 +67,54 @@ static const char *need(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+/* Reads the CA file the way a device has it compiled in: the PEM text with
+ * its NUL (ota_ssl_connect's ca_crt_len counts it, spec §4.1). */
+static char *read_ca(const char *path, uint32_t *len)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t n = 0;
+    if (f) {
+        buf = calloc(1, 65536 + 1);
+        if (buf)
+            n = fread(buf, 1, 65536, f);
+        if (!buf || ferror(f) || !feof(f) || n == 0 || !strstr(buf, "-----BEGIN CERTIFICATE-----")) {
+            fprintf(stderr, "otahil-dut: --ca %s: %s\n", path,
+                    !buf ? "out of memory" : ferror(f) ? strerror(errno)
+                    : !feof(f) ? "larger than 64 KiB" : "no PEM certificate in it");
+            free(buf);
+            buf = NULL;
+        }
+        fclose(f);
+    } else {
+        fprintf(stderr, "otahil-dut: --ca %s: %s\n", path, strerror(errno));
+    }
+    if (buf)
+        *len = (uint32_t)strlen(buf) + 1;
+    return buf;
+}
+
+static int parse_ulong(const char *opt, const char *v, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end || errno || *out > max) {
+        fprintf(stderr, "otahil-dut: %s '%s': expected 0..%lu\n", opt, v, max);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *board_arg = OTAHIL_DEFAULT_BOARD, *flash = NULL, *broker = NULL, *events = NULL;
     const char *pk = OTAHIL_DEFAULT_PK, *dn = OTAHIL_DEFAULT_DN, *ds = OTAHIL_DEFAULT_SECRET;
     long reboot_delay = 3000;
     int resume = 1;
-    unsigned long flash_delay_us = 0;
+    unsigned long flash_delay_us = 0, tls_fragment = 0, tls_heap = 0;
+    const char *ca_path = NULL;
+    int mqtts = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--board")) board_arg = need(argc, argv, &i);
@@ -93,6 +135,20 @@ int main(int argc, char **argv)
                 return DUT_EXIT_HARNESS;
             }
         }
+        else if (!strcmp(a, "--ca")) ca_path = need(argc, argv, &i);
+        else if (!strcmp(a, "--mqtts")) mqtts = 1;
+        else if (!strcmp(a, "--tls-fragment")) {
+            if (parse_ulong(a, need(argc, argv, &i), 4096, &tls_fragment) != 0 ||
+                (tls_fragment && tls_fragment != 512 && tls_fragment != 1024 &&
+                 tls_fragment != 2048 && tls_fragment != 4096 &&
+                 fprintf(stderr, "otahil-dut: --tls-fragment %lu: expected 512, 1024, 2048, 4096 "
+                         "or 0\n", tls_fragment)))
+                return DUT_EXIT_HARNESS;
+        }
+        else if (!strcmp(a, "--tls-heap")) {
+            if (parse_ulong(a, need(argc, argv, &i), 64ul << 20, &tls_heap) != 0)
+                return DUT_EXIT_HARNESS;
+        }
         else if (!strcmp(a, "--help")) { usage(stdout); return 0; }
         else {
             fprintf(stderr, "otahil-dut: unknown option '%s'\n", a);
@@ -103,6 +159,19 @@ int main(int argc, char **argv)
         usage(stderr);
         return DUT_EXIT_HARNESS;
     }
+    if (mqtts && !ca_path) {
+        fprintf(stderr, "otahil-dut: --mqtts needs --ca FILE (the CA the broker must chain to)\n");
+        return DUT_EXIT_HARNESS;
+    }
+    /* Before anything touches OpenSSL: its heap is counted (and capped). */
+    if ((ca_path || tls_heap) && os_posix_tls_heap(tls_heap) != 0) {
+        fprintf(stderr, "otahil-dut: --tls-heap: OpenSSL allocated before its heap could be counted\n");
+        return DUT_EXIT_HARNESS;
+    }
+    uint32_t ca_len = 0;
+    char *ca_pem = ca_path ? read_ca(ca_path, &ca_len) : NULL;
+    if (ca_path && !ca_pem)
+        return DUT_EXIT_HARNESS;
     char host[256];
     const char *colon = strrchr(broker, ':');
     if (!colon || (size_t)(colon - broker) >= sizeof(host) || atoi(colon + 1) <= 0) {
@@ -176,12 +245,16 @@ int main(int argc, char **argv)
     }
     hal_ota_register_module(&OTAHIL_PORT_MODULE);
 
-    struct os_posix_cfg oc = { host, atoi(colon + 1), pk, dn, ds, agent_on_connected };
+    struct os_posix_cfg oc = { host, atoi(colon + 1), pk, dn, ds, agent_on_connected,
+                               mqtts ? ca_path : NULL, (unsigned)tls_fragment };
     os_posix_configure(&oc);
     struct agent_cfg ac = { pk, dn, ds, br.image.version,
                             !(br.image.flags & IMAGE_F_NEVER_CONFIRM),
                             (uint32_t)(reboot_delay < 0 ? 0 : reboot_delay), resume,
-                            b.checkpoint };
+                            b.checkpoint, ca_pem, ca_len };
+    if (ca_path || tls_heap || tls_fragment)
+        evlog_emit("device", "device.tls", "\"ca\":%s,\"mqtts\":%s,\"fragment\":%lu,\"heap_budget\":%lu",
+                   ca_pem ? "true" : "false", mqtts ? "true" : "false", tls_fragment, tls_heap);
     evlog_emit("app", "app.start", "\"version\":\"%s\",\"confirms\":%s", br.image.version,
                ac.confirm ? "true" : "false");
     if (agent_start(&ac) != 0) {

@@ -147,7 +147,7 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
     hal_ota_register_module(&OTAHIL_PORT_MODULE);
     struct agent_cfg ac = { cfg->pk, cfg->dn, cfg->ds, br.image.version,
                             !(br.image.flags & IMAGE_F_NEVER_CONFIRM), cfg->reboot_delay_ms,
-                            cfg->resume, cfg->checkpoint };
+                            cfg->resume, cfg->checkpoint, NULL, 0 }; /* no TLS stack: no CA */
     otahil_event("app", "app.start", "\"version\":\"%s\",\"confirms\":%s", vesc,
                  ac.confirm ? "true" : "false");
     if (agent_start(&ac) != 0)

@@ -4,6 +4,13 @@
  * (fill the whole buffer or wait OTA_SSL_TIMEOUT), TLS through OpenSSL, MQTT
  * through libmosquitto with Alibaba-style credentials (spec §2.1), KV through
  * aos_kv_*. Identity and broker address come from os_posix_configure().
+ *
+ * TLS as AliOS's HAL_TLS_mbedtls.c with FORCE_SSL_VERIFY (spec §4.1): TLS 1.2
+ * or later; with a CA the peer must chain to it and name the host (an IP
+ * literal is matched against the IP addresses of subjectAltName); with no CA
+ * nothing is verified. Optionally the session asks for small records
+ * (max_fragment_length) and OpenSSL's heap is counted and capped
+ * (os_posix_tls_heap), as on a device with little RAM.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +34,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "aos/kernel.h"
 #include "aos/log.h"
@@ -299,6 +307,117 @@ void ota_socket_close(int fd)
         close(fd);
 }
 
+/* ---- TLS heap ----------------------------------------------------------- */
+
+/* Each block carries its size in front, so frees and reallocs are counted. */
+#define HEAP_HDR 16
+
+static struct {
+    pthread_mutex_t mu;
+    size_t   budget;     /* 0: unlimited; else a cap on in_use - base */
+    size_t   base;       /* in_use once the library itself was initialised */
+    size_t   in_use;     /* bytes OpenSSL holds now */
+    size_t   peak;
+    unsigned long refused; /* allocations refused for the budget */
+    int      on;         /* os_posix_tls_heap() installed the counter */
+} g_heap = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, 0 };
+
+static int heap_take(size_t old, size_t n)
+{
+    int ok;
+    pthread_mutex_lock(&g_heap.mu);
+    ok = !g_heap.budget || n <= old || g_heap.in_use - old + n <= g_heap.base + g_heap.budget;
+    if (ok) {
+        g_heap.in_use = g_heap.in_use - old + n;
+        if (g_heap.in_use > g_heap.peak)
+            g_heap.peak = g_heap.in_use;
+    } else {
+        g_heap.refused++;
+    }
+    pthread_mutex_unlock(&g_heap.mu);
+    return ok;
+}
+
+static void heap_give(size_t n)
+{
+    pthread_mutex_lock(&g_heap.mu);
+    g_heap.in_use -= n;
+    pthread_mutex_unlock(&g_heap.mu);
+}
+
+static void *heap_malloc(size_t n, const char *file, int line)
+{
+    (void)file; (void)line;
+    if (!heap_take(0, n))
+        return NULL;
+    unsigned char *b = malloc(n + HEAP_HDR);
+    if (!b) {
+        heap_give(n);
+        return NULL;
+    }
+    memcpy(b, &n, sizeof(n));
+    return b + HEAP_HDR;
+}
+
+static void heap_free(void *p, const char *file, int line)
+{
+    (void)file; (void)line;
+    if (!p)
+        return;
+    unsigned char *b = (unsigned char *)p - HEAP_HDR;
+    size_t n;
+    memcpy(&n, b, sizeof(n));
+    heap_give(n);
+    free(b);
+}
+
+static void *heap_realloc(void *p, size_t n, const char *file, int line)
+{
+    if (!p)
+        return heap_malloc(n, file, line);
+    if (n == 0) {
+        heap_free(p, file, line);
+        return NULL;
+    }
+    unsigned char *b = (unsigned char *)p - HEAP_HDR, *nb;
+    size_t old;
+    memcpy(&old, b, sizeof(old));
+    if (!heap_take(old, n))
+        return NULL;
+    nb = realloc(b, n + HEAP_HDR);
+    if (!nb) {
+        heap_take(n, old);
+        return NULL;
+    }
+    memcpy(nb, &n, sizeof(n));
+    return nb + HEAP_HDR;
+}
+
+int os_posix_tls_heap(size_t budget)
+{
+    if (!CRYPTO_set_mem_functions(heap_malloc, heap_realloc, heap_free))
+        return -1;
+    /* The library's own state (providers, error strings, method tables) is
+     * not a session's: it is counted from here on but outside the budget. */
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+    SSL_CTX_free(SSL_CTX_new(TLS_client_method()));
+    pthread_mutex_lock(&g_heap.mu);
+    g_heap.base = g_heap.in_use;
+    g_heap.budget = budget;
+    g_heap.on = 1;
+    pthread_mutex_unlock(&g_heap.mu);
+    return 0;
+}
+
+/* Bytes OpenSSL holds beyond its initialised library state. */
+static size_t heap_in_use(void)
+{
+    pthread_mutex_lock(&g_heap.mu);
+    size_t n = g_heap.in_use > g_heap.base ? g_heap.in_use - g_heap.base : 0;
+    pthread_mutex_unlock(&g_heap.mu);
+    return n;
+}
+
 /* ---- TLS ---------------------------------------------------------------- */
 
 struct ota_ssl {
@@ -307,17 +426,58 @@ struct ota_ssl {
     int fd;
 };
 
+static uint8_t mfl_code(unsigned bytes)
+{
+    switch (bytes) {
+    case 512: return TLSEXT_max_fragment_length_512;
+    case 1024: return TLSEXT_max_fragment_length_1024;
+    case 2048: return TLSEXT_max_fragment_length_2048;
+    case 4096: return TLSEXT_max_fragment_length_4096;
+    default: return TLSEXT_max_fragment_length_DISABLED;
+    }
+}
+
+/* Why the handshake failed, in one line: the certificate verdict when there
+ * is one, else OpenSSL's first error, else the socket's state. */
+static void tls_why(SSL *ssl, int rc, char *out, size_t n)
+{
+    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    unsigned long e = ERR_peek_error();
+    if (vr != X509_V_OK)
+        snprintf(out, n, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+    else if (e)
+        ERR_error_string_n(e, out, n);
+    else if (ssl && SSL_get_error(ssl, rc) == SSL_ERROR_SYSCALL)
+        snprintf(out, n, "connection closed or timed out during the handshake");
+    else
+        snprintf(out, n, "handshake failed");
+    ERR_clear_error();
+}
+
 void *ota_ssl_connect(const char *host, uint16_t port, const char *ca_crt, uint32_t ca_crt_len)
 {
+    char why[256] = "";
+    unsigned char ip[16];
+    int verify = ca_crt && ca_crt_len > 1, is_ip, rc = 0;
+    long long t0 = aos_now_ms();
+    size_t heap0 = g_heap.on ? heap_in_use() : 0;
     struct ota_ssl *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
     s->fd = ota_socket_connect((char *)host, port);
+    if (s->fd <= 0) {
+        snprintf(why, sizeof(why), "TCP connect failed");
+        goto err;
+    }
+    /* The handshake's reads end at OTA_SSL_TIMEOUT too. */
+    struct timeval tv = { OTA_SSL_TIMEOUT / 1000, 0 };
+    setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     s->ctx = SSL_CTX_new(TLS_client_method());
-    if (s->fd <= 0 || !s->ctx)
+    if (!s->ctx)
         goto err;
     SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
-    if (ca_crt && ca_crt_len > 1) {
+    if (verify) {
         BIO *bio = BIO_new_mem_buf(ca_crt, (int)ca_crt_len - 1);
         X509 *x;
         X509_STORE *st = SSL_CTX_get_cert_store(s->ctx);
@@ -332,16 +492,49 @@ void *ota_ssl_connect(const char *host, uint16_t port, const char *ca_crt, uint3
     s->ssl = SSL_new(s->ctx);
     if (!s->ssl)
         goto err;
-    SSL_set_tlsext_host_name(s->ssl, host);
-    if (ca_crt)
-        SSL_set1_host(s->ssl, host);
+    if (!is_ip)
+        SSL_set_tlsext_host_name(s->ssl, host); /* SNI names hosts, never addresses */
+    if (verify && !(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), host)
+                          : SSL_set1_host(s->ssl, host)))
+        goto err;
+    if (g_os.tls_fragment && !SSL_set_tlsext_max_fragment_length(s->ssl, mfl_code(g_os.tls_fragment)))
+        goto err;
     SSL_set_fd(s->ssl, s->fd);
-    if (SSL_connect(s->ssl) != 1) {
-        otahil_event("os", "tls.handshake_failed", "\"host\":\"%s\",\"port\":%u", host, port);
+    if ((rc = SSL_connect(s->ssl)) != 1)
+        goto err;
+    unsigned mfl = 0;
+    uint8_t got = SSL_SESSION_get_max_fragment_length(SSL_get_session(s->ssl));
+    if (got >= TLSEXT_max_fragment_length_512 && got <= TLSEXT_max_fragment_length_4096)
+        mfl = 256u << got;
+    if (g_os.tls_fragment && mfl != g_os.tls_fragment) {
+        snprintf(why, sizeof(why), "the server did not grant max_fragment_length %u: its "
+                 "16 KiB records do not fit the device's buffer", g_os.tls_fragment);
         goto err;
     }
+    otahil_event("os", "tls.connected",
+                 "\"host\":\"%s\",\"port\":%u,\"verify\":\"%s\",\"version\":\"%s\","
+                 "\"cipher\":\"%s\",\"max_fragment\":%u,\"handshake_ms\":%lld,"
+                 "\"tls_heap\":%zu,\"tls_heap_peak\":%zu,\"session_heap\":%zu",
+                 host, port, verify ? "peer" : "none", SSL_get_version(s->ssl),
+                 SSL_get_cipher_name(s->ssl), mfl, aos_now_ms() - t0,
+                 g_heap.on ? heap_in_use() : (size_t)0,
+                 g_heap.on && g_heap.peak > g_heap.base ? g_heap.peak - g_heap.base : (size_t)0,
+                 g_heap.on ? heap_in_use() - heap0 : (size_t)0);
     return s;
 err:
+    if (!why[0])
+        tls_why(s->ssl, rc, why, sizeof(why));
+    if (g_heap.on && g_heap.refused)
+        snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                 " (TLS heap budget %zu bytes: %lu allocations refused)", g_heap.budget,
+                 g_heap.refused);
+    {
+        char esc[512];
+        otahil_json_escape(esc, sizeof(esc), why);
+        otahil_event("os", "tls.handshake_failed",
+                     "\"host\":\"%s\",\"port\":%u,\"verify\":\"%s\",\"why\":\"%s\"", host,
+                     port, verify ? "peer" : "none", esc);
+    }
     if (s->ssl) SSL_free(s->ssl);
     if (s->ctx) SSL_CTX_free(s->ctx);
     if (s->fd > 0) close(s->fd);
@@ -464,6 +657,18 @@ int ota_hal_mqtt_init_instance(char *productKey, char *deviceName, char *deviceS
     mosquitto_disconnect_callback_set(g_mosq, on_disconnect);
     mosquitto_message_callback_set(g_mosq, on_message);
     mosquitto_reconnect_delay_set(g_mosq, 1, 2, false);
+    if (g_os.mqtt_ca) {
+        /* mqtts: the broker must chain to the device's CA and name its address. */
+        int trc = mosquitto_tls_set(g_mosq, g_os.mqtt_ca, NULL, NULL, NULL, NULL);
+        if (trc == MOSQ_ERR_SUCCESS)
+            trc = mosquitto_tls_opts_set(g_mosq, SSL_VERIFY_PEER, NULL, NULL);
+        if (trc != MOSQ_ERR_SUCCESS) {
+            otahil_event("os", "mqtt.connect_failed", "\"error\":\"TLS: %s\"", mosquitto_strerror(trc));
+            mosquitto_destroy(g_mosq);
+            g_mosq = NULL;
+            return -2;
+        }
+    }
     int rc = mosquitto_connect_async(g_mosq, g_os.broker_host, g_os.broker_port, 60);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_loop_start(g_mosq);

@@ -15,6 +15,7 @@
 #include "conformance/cmd_cloud.h"
 #include "conformance/commands.h"
 #include "conformance/plan.h"
+#include "mock_cloud/testca.h"
 #include "mock_cloud/cloud.h"
 
 #include <dirent.h>
@@ -289,6 +290,41 @@ static void test_full_plan(void **state)
     plan_free(&p);
 }
 
+/* The TLS keys (transport, tls, tls_fragment, tls_heap) and their summary. */
+static void test_tls_keys(void **state)
+{
+    struct fault_plan p;
+    char err[1024], sum[512];
+
+    (void)state;
+    assert_int_equal(load_text("[plan]\ntransport = mqtts+https\ntls = wrong-host\n"
+                               "tls_fragment = 512\ntls_heap = 168K\n", &p, err, sizeof err), 0);
+    assert_int_equal(p.https, 1);
+    assert_int_equal(p.mqtts, 1);
+    assert_int_equal(p.tls_cert, TESTCA_WRONG_HOST);
+    assert_int_equal(p.tls_fragment, 512);
+    assert_int_equal(p.tls_heap, 168 * 1024);
+    assert_string_equal(plan_transport_name(&p), "mqtts+https");
+    assert_non_null(strstr(plan_summary(&p, sum, sizeof sum),
+                           "transport=mqtts+https; tls=wrong-host; tls_fragment=512; tls_heap=172032"));
+    plan_free(&p);
+    assert_int_equal(load_text("[plan]\ntransport = mqtts\n", &p, err, sizeof err), 0);
+    assert_int_equal(p.https, 0);
+    assert_int_equal(p.mqtts, 1);
+    assert_int_equal(p.tls_cert, TESTCA_GOOD);
+    plan_free(&p);
+    /* as options: a tls key needs its transport, checked once all are in */
+    memset(&p, 0, sizeof p);
+    assert_int_equal(plan_add_cli(&p, "plan", "tls=expired", err, sizeof err), 0);
+    assert_int_equal(plan_check(&p, err, sizeof err), -1);
+    assert_string_equal(err, "key 'tls': the firmware server's certificate matters only with "
+                             "transport = https or mqtts+https");
+    assert_int_equal(plan_add_cli(&p, "plan", "transport=https", err, sizeof err), 0);
+    assert_int_equal(plan_check(&p, err, sizeof err), 0);
+    assert_string_equal(plan_transport_name(&p), "https");
+    plan_free(&p);
+}
+
 static void test_bad_lines(void **state)
 {
     char longline[400];
@@ -298,7 +334,21 @@ static void test_bad_lines(void **state)
     expect_error("[plan]\nname = x\nbogus = 1\n",
                  "3: key 'bogus': unknown key (expected one of: name, description, field, seed, "
                  "expect, retries, image_size, image_footer, base_version, target_version, "
-                 "flash_write_us, inform_within_ms, fail_step, slow, file_size)");
+                 "flash_write_us, inform_within_ms, fail_step, slow, file_size, transport, tls, "
+                 "tls_fragment, tls_heap)");
+    /* TLS keys (docs/faults.md, "Low-memory TLS") */
+    expect_error("[plan]\ntransport = ftp\n",
+                 "2: key 'transport': expected http, https, mqtts or mqtts+https, got 'ftp'");
+    expect_error("[plan]\ntransport = https\ntls = self-signed\n",
+                 "3: key 'tls': expected good, untrusted-ca, expired or wrong-host, got 'self-signed'");
+    expect_error("[plan]\ntls = expired\n",
+                 "2: key 'tls': the firmware server's certificate matters only with transport = "
+                 "https or mqtts+https");
+    expect_error("[plan]\ntransport = mqtts\ntls_fragment = 300\n",
+                 "3: key 'tls_fragment': expected 512, 1024, 2048, 4096 (bytes per TLS record the "
+                 "device asks for) or 0, got '300'");
+    expect_error("[plan]\ntls_heap = 64K\n",
+                 "2: key 'tls_heap': needs a TLS transport (https, mqtts or mqtts+https)");
     expect_error("[plan]\nfile_size = partition+x\n",
                  "2: key 'file_size': expected partition, partition+N or partition-N (N up to 65536: "
                  "the served file's size against the board's download partition), got 'partition+x'");
@@ -527,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_load),
         cmocka_unit_test(test_full_plan),
+        cmocka_unit_test(test_tls_keys),
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_commands_refuse_bad_plans),
