@@ -209,6 +209,24 @@ const struct cat_case cat_cases[] = {
       "A 45 s stall beyond the retry budget is recovered",
       "The read gives up after 7 timeouts; the update must still end in a valid image.", 0 },
 
+    /* ---- OTA-SEC ---- */
+    { "OTA-SEC-001", CAT_PLAN, "https-download", NULL, CAP_MQTT_HTTPS, "§4, §12 #16",
+      "An update over HTTPS, the server's certificate verified",
+      "The download goes over TLS to a server whose certificate chains to the CA the device "
+      "carries and names the URL's host.", 0 },
+    { "OTA-SEC-002", CAT_PLAN, "https-untrusted-ca", NULL, CAP_MQTT_HTTPS, "§4, §12 #16",
+      "A certificate from an unknown CA is refused",
+      "A device that skips verification downloads from anyone who can answer its DNS query.", 0 },
+    { "OTA-SEC-003", CAT_PLAN, "https-expired-cert", NULL, CAP_MQTT_HTTPS, "§4",
+      "An expired certificate is refused",
+      "Validity dates are part of verification.", 0 },
+    { "OTA-SEC-004", CAT_PLAN, "https-wrong-host", NULL, CAP_MQTT_HTTPS, "§4",
+      "A certificate for another host is refused",
+      "A valid certificate for the wrong name is an impostor's.", 0 },
+    { "OTA-SEC-005", CAT_PLAN, "mqtts-https", NULL, CAP_MQTT_HTTPS, "§2, §4",
+      "MQTT over TLS and the download over HTTPS",
+      "Both the signalling and the data link verified against the device's CA.", 0 },
+
     /* ---- OTA-PART ---- */
     { "OTA-PART-001", CAT_PLAN, "oversize-image", NULL, MH, "§10, §12 #3",
       "An image larger than the download partition is refused",
@@ -231,6 +249,14 @@ const struct cat_case cat_cases[] = {
     { "OTA-FIELD-001", CAT_PLAN, "slow-flash", NULL, MH, "§4.1, §12 #17",
       "Slow flash writes do not cause socket timeouts",
       "A 5 ms program or erase blocks the thread that reads the socket.", 0 },
+    { "OTA-FIELD-002", CAT_PLAN, "https-low-memory", NULL, CAP_MQTT_HTTPS, "§12 #16",
+      "HTTPS with small TLS records inside a one-session TLS heap",
+      "Boards without RAM for a second TLS session switched to plain TCP in the field; the "
+      "download must work within the budget, with 512-byte records.", 0 },
+    { "OTA-FIELD-003", CAT_PLAN, "https-second-session", NULL, CAP_MQTT_HTTPS, "§12 #16",
+      "No memory for a second TLS session fails the download cleanly",
+      "MQTT over TLS holds the one session the heap allows; the download's handshake must fail "
+      "as a download failure, not crash or install anything.", 0 },
 };
 const int cat_ncases = (int)(sizeof(cat_cases) / sizeof(cat_cases[0]));
 

@@ -647,7 +647,8 @@ int cmd_certify(int argc, char **argv)
                 x->group = cat_groups[g].id;
         x->title = c->title;
         x->spec = c->spec;
-        x->transport = "mqtt+http";
+        x->transport = c->needs & CAP_MQTT_HTTPS ? "mqtt+https" : c->needs & CAP_COAP_COAP ? "coap+coap"
+                     : c->needs & CAP_COAP_HTTP ? "coap+http" : "mqtt+http";
         x->seconds = c == b ? r->seconds : 0;
         x->verdict = r->verdict;
         snprintf(x->reason, sizeof(x->reason), "%s", r->verdict == V_PASS && c->kind != CAT_SWEEP

@@ -55,4 +55,22 @@ if diff <(grep -E '^(PASS|FAIL|SKIP|ERROR) ' "$out/s1/summary.txt" | awk '{print
 else
   echo "determinism: the verdicts differ between the two runs"
 fi
+python3 - "$out/s1/runs" "$out/s2/runs" <<'PY'
+import json, os, sys
+a, b = sys.argv[1], sys.argv[2]
+def seq(p):
+    try:
+        return [(e["src"], e["ev"]) for e in map(json.loads, open(p)) if e]
+    except OSError:
+        return None
+same = diff = 0; names = []
+for d in sorted(os.listdir(a)):
+    x, y = seq(os.path.join(a, d, "events.jsonl")), seq(os.path.join(b, d, "events.jsonl"))
+    if x is None and y is None:
+        continue
+    if x == y: same += 1
+    else: diff += 1; names.append(d)
+print("determinism: %d runs with identical event sequences (source, event, in order), %d differ%s"
+      % (same, diff, (": " + ", ".join(names)) if names else ""))
+PY
 rm -rf "$out"
