@@ -30,7 +30,13 @@ FREE_SRC := $(wildcard sim/flash/flashsim.c sim/kv/*.c sim/crypto/*.c sim/util/c
 FREE_HOST_SRC := mock_cloud/fwhead.c
 MAIN_SRC := conformance/otahil_main.c sim/device/dut_main.c
 PORT_SRC := boards/ports/reference/ota_port.c
-LIB_SRC  := $(filter-out $(MAIN_SRC) sim/fw/%, $(sort $(wildcard sim/*/*.c mock_cloud/*.c conformance/*.c)))
+# The broker's auth plugin: a shared object loaded by the system's mosquitto,
+# so it is built without sanitizers even in the sanitizer build and kept out
+# of libotahil.a. It exports only the plugin entry points.
+AUTH_SRC := mock_cloud/broker_auth.c mock_cloud/alisign.c sim/util/evlog.c sim/util/jsonesc.c
+AUTH_SO  := $(BUILD)/lib/otahil-broker-auth.so
+AUTH_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS)) -fPIC -fvisibility=hidden
+LIB_SRC  := $(filter-out $(MAIN_SRC) mock_cloud/broker_auth.c sim/fw/%, $(sort $(wildcard sim/*/*.c mock_cloud/*.c conformance/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -60,7 +66,7 @@ FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
 DUT_BAD  := $(BAD_PORTS:%=$(BUILD)/dut/%)
 
 .PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt vendor-port
-all: deps-check $(BIN) $(SSL_SHIM) $(FW_SO) $(DUT_BAD) $(BUILD)/boards
+all: deps-check $(BIN) $(SSL_SHIM) $(AUTH_SO) $(FW_SO) $(DUT_BAD) $(BUILD)/boards
 
 deps-check:
 	@scripts/install-deps.sh --check-build >/dev/null 2>&1 || scripts/install-deps.sh
@@ -95,11 +101,15 @@ $(BUILD)/dut/%: $(BUILD)/fw/%.so $(BUILD)/obj/sim/device/dut_main.o $(BUILD)/lib
 	done
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/sim/device/dut_main.o $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.dut.o) $(BUILD)/libotahil.a $(LDLIBS)
 
+$(AUTH_SO): $(AUTH_SRC) mock_cloud/alisign.h sim/util/evlog.h sim/util/event.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AUTH_CFLAGS) -shared -o $@ $(AUTH_SRC) -lcrypto -lpthread
+
 $(BUILD)/libotahil.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/otahil: $(BUILD)/obj/conformance/otahil_main.o $(BUILD)/libotahil.a | $(SSL_SHIM)
+$(BUILD)/bin/otahil: $(BUILD)/obj/conformance/otahil_main.o $(BUILD)/libotahil.a | $(SSL_SHIM) $(AUTH_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(SHIM_RPATH) -o $@ $^ $(LDLIBS)
 
@@ -118,7 +128,7 @@ $(BUILD)/boards:
 	@mkdir -p $(BUILD)
 	@ln -sfn $(CURDIR)/boards $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libotahil.a | $(SSL_SHIM)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libotahil.a | $(SSL_SHIM) $(AUTH_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(SHIM_RPATH) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -134,7 +144,7 @@ freestanding-check:
 	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC)) freestanding files build for cortex-m3"
 
 unit: deps-check
-	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/lib/libssl.so build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(BAD_PORTS:%=build/san/dut/%) $(TEST_BIN:$(BUILD)/%=build/san/%)
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/lib/libssl.so build/san/lib/otahil-broker-auth.so build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(BAD_PORTS:%=build/san/dut/%) $(TEST_BIN:$(BUILD)/%=build/san/%)
 
 test: deps-check unit freestanding-check
 	@scripts/run-tests.sh build/san

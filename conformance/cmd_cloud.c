@@ -54,6 +54,9 @@ static const char cloud_usage[] =
     "  --throttle BPS         limit each firmware download to BPS bytes per second\n"
     "  --device PK/DN/SECRET  register a device (repeatable; " OTAHIL_DEFAULT_PK "/" OTAHIL_DEFAULT_DN
     " is always there)\n"
+    "  --no-auth              anonymous broker: no credential check, no topic ACL (by default the\n"
+    "                         broker checks each device's signature against the registered\n"
+    "                         secret and lets it use only its own topics; docs/cloud.md)\n"
     "  --plan FILE            inject the faults of a fault plan (docs/faults.md); its seed is\n"
     "                         used unless --seed is given\n"
     "  --http-fault KEY=VALUE firmware server fault for every GET, or N:KEY=VALUE for the Nth\n"
@@ -190,6 +193,9 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqt
         cJSON_AddStringToObject(o, "ca", cloud_ca_path(c)); /* the CA devices trust */
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
     cJSON_AddStringToObject(o, "events", events);
+    cJSON_AddBoolToObject(o, "auth", cloud_registry_path(c) != NULL);
+    if (cloud_registry_path(c))
+        cJSON_AddStringToObject(o, "registry", cloud_registry_path(c));
     text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text)
@@ -372,6 +378,8 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
                 return OTAHIL_EXIT_HARNESS;
             }
             o.throttle_bps = (uint32_t)n;
+        } else if (m == 0 && strcmp(argv[i], "--no-auth") == 0) {
+            o.no_auth = 1;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--device", &v)) > 0) {
             if (ndev >= CLOUD_MAX_DEVICES) {
                 fprintf(stderr, "otahil cloud: more than %d --device options\n", CLOUD_MAX_DEVICES);
@@ -440,7 +448,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         cmd_device_parse(devs[k], &dev); /* checked while parsing the options */
         if (cloud_add_device(c, dev.part[0], dev.part[1], dev.part[2]) != 0) {
             fprintf(stderr, "otahil cloud: cannot register device %s/%s (pk <= 20, dn <= 32, "
-                    "secret <= 64 characters, no '/', '+', '#', quotes or spaces)\n",
+                    "secret <= 64 characters, no '/', '+', '#', '&', '|', quotes or spaces)\n",
                     dev.part[0], dev.part[1]);
             rc = OTAHIL_EXIT_HARNESS;
             goto stop;
@@ -458,6 +466,11 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         printf("otahil cloud: TLS: mqtts 127.0.0.1:%d  https https://127.0.0.1:%d  CA %s (device: "
                "--ca%s)\n", cloud_mqtts_port(c), cloud_https_port(c), cloud_ca_path(c),
                cloud_mqtts_port(c) ? " and --mqtts" : "");
+    if (cloud_registry_path(c))
+        printf("otahil cloud: broker auth on: devices of %s only, each on its own topics\n",
+               cloud_registry_path(c));
+    else
+        printf("otahil cloud: broker auth off (--no-auth): anonymous clients, any topic\n");
     if (netf.mqtt || netf.http)
         printf("otahil cloud: devices go through the fault proxies: mqtt 127.0.0.1:%d%s\n",
                netfault_mqtt_port(&netf, c), netf.http ? ", firmware URLs name the HTTP proxy" : "");

@@ -496,7 +496,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
 
     struct cloud_opts co = { cloudir, NULL, 0, 0, o->seed, o->throttle_bps,
                              o->plan && o->plan->https, o->plan && o->plan->mqtts,
-                             o->plan ? o->plan->tls_cert : 0 };
+                             o->plan ? o->plan->tls_cert : 0, 0, NULL };
     struct cloud *cl = cloud_start(&co, err, sizeof(err));
     if (!cl) {
         evlog_close();

@@ -28,6 +28,7 @@
 #include "conformance/apiclient.h"
 #include "conformance/common.h"
 #include "conformance/sweep_int.h"
+#include "mock_cloud/alisign.h"
 #include "mock_cloud/cloud.h"
 
 #define NET_QUEUE      8
@@ -176,17 +177,23 @@ static int n_mqtt_init(void *ctx, const char *pk, const char *dn, const char *ds
 {
     struct mh *m = ctx;
     struct sweep_net *net = m->net;
-    char cid[80];
-    (void)ds;
+    char cid[ALISIGN_CID_MAX + 1], user[ALISIGN_DN_MAX + ALISIGN_PK_MAX + 2],
+        pass[ALISIGN_HEX_MAX + 1];
     if (net->mq)
         return 1;
-    snprintf(cid, sizeof(cid), "%s.%s", pk, dn);
+    /* The device's credentials as linkkit makes them (spec §2.1): the
+     * cloud's broker checks them. */
+    if (alisign_credentials(pk, dn, ds, ALISIGN_HMACSHA1, 0, cid, user, pass) != 0) {
+        harness(m, "MQTT", "cannot sign the device's credentials");
+        return -1;
+    }
     /* A clean session: a cut point starts from nothing the broker kept. */
     net->mq = mosquitto_new(cid, true, m);
     if (!net->mq) {
         harness(m, "MQTT", "cannot create a client");
         return -1;
     }
+    mosquitto_username_pw_set(net->mq, user, pass);
     mosquitto_int_option(net->mq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(net->mq, n_on_connect);
     mosquitto_message_callback_set(net->mq, n_on_message);

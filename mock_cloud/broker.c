@@ -2,7 +2,8 @@
  * broker.c - runs a real Mosquitto broker for the fake cloud.
  *
  * The broker is configured from scratch in the work directory (loopback
- * listener, anonymous access, no persistence, its log in the work directory)
+ * listener, no persistence, its log in the work directory; either the auth
+ * plugin broker_auth.c with its registry, or anonymous access)
  * and started with fork+exec. The child asks the kernel for SIGKILL when its
  * parent thread dies, so no broker outlives the harness, and moves to its own
  * process group, so a Ctrl-C meant for the harness does not reach it: the
@@ -128,14 +129,22 @@ static int broker_write_conf(const struct broker *b)
     f = fopen(tmp, "w");
     if (!f)
         return -1;
-    fprintf(f, "# Broker for one otahil run: loopback only, anonymous, no persistence.\n"
+    fprintf(f, "# Broker for one otahil run: loopback only, no persistence.\n"
                "listener %d 127.0.0.1\n"
-               "allow_anonymous true\n"
                "persistence false\n"
                "set_tcp_nodelay true\n"
                "log_dest file %s\n"
                "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
             b->port, b->log);
+    if (b->auth_plugin[0]) {
+        fprintf(f, "allow_anonymous false\n"
+                   "plugin %s\n"
+                   "plugin_opt_registry %s\n", b->auth_plugin, b->auth_registry);
+        if (b->auth_events[0])
+            fprintf(f, "plugin_opt_events %s\n", b->auth_events);
+    } else {
+        fprintf(f, "allow_anonymous true\n");
+    }
     /* Run as root, mosquitto switches to user "mosquitto", which cannot write
      * the log in our work directory: stay who we are. */
     if (geteuid() == 0)
@@ -157,7 +166,7 @@ static int broker_write_conf(const struct broker *b)
 /* The last line of the broker log that names an error, for messages. */
 static void broker_log_error(const struct broker *b, char *out, size_t outlen)
 {
-    char buf[4096];
+    char buf[4096], *auth = NULL;
     ssize_t n = 0;
     off_t size;
     int fd;
@@ -177,9 +186,17 @@ static void broker_log_error(const struct broker *b, char *out, size_t outlen)
     buf[n] = '\0';
     for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
-        char *e = strstr(line, "Error");
+        char *e = strstr(line, "Error"), *a = strstr(line, "otahil-auth:");
         if (e)
             snprintf(out, outlen, "%s", e);
+        if (a)
+            auth = a;
+    }
+    /* The auth plugin says why it refused to start before Mosquitto's own
+     * "Error: Plugin returned N": name both. */
+    if (auth && out[0] && strstr(out, "Plugin")) {
+        size_t l = strlen(out);
+        snprintf(out + l, outlen - l, " (%s)", auth);
     }
 }
 
@@ -268,13 +285,14 @@ static int broker_spawn(struct broker *b, const char *bin, char *err, size_t err
 }
 
 int broker_start(struct broker *b, const char *binary, const char *workdir, int port,
-                 char *err, size_t errlen)
+                 const struct broker_auth *auth, char *err, size_t errlen)
 {
-    return broker_start_tls(b, binary, workdir, port, NULL, err, errlen);
+    return broker_start_tls(b, binary, workdir, port, NULL, auth, err, errlen);
 }
 
 int broker_start_tls(struct broker *b, const char *binary, const char *workdir, int port,
-                     const struct broker_tls *tls, char *err, size_t errlen)
+                     const struct broker_tls *tls, const struct broker_auth *auth, char *err,
+                     size_t errlen)
 {
     char bin[PATH_MAX], dir[PATH_MAX], cfg[2 * BROKER_PATH_MAX];
     int attempt, rc = 1;
@@ -307,6 +325,17 @@ int broker_start_tls(struct broker *b, const char *binary, const char *workdir, 
         snprintf(err, errlen, "broker work directory path too long: %s", dir);
         return -1;
     }
+    if (auth && (!auth->plugin || !auth->registry ||
+                 (size_t)snprintf(b->auth_plugin, sizeof b->auth_plugin, "%s", auth->plugin) >=
+                     sizeof b->auth_plugin ||
+                 (size_t)snprintf(b->auth_registry, sizeof b->auth_registry, "%s",
+                                  auth->registry) >= sizeof b->auth_registry ||
+                 (size_t)snprintf(b->auth_events, sizeof b->auth_events, "%s",
+                                  auth->events ? auth->events : "") >= sizeof b->auth_events)) {
+        snprintf(err, errlen, "broker auth plugin, registry or event log path missing or too long");
+        b->auth_plugin[0] = '\0';
+        return -1;
+    }
 
     for (attempt = 0; attempt < BROKER_START_ATTEMPTS && rc == 1; attempt++) {
         b->port = port > 0 ? port : broker_free_port();
@@ -335,8 +364,9 @@ int broker_start_tls(struct broker *b, const char *binary, const char *workdir, 
     }
     if (rc < 0)
         return -1;
-    evlog_emit("broker", "broker.started", "\"pid\":%d,\"port\":%d,\"tls_port\":%d,\"config\":\"%s\"",
-               (int)b->pid, b->port, b->tls_port, otahil_json_escape(cfg, sizeof cfg, b->conf));
+    evlog_emit("broker", "broker.started", "\"pid\":%d,\"port\":%d,\"tls_port\":%d,\"config\":\"%s\",\"auth\":%s",
+               (int)b->pid, b->port, b->tls_port, otahil_json_escape(cfg, sizeof cfg, b->conf),
+               b->auth_plugin[0] ? "true" : "false");
     return 0;
 }
 

@@ -15,6 +15,13 @@
 
 #define BROKER_PATH_MAX 4096
 
+/* The auth plugin (mock_cloud/broker_auth.c) and its options. */
+struct broker_auth {
+    const char *plugin;             /* the plugin's shared object (absolute path) */
+    const char *registry;           /* plugin_opt_registry: the device registry file */
+    const char *events;             /* plugin_opt_events: the run's event log; NULL = none */
+};
+
 struct broker {
     pid_t pid;                      /* mosquitto's pid; 0 = none started */
     int   port;                     /* MQTT listener on 127.0.0.1 */
@@ -22,6 +29,9 @@ struct broker {
     int   wstatus;                  /* waitpid() status once reaped */
     char  conf[BROKER_PATH_MAX];    /* WORKDIR/mosquitto.conf */
     char  log[BROKER_PATH_MAX];     /* WORKDIR/mosquitto.log (broker log and its stdout/stderr) */
+    char  auth_plugin[BROKER_PATH_MAX];   /* "" = anonymous access, no plugin */
+    char  auth_registry[BROKER_PATH_MAX];
+    char  auth_events[BROKER_PATH_MAX];   /* "" = no plugin_opt_events */
     int   tls_port;                 /* MQTT over TLS (mqtts) listener on 127.0.0.1; 0 = none */
     char  tls_files[3][BROKER_PATH_MAX]; /* its cafile, certfile, keyfile */
 };
@@ -36,21 +46,25 @@ struct broker_tls {
  * stderr going to WORKDIR/mosquitto.log. binary NULL: "mosquitto" from PATH,
  * else /usr/sbin/mosquitto. port 0 picks a free loopback port and, if the
  * broker exits at once (the port was taken meanwhile), retries with another
- * one, up to 5 attempts. Returns once a TCP connect to the port succeeds
- * (within 5 s). Emits "broker.started" {"pid","port","config"}.
+ * one, up to 5 attempts. auth NULL: anonymous access; else the broker
+ * loads auth->plugin with its options and refuses anonymous clients (a
+ * plugin that fails to load or to read its registry makes the broker exit:
+ * the error names the log). Returns once a TCP connect to the port succeeds
+ * (within 5 s). Emits "broker.started" {"pid","port","config","auth"}.
  * b is filled in all cases (b->pid == 0 after a failure).
  * Returns 0, or -1 with a one-line reason in err (naming the log where it
  * helps): binary not found, workdir not writable, fork failed, broker exited,
  * or not ready within 5 s (then it is killed and reaped). */
 int broker_start(struct broker *b, const char *binary, const char *workdir, int port,
-                 char *err, size_t errlen);
+                 const struct broker_auth *auth, char *err, size_t errlen);
 
 /* broker_start with a second listener for MQTT over TLS (tls non-NULL):
  * the server certificate and key given, no client certificates, TLS 1.2 and
  * later, the same anonymous access. b->tls_port is set; readiness waits for
  * both listeners. Same returns as broker_start. */
 int broker_start_tls(struct broker *b, const char *binary, const char *workdir, int port,
-                     const struct broker_tls *tls, char *err, size_t errlen);
+                     const struct broker_tls *tls, const struct broker_auth *auth, char *err,
+                     size_t errlen);
 
 /* Reaps the broker without blocking. Returns 1 while it runs, 0 once it has
  * exited (why, if non-NULL, then holds e.g. "killed by signal 9" or "exited

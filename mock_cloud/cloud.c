@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,10 @@
 #define CLOUD_RESTART_GRACE_US 5000000u /* ... or this long when a broker restart caused it */
 #define CLOUD_KEEPALIVE_S   30
 #define CLOUD_CLIENT_ID     "otahil-cloud"
+#define CLOUD_SERVICE_USER  "otahil-cloud" /* the service's username at the broker */
+#define CLOUD_SERVICE_PASS_BYTES 16      /* random bytes of its password (hex in the registry) */
+#define CLOUD_REGISTRY      "broker-registry"
+#define CLOUD_AUTH_SO       "otahil-broker-auth.so"
 #define CLOUD_COPY_BUF      65536   /* firmware copy buffer (heap: civetweb workers have 100 KiB stacks) */
 #define CLOUD_TOPIC_INFORM   "/ota/device/inform/"
 #define CLOUD_TOPIC_PROGRESS "/ota/device/progress/"
@@ -145,6 +150,11 @@ struct cloud {
     int             lost_reported; /* cloud.broker_lost emitted */
     unsigned        tmp_seq;       /* names of incoming firmware copies */
     char            mosquitto[PATH_MAX]; /* broker binary given to cloud_start, "" = default */
+    int             auth;          /* the broker checks credentials and topics (broker_auth.c) */
+    char            auth_plugin[PATH_MAX]; /* the plugin's shared object */
+    char            registry[PATH_MAX + 32]; /* WORKDIR/broker-registry */
+    char            auth_events[PATH_MAX]; /* the event log the plugin appends to, "" = none */
+    char            svc_pass[2 * CLOUD_SERVICE_PASS_BYTES + 1]; /* the service's password */
     struct cloud_mqtt_faults mf;   /* cloud-wide push faults */
     struct cloud_mqtt_faults *jf;  /* jobs' own push faults; njf used, jf_cap allocated */
     int             njf, jf_cap;
@@ -172,6 +182,8 @@ struct cloud_push {
     char *payload;                 /* heap; freed by cloud_publish */
     int   len;
 };
+
+static const struct broker_auth *cloud_broker_auth(const struct cloud *c, struct broker_auth *ba);
 
 static pthread_once_t cloud_mosq_once = PTHREAD_ONCE_INIT;
 static void cloud_mosq_init(void) { mosquitto_lib_init(); }
@@ -274,7 +286,18 @@ static int cloud_ident_ok(const char *s, size_t max)
         return 0;
     for (; *s; s++)
         if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || *s == '/' || *s == '+' ||
-            *s == '#' || *s == '"' || *s == '\\')
+            *s == '#' || *s == '"' || *s == '\\' || *s == '&' || *s == '|')
+            return 0;
+    return 1;
+}
+
+/* A secret the registry can hold: printable, no spaces. */
+static int cloud_secret_ok(const char *s)
+{
+    if (strlen(s) > CLOUD_SECRET_MAX)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
             return 0;
     return 1;
 }
@@ -301,8 +324,48 @@ static int cloud_find_device(const struct cloud *c, const char *pk, const char *
     return -1;
 }
 
+/* Writes the broker's registry (broker_auth.c reads it at every CONNECT):
+ * the service's credentials and every device with a secret, to a temporary
+ * file of mode 0600 renamed over the old one. Caller holds mu (or is the
+ * only thread). 0, or -1 with a "cloud.registry_error" event. */
+static int cloud_write_registry_locked(struct cloud *c)
+{
+    char tmp[sizeof c->registry + 8], ee[512], why[256];
+    FILE *f = NULL;
+    int fd, bad;
+
+    if (!c->auth)
+        return 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp", c->registry);
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        snprintf(why, sizeof why, "cannot create %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        goto fail;
+    }
+    fprintf(f, "# otahil broker registry: written by the cloud, read by the broker's auth plugin.\n"
+               "service %s %s\n", CLOUD_SERVICE_USER, c->svc_pass);
+    for (int i = 0; i < c->ndev; i++)
+        if (c->dev[i].secret[0])
+            fprintf(f, "device %s %s %s\n", c->dev[i].pk, c->dev[i].dn, c->dev[i].secret);
+    bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, c->registry) != 0) {
+        snprintf(why, sizeof why, "cannot write %s: %s", c->registry, strerror(errno));
+        unlink(tmp);
+        goto fail;
+    }
+    return 0;
+
+fail:
+    evlog_emit("cloud", "cloud.registry_error", "\"error\":\"%s\"",
+               otahil_json_escape(ee, sizeof ee, why));
+    return -1;
+}
+
 /* Index of the device, adding it if new. Caller holds mu. -1 if the table
- * is full or the identity is malformed. */
+ * is full, the identity is malformed or the registry cannot be written. */
 static int cloud_device_locked(struct cloud *c, const char *pk, const char *dn, const char *secret,
                                int automatic)
 {
@@ -311,8 +374,11 @@ static int cloud_device_locked(struct cloud *c, const char *pk, const char *dn, 
     int i = cloud_find_device(c, pk, dn);
 
     if (i >= 0) {
-        if (secret)
+        if (secret && strcmp(c->dev[i].secret, secret) != 0) {
             snprintf(c->dev[i].secret, sizeof c->dev[i].secret, "%s", secret);
+            if (cloud_write_registry_locked(c) != 0)
+                return -1;
+        }
         return i;
     }
     if (!cloud_ident_ok(pk, CLOUD_PK_MAX) || !cloud_ident_ok(dn, CLOUD_DN_MAX))
@@ -329,6 +395,8 @@ static int cloud_device_locked(struct cloud *c, const char *pk, const char *dn, 
     evlog_emit("cloud", "device.added", "\"pk\":\"%s\",\"dn\":\"%s\",\"auto\":%s",
                otahil_json_escape(epk, sizeof epk, pk), otahil_json_escape(edn, sizeof edn, dn),
                automatic ? "true" : "false");
+    if (c->dev[i].secret[0] && cloud_write_registry_locked(c) != 0)
+        return -1;
     return i;
 }
 
@@ -336,7 +404,7 @@ int cloud_add_device(struct cloud *c, const char *pk, const char *dn, const char
 {
     int i;
 
-    if (!c || !pk || !dn || !secret || strlen(secret) > CLOUD_SECRET_MAX)
+    if (!c || !pk || !dn || !secret || !cloud_secret_ok(secret))
         return -1;
     pthread_mutex_lock(&c->mu);
     i = cloud_device_locked(c, pk, dn, secret, 0);
@@ -1052,6 +1120,7 @@ char *cloud_status_json(struct cloud *c)
     cJSON_AddNumberToObject(o, "broker_pid", c->broker.pid);
     cJSON_AddStringToObject(o, "workdir", c->workdir);
     cJSON_AddBoolToObject(o, "mqtt_connected", c->connected);
+    cJSON_AddBoolToObject(o, "auth", c->auth);
     devs = cJSON_AddArrayToObject(o, "devices");
     for (int i = 0; i < c->ndev; i++) {
         cJSON *d = cJSON_CreateObject();
@@ -1127,6 +1196,7 @@ int cloud_device_offline(struct cloud *c, const char *pk, const char *dn)
  * cloud_health() and the teardown never see it half done). 0 or -1. */
 static int cloud_restart_locked(struct cloud *c, char *err, size_t errlen)
 {
+    struct broker_auth ba;
     int port = c->broker.port, rc;
     struct timespec dl;
     unsigned before;
@@ -1149,7 +1219,7 @@ static int cloud_restart_locked(struct cloud *c, char *err, size_t errlen)
     if (c->btls.port)
         c->btls.port = c->broker.tls_port; /* the TLS listener keeps its port too */
     rc = broker_start_tls(&c->broker, c->mosquitto[0] ? c->mosquitto : NULL, c->workdir, port,
-                          c->btls.port ? &c->btls : NULL, err, errlen);
+                          c->btls.port ? &c->btls : NULL, cloud_broker_auth(c, &ba), err, errlen);
     if (rc != 0) {
         char ee[512];
         c->fast_reconnect = 0;
@@ -1649,6 +1719,8 @@ static int cloud_connect(struct cloud *c, char *err, size_t errlen)
         return -1;
     }
     mosquitto_int_option(c->mq, MOSQ_OPT_TCP_NODELAY, 1); /* a push is one small packet: no Nagle delay */
+    if (c->auth)
+        mosquitto_username_pw_set(c->mq, CLOUD_SERVICE_USER, c->svc_pass);
     mosquitto_connect_callback_set(c->mq, cloud_on_connect);
     mosquitto_disconnect_callback_set(c->mq, cloud_on_disconnect);
     mosquitto_subscribe_callback_set(c->mq, cloud_on_subscribe);
@@ -1713,6 +1785,89 @@ static void cloud_teardown(struct cloud *c)
     c->started = 0;
 }
 
+/* The auth plugin: the option, else $OTAHIL_BROKER_AUTH, else
+ * ../lib/otahil-broker-auth.so beside the running program (build/bin/otahil
+ * and build/tests/test_* both find build/lib/). 0 or -1. */
+static int cloud_find_plugin(const struct cloud_opts *o, char *out, size_t outlen)
+{
+    const char *env = getenv("OTAHIL_BROKER_AUTH");
+    char exe[PATH_MAX], *slash;
+    ssize_t n;
+
+    if (o->auth_plugin && o->auth_plugin[0])
+        return realpath(o->auth_plugin, out) && access(out, R_OK) == 0 ? 0 : -1;
+    if (env && env[0])
+        return realpath(env, out) && access(out, R_OK) == 0 ? 0 : -1;
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    if ((size_t)snprintf(out, outlen, "%s/../lib/%s", exe, CLOUD_AUTH_SO) >= outlen)
+        return -1;
+    return realpath(out, exe) && (size_t)snprintf(out, outlen, "%s", exe) < outlen &&
+                   access(out, R_OK) == 0
+               ? 0
+               : -1;
+}
+
+/* Before the broker starts: finds the plugin, draws the service's password
+ * and writes the registry with it (the devices follow as they are added).
+ * The password comes from getrandom(), not from the run's seed: it is a
+ * credential, it changes nothing the run does or logs, and a seed is
+ * printed in every report. 0 or -1 with err. */
+static int cloud_auth_setup(struct cloud *c, const struct cloud_opts *o, char *err, size_t errlen)
+{
+    unsigned char rnd[CLOUD_SERVICE_PASS_BYTES];
+    const char *ev = evlog_path();
+
+    c->auth = !o->no_auth;
+    if (!c->auth)
+        return 0;
+    if (cloud_find_plugin(o, c->auth_plugin, sizeof c->auth_plugin) != 0) {
+        snprintf(err, errlen, "broker auth plugin %s not found or not readable (build it with "
+                 "make, point OTAHIL_BROKER_AUTH at it, or run without auth: --no-auth)",
+                 o->auth_plugin && o->auth_plugin[0] ? o->auth_plugin
+                 : getenv("OTAHIL_BROKER_AUTH") && getenv("OTAHIL_BROKER_AUTH")[0]
+                     ? getenv("OTAHIL_BROKER_AUTH")
+                     : "../lib/" CLOUD_AUTH_SO " beside this program");
+        return -1;
+    }
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        snprintf(err, errlen, "cannot draw the broker service password: %s", strerror(errno));
+        return -1;
+    }
+    cloud_hex(rnd, sizeof rnd, c->svc_pass);
+    snprintf(c->registry, sizeof c->registry, "%s/" CLOUD_REGISTRY, c->workdir);
+    if (ev && !realpath(ev, c->auth_events))
+        c->auth_events[0] = '\0';
+    if (cloud_write_registry_locked(c) != 0) {
+        snprintf(err, errlen, "cannot write the broker registry %s: %s", c->registry,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The broker's auth options, or NULL without auth. */
+static const struct broker_auth *cloud_broker_auth(const struct cloud *c, struct broker_auth *ba)
+{
+    if (!c->auth)
+        return NULL;
+    ba->plugin = c->auth_plugin;
+    ba->registry = c->registry;
+    ba->events = c->auth_events[0] ? c->auth_events : NULL;
+    return ba;
+}
+
+const char *cloud_registry_path(const struct cloud *c)
+{
+    return c->auth ? c->registry : NULL;
+}
+
 /* Frees what cloud_start allocated, after cloud_teardown. */
 static void cloud_free(struct cloud *c)
 {
@@ -1728,6 +1883,7 @@ static void cloud_free(struct cloud *c)
 
 struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
 {
+    struct broker_auth ba;
     char ew[PATH_MAX * 2];
     pthread_condattr_t ca;
     struct cloud *c;
@@ -1786,8 +1942,9 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
         c->btls.certfile = c->tca->crt[TESTCA_GOOD];
         c->btls.keyfile = c->tca->key[TESTCA_GOOD];
     }
-    if (broker_start_tls(&c->broker, o->mosquitto, c->workdir, o->mqtt_port,
-                         o->mqtts ? &c->btls : NULL, err, errlen) != 0)
+    if (cloud_auth_setup(c, o, err, errlen) != 0 ||
+        broker_start_tls(&c->broker, o->mosquitto, c->workdir, o->mqtt_port,
+                         o->mqtts ? &c->btls : NULL, cloud_broker_auth(c, &ba), err, errlen) != 0)
         goto fail;
     c->http = fwserver_start_tls(c, o->http_port, o->throttle_bps,
                                  o->https ? c->tca->pem[o->tls_cert] : NULL, err, errlen);
@@ -1796,7 +1953,10 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
     c->http_port = fwserver_port(c->http);
     c->https_port = fwserver_tls_port(c->http);
     c->https = o->https;
-    cloud_add_device(c, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET);
+    if (cloud_add_device(c, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET) != 0) {
+        snprintf(err, errlen, "cannot register the default device in %s", c->registry);
+        goto fail;
+    }
     if (cloud_connect(c, err, errlen) != 0)
         goto fail;
     c->started = 1;

@@ -32,6 +32,9 @@ struct cloud_opts {
     int         mqtts;       /* broker: a TLS listener too (mqtts) */
     int         tls_cert;    /* enum testca_cert: the certificate the HTTPS listener presents
                               * (the broker always presents the good one) */
+    int         no_auth;     /* nonzero: anonymous broker, no auth plugin, no ACL */
+    const char *auth_plugin; /* the broker's auth plugin; NULL = $OTAHIL_BROKER_AUTH, else
+                              * ../lib/otahil-broker-auth.so beside the running program */
 };
 
 enum job_state {
@@ -68,7 +71,13 @@ struct push_opts {
 struct cloud;
 
 /* Starts broker, firmware server and service; waits until the service's own
- * MQTT client is connected. NULL with a one-line reason in err. */
+ * MQTT client is connected. Unless o->no_auth, the broker loads the auth
+ * plugin (mock_cloud/broker_auth.c): the cloud writes the device registry
+ * WORKDIR/broker-registry (mode 0600) with every registered device and the
+ * service's own credentials (username "otahil-cloud", a password drawn from
+ * the kernel's random source for this cloud alone), and rewrites it whenever
+ * a device is added or its secret changes. NULL with a one-line reason in
+ * err (among them: the plugin is not found). */
 struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen);
 
 /* Stops everything it started (broker killed and reaped). */
@@ -92,14 +101,20 @@ const char *cloud_ca_path(const struct cloud *c);
  * (a transport proxy in front of the firmware server); 0: the server's own. */
 void cloud_set_url_port(struct cloud *c, int port);
 int cloud_broker_pid(const struct cloud *c);
+/* The broker's device registry (WORKDIR/broker-registry), or NULL when the
+ * cloud runs without auth. */
+const char *cloud_registry_path(const struct cloud *c);
 
 /* 0 while healthy; -1 once the broker process died or the service lost its
  * broker connection and could not get it back (reason in err). */
 int cloud_health(struct cloud *c, char *err, size_t errlen);
 
-/* Registers a device (idempotent; registering again updates the secret).
- * 0, or -1 for a malformed pk or dn, a secret over 64 characters, or a full
- * device table (CLOUD_MAX_DEVICES) or no memory to grow it. */
+/* Registers a device (idempotent; registering again updates the secret)
+ * and, with auth on, rewrites the broker's registry before it returns, so
+ * the device can connect at once. 0, or -1 for a malformed pk or dn, a
+ * secret over 64 characters or with spaces or control characters, a full
+ * device table (CLOUD_MAX_DEVICES), no memory to grow it, or a registry
+ * that cannot be written (a "cloud.registry_error" event says why). */
 int cloud_add_device(struct cloud *c, const char *pk, const char *dn, const char *secret);
 
 /* Adds a firmware file to the store (copied into workdir, served at
@@ -165,7 +180,7 @@ struct cloud_fw_info {
 int cloud_firmware_info(struct cloud *c, int firmware_id, struct cloud_fw_info *fi);
 
 /* The whole service state as JSON text (what GET /api/status returns):
- * {"mqtt_port","http_port","broker_pid","workdir","devices":[{"pk","dn",
+ * {"mqtt_port","http_port","broker_pid","workdir","mqtt_connected","auth","devices":[{"pk","dn",
  * "version","online"}],"firmware":[{"id","name","version","size","md5",
  * "sha256","url"}],"jobs":[<as cloud_job_json>]}. Caller frees; NULL when
  * out of memory. */

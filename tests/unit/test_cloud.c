@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "conformance/cmd_cloud.h"
+#include "mock_cloud/alisign.h"
 #include "mock_cloud/cloud.h"
 #include "mock_cloud/fwhead.h"
 #include "sim/util/defaults.h"
@@ -236,14 +237,20 @@ static void dev_on_connect(struct mosquitto *mq, void *obj, int rc)
 
 static void dev_connect(struct device *d, int port)
 {
+    char cid[ALISIGN_CID_MAX + 1], user[ALISIGN_DN_MAX + ALISIGN_PK_MAX + 2],
+        pass[ALISIGN_HEX_MAX + 1];
     uint64_t end = now_ms() + 5000;
 
     memset(d, 0, sizeof *d);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     mosquitto_lib_init();
-    d->mq = mosquitto_new(PK "." DN, true, d);
+    /* signed as linkkit signs (spec §2.1): the broker checks it */
+    assert_int_equal(alisign_credentials(PK, DN, OTAHIL_DEFAULT_SECRET, ALISIGN_HMACSHA1, 0, cid,
+                                         user, pass), 0);
+    d->mq = mosquitto_new(cid, true, d);
     assert_non_null(d->mq);
+    mosquitto_username_pw_set(d->mq, user, pass);
     mosquitto_connect_callback_set(d->mq, dev_on_connect);
     mosquitto_subscribe_callback_set(d->mq, dev_on_subscribe);
     mosquitto_message_callback_set(d->mq, dev_on_message);
