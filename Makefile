@@ -56,8 +56,9 @@ SHIM_RPATH := -Wl,--disable-new-dtags,-rpath,'$$ORIGIN/../lib'
 FW_SRC   := $(FREE_SRC) $(wildcard sim/fw/*.c)
 FW_OBJ   := $(FW_SRC:%.c=$(BUILD)/fwobj/%.o)
 # Known-bad variants (fixtures/ports/NAME.patch): a unified diff against the
-# files below, applied to copies in $(BUILD)/fixtures/NAME, built as NAME.so.
-PATCHABLE := boards/ports/reference/ota_port.c sim/boot/boot.c sim/agent/agent.c
+# files below, applied to copies in $(BUILD)/fixtures/NAME, built as NAME.so
+# (again when this list changes: the Makefile is a prerequisite).
+PATCHABLE := boards/ports/reference/ota_port.c sim/boot/boot.c sim/agent/agent.c sim/agent/version.c
 BAD_PORTS := $(sort $(basename $(notdir $(wildcard fixtures/ports/*.patch))))
 FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/fwobj/%.o),$(FW_OBJ))
 FW_PORTS := reference $(BAD_PORTS)
@@ -83,7 +84,7 @@ $(BUILD)/fw/reference.so: $(FW_OBJ) $(BUILD)/fwobj/$(PORT_SRC:.c=.o)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,-z,norelro -Wl,-z,now -o $@ $^
 
-$(BUILD)/fw/%.so: fixtures/ports/%.patch $(FW_BASE_OBJ) $(PATCHABLE)
+$(BUILD)/fw/%.so: fixtures/ports/%.patch $(FW_BASE_OBJ) $(PATCHABLE) Makefile
 	@rm -rf $(BUILD)/fixtures/$* && mkdir -p $(BUILD)/fixtures/$* $(dir $@)
 	@for f in $(PATCHABLE); do mkdir -p $(BUILD)/fixtures/$*/$$(dirname $$f) && cp $$f $(BUILD)/fixtures/$*/$$f; done
 	@patch -s -p1 -d $(BUILD)/fixtures/$* < $< || { echo "$<: does not apply to the reference sources" >&2; exit 1; }

@@ -49,6 +49,10 @@ const struct cat_case cat_cases[] = {
       "The new version is reported within 10 s of the hand-off",
       "The cloud decides success from the version the device reports after its reboot; a device "
       "that waits for a manual reset after set_boot(OTA_FINISH) never completes the job.", 0 },
+    { "OTA-VER-006", CAT_CHECK, "OTA-DL-001", "version-reported", MH, "§9.3",
+      "Every version reported is the version of the image that booted",
+      "The cloud decides success from the reported version; a device that reports the pushed "
+      "version before it runs it, or an old one after, misleads the fleet's records.", 0 },
 
     /* ---- OTA-DL ---- */
     { "OTA-DL-001", CAT_CASE, "update", NULL, MH, "§1, §4.1, §6, §7, §9",
@@ -98,6 +102,13 @@ const struct cat_case cat_cases[] = {
     { "OTA-DL-014", CAT_CHECK, "OTA-DL-002", "writes-are-file", MH, "§4.1, §12 #2",
       "An error body never reaches ota_write",
       "The 400 body of OTA-DL-002 must not be written to the download partition.", 1 },
+    { "OTA-DL-015", CAT_PLAN, "progress-paced", NULL, MH, "§1.6",
+      "Progress is reported during a paced download",
+      "The cloud's console shows progress from these reports; a device that never sends them "
+      "looks hung.", 0 },
+    { "OTA-DL-016", CAT_CHECK, "OTA-DL-015", "progress-reported", MH, "§1.6",
+      "The cloud hears progress between 0 and 100",
+      "Read from the cloud's side of the run of OTA-DL-015.", 0 },
 
     /* ---- OTA-BRK ---- */
     { "OTA-BRK-001", CAT_PLAN, "resume-after-drop", NULL, MH | CAP_RESUME, "§5.1, §5.4",
@@ -127,6 +138,9 @@ const struct cat_case cat_cases[] = {
     { "OTA-BRK-008", CAT_CHECK, "OTA-BRK-001", "record-crc", MH | CAP_RESUME, "§5.4",
       "The CRC16 continued across the resume is the whole file's",
       "The running CRC16 saved at the breakpoint must be restored, not restarted.", 0 },
+    { "OTA-BRK-009", CAT_PLAN, "resume-other-firmware", NULL, MH | CAP_RESUME, "§5.1, §5.2",
+      "A retry that names other firmware starts afresh, not from the old breakpoint",
+      "The breakpoint belongs to one file; resuming it for another digest splices two images.", 0 },
 
     /* ---- OTA-INT ---- */
     { "OTA-INT-001", CAT_PLAN, "wrong-digest", NULL, MH | CAP_MD5, "§6.1",
@@ -149,6 +163,9 @@ const struct cat_case cat_cases[] = {
     { "OTA-INT-006", CAT_CHECK, "OTA-INT-001", "finish-after-whole-file", MH | CAP_MD5, "§6.1, §7",
       "A digest mismatch never reaches set_boot(OTA_FINISH)",
       "The hand-off of OTA-INT-001's run is read from the port's own calls.", 1 },
+    { "OTA-INT-007", CAT_PLAN, "sign-method-sha256", NULL, MH | CAP_SHA256, "§1.5, §6.1",
+      "signMethod \"Sha256\" is verified with SHA-256",
+      "A port that claims SHA-256 must verify it, not fall back to MD5 or skip the check.", 0 },
 
     /* ---- OTA-BOOT ---- */
     { "OTA-BOOT-001", CAT_CHECK, "OTA-DL-001", "record-crc", MH, "§5.4, §7",
@@ -163,6 +180,9 @@ const struct cat_case cat_cases[] = {
       "A v2 that crashes at boot is rolled back",
       "The bootloader counts unconfirmed boots and returns to v1; the device reports v1 and the "
       "job fails.", 0 },
+    { "OTA-RB-002", CAT_CHECK, "OTA-DL-001", "boot-confirmed", MH | CAP_ROLLBACK | CAP_BOOT_PP, "§8",
+      "A good boot of the new image is confirmed",
+      "An image left on trial is rolled back after a few ordinary resets.", 0 },
 
     /* ---- OTA-PWR ---- */
     { "OTA-PWR-001", CAT_SWEEP, "before", NULL, MH, "§5, §7, §10",
@@ -304,7 +324,28 @@ static int load_plan(const char *dir, const char *name, struct fault_plan *p, ch
     return plan_load(path, p, err, n);
 }
 
-/* Mutant patches: the "Mutant:" and "Caught-by:" lines of their header. */
+/* A "Caught-by:" list of case and plan names (NAME or NAME@BOARD) as the
+ * catalogue IDs that run them. */
+static void ids_for(const char *names, char *out, size_t n)
+{
+    char buf[512];
+    size_t l = 0;
+    out[0] = '\0';
+    snprintf(buf, sizeof(buf), "%s", names);
+    for (char *save = NULL, *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save)) {
+        char *at = strchr(w, '@');
+        if (at)
+            *at++ = '\0';
+        const char *id = w;
+        for (int i = 0; i < cat_ncases; i++)
+            if (cat_cases[i].kind != CAT_CHECK && !strcmp(cat_cases[i].what, w))
+                id = cat_cases[i].id;
+        l += (size_t)snprintf(out + l, l < n ? n - l : 0, "%s%s%s%s", l ? ", " : "", id,
+                              at ? " on " : "", at ? at : "");
+    }
+}
+
+/* Mutant patches: the "Bug:" and "Caught-by:" lines of their header. */
 static void write_mutants(FILE *out, const char *ports_dir)
 {
     struct dirent **ents = NULL;
@@ -325,10 +366,10 @@ static void write_mutants(FILE *out, const char *ports_dir)
         rows[total][1][0] = rows[total][2][0] = '\0';
         while (fgets(line, sizeof(line), f) && strncmp(line, "--- ", 4) != 0) {
             line[strcspn(line, "\r\n")] = '\0';
-            if (!strncmp(line, "Mutant:", 7))
-                snprintf(rows[total][1], sizeof(rows[total][1]), "%s", line + 7 + (line[7] == ' '));
+            if (!strncmp(line, "Bug:", 4))
+                snprintf(rows[total][1], sizeof(rows[total][1]), "%.500s", line + 4 + (line[4] == ' '));
             else if (!strncmp(line, "Caught-by:", 10))
-                snprintf(rows[total][2], sizeof(rows[total][2]), "%s", line + 10 + (line[10] == ' '));
+                ids_for(line + 10, rows[total][2], sizeof(rows[total][2]));
         }
         fclose(f);
         caught += rows[total][2][0] != '\0';
@@ -338,9 +379,10 @@ static void write_mutants(FILE *out, const char *ports_dir)
         free(ents[i]);
     free(ents);
     fprintf(out, "## Self-test: protocol mutants\n\n"
-                 "Each mutant is the reference port, agent or bootloader with one realistic bug "
-                 "(fixtures/ports/mut-*.patch). `make test` (tests/e2e/mutants.sh) runs each against "
-                 "the cases named here and asserts that every one of them fails.\n\n");
+                 "Each mutant is the reference port, agent or version rule with one realistic bug "
+                 "(fixtures/ports/mut-*.patch, docs/fixtures.md). `make test` (tests/e2e/mutants.sh) runs "
+                 "each against the cases named here and asserts that every one of them fails, for the "
+                 "reason the patch's `Cause:` line names.\n\n");
     if (total == 0) {
         fprintf(out, "No mutants in fixtures/ports.\n\n");
         return;

@@ -14,6 +14,7 @@
 #include "conformance/checks.h"
 #include "conformance/common.h"
 #include "hal/soc/flash.h"
+#include "sim/boot/boot.h"
 #include "sim/kv/kv.h"
 #include "sim/util/event.h"
 #include "sim/util/evlog.h"
@@ -444,6 +445,142 @@ static void check_exact(const struct check_in *in, struct check_res *r)
     flashfile_close(&ff);
 }
 
+/* The version each boot's image carries, from the bootloader's boot.image
+ * (a boot.start begins a boot, with none known until the bootloader says),
+ * against every inform the cloud heard during that boot. */
+static void check_version(const struct check_in *in, struct check_res *r)
+{
+    const char *running = NULL;
+    int boots = 0, informs = 0;
+    for (int i = 0; i < in->l->n; i++) {
+        const cJSON *e = in->l->ev[i];
+        if (is_ev(e, "boot.start")) {
+            running = NULL;
+            boots++;
+        } else if (is_ev(e, "boot.image")) {
+            running = ev_str(e, "version");
+        } else if (is_ev(e, "device.inform") && running) {
+            const char *v = ev_str(e, "version");
+            informs++;
+            if (!v || strcmp(v, running) != 0) {
+                put(r, "version-reported", V_FAIL,
+                    "boot %d runs %s, but the cloud heard the device inform %s (event %d): the "
+                    "version reported must be the running image's", boots, running,
+                    v ? v : "no version", (int)ev_num(e, "seq", 0));
+                return;
+            }
+        }
+    }
+    if (!informs)
+        put(r, "version-reported", V_SKIP, "the cloud heard no inform");
+    else
+        put(r, "version-reported", V_PASS, "%d inform(s) over %d boot(s), each the running "
+            "image's version", informs, boots);
+}
+
+/* A download is long enough to need a progress report when the port was busy
+ * with it this long after hal_ota_init returned, and was given at least a
+ * tenth of the file (G1 reports at every tenth, spec §1.6). */
+#define PROGRESS_WINDOW_US 1000000.0
+
+static double t_us(const cJSON *e)
+{
+    return ev_num(e, "t_us", 0);
+}
+
+static void check_progress(const struct check_in *in, struct check_res *r)
+{
+    int downloads = 0, long_ones = 0;
+    for (int i = 0; i < in->l->n; i++) {
+        if (!is_ev(in->l->ev[i], "port.init"))
+            continue;
+        downloads++;
+        /* This download: from hal_ota_init's return to the last port event
+         * before the next hal_ota_init or boot; the cloud's reports until the
+         * boot ends. */
+        double start = -1, end = -1;
+        uint64_t given = 0;
+        int j;
+        for (j = i + 1; j < in->l->n; j++) {
+            const cJSON *e = in->l->ev[j];
+            const char *src = ev_str(e, "src");
+            if (is_ev(e, "port.init") || is_ev(e, "boot.start"))
+                break;
+            if (is_ev(e, "port.init.ret") && start < 0)
+                start = t_us(e);
+            if (src && !strcmp(src, "port"))
+                end = t_us(e);
+            if (is_ev(e, "port.written"))
+                given += (uint64_t)ev_num(e, "bytes", 0);
+        }
+        int boot_at = j;
+        while (boot_at < in->l->n && !is_ev(in->l->ev[boot_at], "boot.start"))
+            boot_at++;
+        if (start < 0 || end - start < PROGRESS_WINDOW_US || given * 10 < in->file_len)
+            continue;
+        long_ones++;
+        int heard = 0;
+        for (int k = i + 1; k < boot_at && !heard; k++) {
+            const cJSON *e = in->l->ev[k];
+            int step = (int)ev_num(e, "step", -1);
+            heard = is_ev(e, "device.progress") && step > 0 && step < 100;
+        }
+        if (!heard) {
+            put(r, "progress-reported", V_FAIL,
+                "a %.1f s download gave the port %llu of the file's %zu bytes, and the cloud "
+                "heard no progress between 0 and 100 during it (a G1 device reports every 10%%)",
+                (end - start) / 1e6, (unsigned long long)given, in->file_len);
+            return;
+        }
+    }
+    if (!downloads)
+        put(r, "progress-reported", V_SKIP, "no download started");
+    else if (!long_ones)
+        put(r, "progress-reported", V_SKIP, "no download lasted %.0f s with a tenth of the file "
+            "written: too short to require a report before the reboot", PROGRESS_WINDOW_US / 1e6);
+    else
+        put(r, "progress-reported", V_PASS, "the cloud heard progress during each of %d "
+            "download(s) of %.0f s or more", long_ones, PROGRESS_WINDOW_US / 1e6);
+}
+
+/* Pingpong boards: the trial boot of a new slot (REVV) must be confirmed by
+ * the running image once it is healthy, or the bootloader rolls a good
+ * update back after boot_attempts resets. Judged on the final flash. */
+static void check_confirmed(const struct check_in *in, struct check_res *r)
+{
+    if (strcmp(in->b->bootloader, "pingpong") != 0) {
+        put(r, "boot-confirmed", V_SKIP, "%s bootloader: no trial boot to confirm",
+            in->b->bootloader);
+        return;
+    }
+    int switched = 0;
+    for (int i = 0; i < in->l->n; i++)
+        switched += is_ev(in->l->ev[i], "boot.switch");
+    if (!switched) {
+        put(r, "boot-confirmed", V_SKIP, "no slot switch, so no trial boot");
+        return;
+    }
+    struct flashfile ff;
+    char err[512];
+    ota_boot_param_t rec;
+    int last;
+    if (open_flash(&ff, in->flash, in->b, err, sizeof(err)) != 0) {
+        put(r, "boot-confirmed", V_ERROR, "%s", err);
+        return;
+    }
+    int found = boot_record_newest(&ff.fs, &rec, &last);
+    flashfile_close(&ff);
+    if (found && rec.upg_flag == REC_RECOVERY_VERIFY_FLAG)
+        put(r, "boot-confirmed", V_FAIL,
+            "the run ended with the new slot still on trial (REVV, boot %u of %lu): the image "
+            "booted and reported but never confirmed itself through ota_rollback, so the "
+            "bootloader rolls it back after %lu resets", rec.boot_count,
+            (unsigned long)in->b->boot_attempts, (unsigned long)in->b->boot_attempts);
+    else
+        put(r, "boot-confirmed", V_PASS, "%d slot switch(es); the boot record is %s, no trial "
+            "left unconfirmed", switched, found ? boot_flag_name(rec.upg_flag) : "blank");
+}
+
 int checks_run(const struct check_in *in, struct check_res *out)
 {
     int n = 0;
@@ -453,6 +590,9 @@ int checks_run(const struct check_in *in, struct check_res *out)
     check_record_crc(in, &out[n++]);
     check_single(in, &out[n++]);
     check_step(in, &out[n++]);
+    check_version(in, &out[n++]);
+    check_progress(in, &out[n++]);
+    check_confirmed(in, &out[n++]);
     if (in->expect_update > 0)
         check_exact(in, &out[n++]);
     else if (in->expect_update == 0)

@@ -19,6 +19,13 @@
  *                            generation reports for this fault (§1.6), or none at all
  *   keeps-image              a failed update leaves no FINISH, no slot switch or copy, and
  *                            the old image boots and is reported (§6.1, §12 #14)
+ *   version-reported         every inform the cloud hears names the version of the image
+ *                            the bootloader booted in that boot (§9.3)
+ *   progress-reported        a download that kept the port busy 1 s or more, with a tenth of
+ *                            the file written, had the cloud hear a progress report between
+ *                            0 and 100 during it (§1.6)
+ *   boot-confirmed           pingpong boards: no trial boot (REVV) is left unconfirmed at the
+ *                            end of the run (§8)
  *   image-exact              after an update the running slot holds the file byte for byte
  *
  * Every check emits a "check" event {"id","verdict","detail"}.

@@ -13,7 +13,8 @@
  * change the versions (base_version, target_version: the version rules of
  * spec §9.4), slow the device's flash (flash_write_us) and set a deadline
  * for the inform of the new version after set_boot FINISH
- * (inform_within_ms, spec §12 #15).
+ * (inform_within_ms, spec §12 #15): once it has passed with the job still
+ * open, the run ends there.
  */
 #include <errno.h>
 #include <signal.h>
@@ -247,6 +248,29 @@ static enum verdict check_inform_delay(const struct evlist *l, const char *targe
     return V_PASS;
 }
 
+/* Spec §12 #15 while the run goes on: how long the last set_boot FINISH of
+ * the event log has waited for the inform of the new version, in ms (event
+ * times are CLOCK_MONOTONIC, as now_s()); -1 when there is no FINISH yet or
+ * the inform came. *booted: a boot started since the FINISH. */
+static double finish_waiting_ms(const char *events, const char *target, int *booted)
+{
+    struct evlist l;
+    double waited = -1;
+    *booted = 0;
+    if (evlist_load(events, &l) != 0)
+        return -1;
+    int fin = -1;
+    for (int i = find_ev(&l, 0, "port.set_boot", "result_type", "FINISH"); i >= 0;
+         i = find_ev(&l, i + 1, "port.set_boot", "result_type", "FINISH"))
+        fin = i;
+    if (fin >= 0 && find_ev(&l, fin + 1, "device.inform", "version", target) < 0) {
+        waited = (now_s() * 1e6 - t_us(l.ev[fin])) / 1000.0;
+        *booted = find_ev(&l, fin + 1, "boot.start", NULL, NULL) >= 0;
+    }
+    evlist_free(&l);
+    return waited;
+}
+
 /* The conformance checks (checks.h) over the log, the file served and the
  * flash. V_PASS, or the first failing check's verdict with its detail. */
 static enum verdict run_checks(const struct evlist *l, const struct board *b, const char *flash,
@@ -358,14 +382,15 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
     }
     if (v == V_PASS) {
         v = run_checks(&l, b, flash, served, base, target, expect_update, plan, res);
-    } else if (fail_clean && js->state == JOB_SUCCEEDED) {
-        /* The verdict stands; the checks still name what a correct device
-         * would have done (fail-step, keeps-image). */
-        char keep[sizeof(res->reason)];
-        memcpy(keep, res->reason, sizeof(keep));
-        (void)run_checks(&l, b, flash, served, base, target, expect_update, plan, res);
-        memcpy(res->reason, keep, sizeof(keep));
-        res->verdict = v;
+    } else if (v == V_FAIL) {
+        /* The case's own reason stands; the checks still say what went wrong
+         * underneath it (a wrong version after the reboot, a resume from the
+         * wrong offset, ...). */
+        struct run_result tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        (void)run_checks(&l, b, flash, served, base, target, expect_update, plan, &tmp);
+        memcpy(res->checks, tmp.checks, sizeof(res->checks));
+        res->nchecks = tmp.nchecks;
     }
     evlist_free(&l);
     if (v == V_PASS && fail_clean)
@@ -552,7 +577,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     int fail_clean = o->plan && o->plan->expect == PLAN_EXPECT_FAIL_CLEAN;
     int pushes_seen = 0, failed_boots = 0;
     double failed_at = 0;
-    double pushed_at = 0;
+    double pushed_at = 0, next_finish_look = 0;
     while (!done) {
         struct boot_end be;
         if (g_interrupted) {
@@ -621,6 +646,22 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
             }
             if (supervisor_boot(&sv, err, sizeof(err)) != 0) {
                 v = set(res, V_ERROR, "%s", err);
+                break;
+            }
+        }
+        if (o->plan && o->plan->inform_within_ms &&
+            (js.state == JOB_PUSHED || js.state == JOB_IN_PROGRESS) &&
+            now_s() >= next_finish_look) {
+            /* A device that never restarts after the hand-off leaves the job
+             * open: the plan's deadline ends the run (spec §12 #15). */
+            int booted;
+            double w = finish_waiting_ms(res->events, target, &booted);
+            next_finish_look = now_s() + 0.25;
+            if (w > o->plan->inform_within_ms) {
+                v = set(res, V_FAIL, "no inform of %s within the plan's %u ms of set_boot FINISH "
+                        "(%.0f ms so far): %s (no timely reboot, spec §12 #15)", target,
+                        o->plan->inform_within_ms, w, booted ? "the device restarted but did "
+                        "not report the new version" : "the device has not restarted since");
                 break;
             }
         }

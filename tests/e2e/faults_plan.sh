@@ -40,6 +40,7 @@ assert (v["verdict"], v["plan"], v["plan_expect"]) == ("PASS", "expired-url-400"
 checks = {e["id"]: e["verdict"] for e in evs if e["ev"] == "check"}
 assert checks == {"writes-are-file": "SKIP", "resume-range": "PASS", "finish-after-whole-file": "SKIP",
                   "record-crc": "SKIP", "single-download": "PASS", "fail-step": "PASS",
+                  "version-reported": "PASS", "progress-reported": "SKIP", "boot-confirmed": "SKIP",
                   "keeps-image": "PASS"}, checks
 PY
 "$OTAHIL" flash info "$T/run/flash.bin" --board native >"$T/info" || die "flash info"

@@ -4,7 +4,9 @@
  * error body written, a whole file appended at a breakpoint, a wrong Range,
  * a FINISH before the whole file, a wrong boot-record CRC, a second
  * download and a wrong step each fail the check that names them, with the
- * offset or step in the detail. And fail_step values parse per profile.
+ * offset or step in the detail; an inform of another version than the boot
+ * runs, and a long download the cloud heard no progress of, fail theirs.
+ * And fail_step values parse per profile.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,6 +84,7 @@ static int setup(void **state)
         g_file[i] = (uint8_t)(i * 7 + (i >> 8));
     memset(&g_board, 0, sizeof(g_board));
     snprintf(g_board.profile, sizeof(g_board.profile), "g1");
+    snprintf(g_board.bootloader, sizeof(g_board.bootloader), "copy");
     return 0;
 }
 
@@ -96,9 +99,14 @@ static void test_clean_resume(void **state)
     CRC16_Update(&cc, g_file, FILE_LEN);
     CRC16_Final(&cc, &crc);
     snprintf(log, sizeof(log),
-             "{\"ev\":\"boot.start\"}\n{\"ev\":\"port.init\",\"breakpoint\":0}\n"
+             "{\"ev\":\"boot.start\"}\n{\"ev\":\"boot.image\",\"version\":\"v1\"}\n"
+             "{\"ev\":\"device.inform\",\"version\":\"v1\"}\n"
+             "{\"ev\":\"port.init\",\"breakpoint\":0,\"t_us\":0}\n"
+             "{\"ev\":\"port.init.ret\",\"src\":\"port\",\"t_us\":1000}\n"
              "{\"ev\":\"http.request\",\"method\":\"GET\",\"path\":\"/fw/1/f.bin\",\"range\":null}\n"
-             "%s%s{\"ev\":\"agent.download.end\"}\n{\"ev\":\"device.progress\",\"step\":-2}\n"
+             "{\"ev\":\"device.progress\",\"step\":40}\n"
+             "%s%s{\"ev\":\"port.set_boot\",\"src\":\"port\",\"result_type\":\"BREAKPOINT\",\"t_us\":1500000}\n"
+             "{\"ev\":\"agent.download.end\"}\n{\"ev\":\"device.progress\",\"step\":-2}\n"
              "{\"ev\":\"boot.start\"}\n{\"ev\":\"port.init\",\"breakpoint\":16384}\n"
              "{\"ev\":\"http.request\",\"method\":\"GET\",\"path\":\"/fw/1/f.bin\",\"range\":\"bytes=16384-\"}\n"
              "%s{\"ev\":\"port.set_boot\",\"result_type\":\"FINISH\"}\n"
@@ -107,11 +115,14 @@ static void test_clean_resume(void **state)
              written(c, sizeof(c), 16384, FILE_LEN - 16384, 0), FILE_LEN, crc);
     struct check_res r[CHECKS_MAX];
     int n = run(log, -2, r);
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 9);
     for (int i = 0; i < n; i++) {
-        if (r[i].verdict != V_PASS)
+        if (r[i].verdict != (strcmp(r[i].id, "boot-confirmed") ? V_PASS : V_SKIP))
             fail_msg("%s: %s", r[i].id, r[i].detail);
     }
+    for (int i = 0; i < n; i++)
+        if (!strcmp(r[i].id, "progress-reported"))
+            assert_non_null(strstr(r[i].detail, "each of 1 download"));
     assert_non_null(strstr(find(r, n, "resume-range")->detail, "1 resume"));
 }
 
@@ -221,6 +232,61 @@ static void test_second_download(void **state)
     assert_int_equal(find(r, n, "fail-step")->verdict, V_FAIL);
 }
 
+/* The version each boot runs (the bootloader's boot.image) against the
+ * informs the cloud hears in that boot. */
+static void test_version_reported(void **state)
+{
+    (void)state;
+    const char *log = "{\"ev\":\"boot.start\"}\n{\"ev\":\"boot.image\",\"version\":\"v1\"}\n"
+                      "{\"ev\":\"device.inform\",\"version\":\"v1\"}\n"
+                      "{\"ev\":\"boot.start\"}\n{\"ev\":\"boot.image\",\"version\":\"v2\"}\n"
+                      "{\"ev\":\"device.inform\",\"version\":\"v1\",\"seq\":12}\n";
+    struct check_res r[CHECKS_MAX];
+    int n = run(log, CHECK_STEP_ANY, r);
+    const struct check_res *v = find(r, n, "version-reported");
+    assert_int_equal(v->verdict, V_FAIL);
+    assert_non_null(strstr(v->detail, "boot 2 runs v2, but the cloud heard the device inform v1 (event 12)"));
+    log = "{\"ev\":\"boot.start\"}\n{\"ev\":\"boot.image\",\"version\":\"v1\"}\n"
+          "{\"ev\":\"device.inform\",\"version\":\"v1\"}\n"
+          "{\"ev\":\"boot.start\"}\n{\"ev\":\"boot.image\",\"version\":\"v2\"}\n"
+          "{\"ev\":\"device.inform\",\"version\":\"v2\"}\n";
+    n = run(log, CHECK_STEP_ANY, r);
+    assert_int_equal(find(r, n, "version-reported")->verdict, V_PASS);
+    n = run("{\"ev\":\"boot.start\"}\n", CHECK_STEP_ANY, r);
+    assert_int_equal(find(r, n, "version-reported")->verdict, V_SKIP);
+}
+
+/* Progress during a download of 1 s or more with a tenth of the file given
+ * to the port; none needed for a shorter one. */
+static void test_progress_reported(void **state)
+{
+    (void)state;
+    char log[4096], a[256];
+#define PROGRESS_LOG "{\"ev\":\"boot.start\"}\n{\"ev\":\"port.init\",\"breakpoint\":0,\"t_us\":0}\n" \
+                      "{\"ev\":\"port.init.ret\",\"src\":\"port\",\"t_us\":100}\n%s%s" \
+                      "{\"ev\":\"port.set_boot\",\"src\":\"port\",\"result_type\":\"FINISH\"," \
+                      "\"t_us\":%u}\n{\"ev\":\"device.progress\",\"step\":100}\n" \
+                      "{\"ev\":\"boot.start\"}\n{\"ev\":\"device.progress\",\"step\":50}\n"
+    struct check_res r[CHECKS_MAX];
+    snprintf(log, sizeof(log), PROGRESS_LOG, "", written(a, sizeof(a), 0, FILE_LEN, 0), 2500100u);
+    int n = run(log, CHECK_STEP_ANY, r);
+    const struct check_res *p = find(r, n, "progress-reported");
+    assert_int_equal(p->verdict, V_FAIL);
+    assert_non_null(strstr(p->detail, "a 2.5 s download gave the port 40000 of the file's 40000 bytes"));
+    snprintf(log, sizeof(log), PROGRESS_LOG, "{\"ev\":\"device.progress\",\"step\":10}\n",
+             written(a, sizeof(a), 0, FILE_LEN, 0), 2500100u);
+    n = run(log, CHECK_STEP_ANY, r);
+    assert_int_equal(find(r, n, "progress-reported")->verdict, V_PASS);
+    /* too short, or too little of the file: nothing required */
+    snprintf(log, sizeof(log), PROGRESS_LOG, "", written(a, sizeof(a), 0, FILE_LEN, 0), 900000u);
+    n = run(log, CHECK_STEP_ANY, r);
+    assert_int_equal(find(r, n, "progress-reported")->verdict, V_SKIP);
+    snprintf(log, sizeof(log), PROGRESS_LOG, "", written(a, sizeof(a), 0, FILE_LEN / 20, 0), 2500100u);
+    n = run(log, CHECK_STEP_ANY, r);
+    assert_int_equal(find(r, n, "progress-reported")->verdict, V_SKIP);
+#undef PROGRESS_LOG
+}
+
 static void test_parse_fail_step(void **state)
 {
     (void)state;
@@ -253,6 +319,8 @@ int main(void)
         cmocka_unit_test_setup(test_wrong_range, setup),
         cmocka_unit_test_setup(test_early_finish_and_crc, setup),
         cmocka_unit_test_setup(test_second_download, setup),
+        cmocka_unit_test_setup(test_version_reported, setup),
+        cmocka_unit_test_setup(test_progress_reported, setup),
         cmocka_unit_test_setup(test_parse_fail_step, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
