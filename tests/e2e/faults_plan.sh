@@ -41,7 +41,7 @@ checks = {e["id"]: e["verdict"] for e in evs if e["ev"] == "check"}
 assert checks == {"writes-are-file": "SKIP", "resume-range": "PASS", "finish-after-whole-file": "SKIP",
                   "record-crc": "SKIP", "single-download": "PASS", "fail-step": "PASS",
                   "version-reported": "PASS", "progress-reported": "SKIP", "boot-confirmed": "SKIP",
-                  "keeps-image": "PASS"}, checks
+                  "keeps-image": "PASS", "settings-kept": "PASS"}, checks
 PY
 "$OTAHIL" flash info "$T/run/flash.bin" --board native >"$T/info" || die "flash info"
 grep -Eq '^APPLICATION .*image app-1\.0\.0-20180101\.1000.*<- boots' "$T/info" || { cat "$T/info"; die "APPLICATION does not boot v1"; }
