@@ -32,6 +32,7 @@
 #include "conformance/report.h"
 #include "conformance/run.h"
 #include "conformance/sweep.h"
+#include "mock_cloud/broker.h"
 #include "sim/flash/flashsim.h"
 #include "sim/util/defaults.h"
 #include "sim/util/evlog.h"
@@ -69,15 +70,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void faults_dir(char *out, size_t n)
-{
-    const char *env = getenv("OTAHIL_FAULTS");
-    if (env && *env)
-        snprintf(out, n, "%s", env);
-    else
-        otahil_source_path("fixtures/faults", out, n);
 }
 
 static void usage(FILE *f)
@@ -226,7 +218,7 @@ static void run_unit(const struct unit *u, const struct certify_opts *co, struct
     struct fault_plan *plan = NULL;
     if (c->kind == CAT_PLAN) {
         char dir[4096];
-        faults_dir(dir, sizeof(dir));
+        otahil_faults_dir(dir, sizeof(dir));
         snprintf(path, sizeof(path), "%s/%s.plan", dir, c->what);
         plan = calloc(1, sizeof(*plan));
         if (!plan || plan_load(path, plan, err, sizeof(err)) != 0) {
@@ -246,18 +238,6 @@ static void run_unit(const struct unit *u, const struct certify_opts *co, struct
 
 /* ---- repro folders ---------------------------------------------------------- */
 
-static int copy_file(const char *from, const char *to)
-{
-    uint8_t *d;
-    size_t l;
-    char err[512];
-    if (read_file(from, &d, &l, err, sizeof(err)) != 0)
-        return -1;
-    int rc = write_file_atomic(to, d, l, err, sizeof(err));
-    free(d);
-    return rc;
-}
-
 /* OUT/repro/<ID>/: repro.ini, the plan, the flash before and after, the event
  * log and the command. */
 static void write_repro(const struct cat_case *c, const struct unit *u, const struct certify_opts *co,
@@ -270,10 +250,10 @@ static void write_repro(const struct cat_case *c, const struct unit *u, const st
         return;
     if (base->kind == CAT_PLAN) {
         char fd[4096];
-        faults_dir(fd, sizeof(fd));
+        otahil_faults_dir(fd, sizeof(fd));
         snprintf(p, sizeof(p), "%s/%s.plan", fd, base->what);
         snprintf(q, sizeof(q), "%s/%s.plan", dir, base->what);
-        if (copy_file(p, q) == 0)
+        if (copy_file_atomic(p, q, err, sizeof(err)) == 0)
             snprintf(plan, sizeof(plan), "%s.plan", base->what);
     }
     static const char *const files[][2] = { { "flash-before.bin", "flash-before.bin" },
@@ -285,15 +265,15 @@ static void write_repro(const struct cat_case *c, const struct unit *u, const st
         snprintf(p, sizeof(p), "%s/%s", u->dir, files[i][0]);
         snprintf(q, sizeof(q), "%s/%s", dir, files[i][1]);
         if (access(p, R_OK) == 0)
-            copy_file(p, q);
+            copy_file_atomic(p, q, err, sizeof(err));
     }
     snprintf(text, sizeof(text),
              "; repro.ini - one certification case, as it ran (otahil repro THIS_FOLDER)\n"
-             "[repro]\nid = %s\nkind = %s\nwhat = %s\n%s%s%s%sseed = %llu\nboard = %s\nport = %s\n"
+             "[repro]\nid = %s\nkind = %s\nwhat = %s\n%s%s%sseed = %llu\nboard = %s\nport = %s\n"
              "target = %s\nfw_port = %s\nreboot_delay_ms = %ld\ntimeout_s = %d\nverdict = %s\n"
              "reason = %.150s\n",
              c->id, cat_kind_name(base->kind), base->what, plan[0] ? "plan = " : "", plan,
-             plan[0] ? "\n" : "", "", (unsigned long long)co->run.seed,
+             plan[0] ? "\n" : "", (unsigned long long)co->run.seed,
              co->run.board, co->run.port ? co->run.port : "reference", co->target,
              co->fw_port ? co->fw_port : "", co->run.reboot_delay_ms, co->run.timeout_s, verdict_name(r->verdict), r->reason);
     if (c->kind == CAT_CHECK) {
@@ -487,20 +467,11 @@ int cmd_certify(int argc, char **argv)
         co.port_desc = port_name;
         co.fw_port = strchr(port_name, '/') ? NULL : port_name; /* a device binary has no object */
     }
-    if (access("/usr/sbin/mosquitto", X_OK) != 0) {
-        char *pathenv = getenv("PATH"), buf[8192];
-        int found = 0;
-        snprintf(buf, sizeof(buf), "%s", pathenv ? pathenv : "");
-        for (char *s = NULL, *d = strtok_r(buf, ":", &s); d && !found; d = strtok_r(NULL, ":", &s)) {
-            char p[4200];
-            snprintf(p, sizeof(p), "%s/mosquitto", d);
-            found = access(p, X_OK) == 0;
-        }
-        if (!found) {
-            fprintf(stderr, "otahil certify: ERROR: no mosquitto broker binary (scripts/install-deps.sh "
-                    "installs it); nothing was run\n");
-            return OTAHIL_EXIT_HARNESS;
-        }
+    char mosq[4096];
+    if (broker_find(NULL, mosq, sizeof(mosq)) != 0) {
+        fprintf(stderr, "otahil certify: ERROR: no mosquitto broker binary (scripts/install-deps.sh "
+                "installs it); nothing was run\n");
+        return OTAHIL_EXIT_HARNESS;
     }
 
     /* units: every case that runs, in catalogue order */
@@ -534,7 +505,7 @@ int cmd_certify(int argc, char **argv)
     }
     /* skips and costs */
     char fdir[4096];
-    faults_dir(fdir, sizeof(fdir));
+    otahil_faults_dir(fdir, sizeof(fdir));
     for (int i = 0; i < nu; i++) {
         const struct cat_case *c = u[i].c;
         unsigned missing = c->needs & ~caps;
@@ -764,7 +735,7 @@ int cmd_catalogue(int argc, char **argv)
         return 0;
     }
     char fdir[4096], pdir[4096], err[1024];
-    faults_dir(fdir, sizeof(fdir));
+    otahil_faults_dir(fdir, sizeof(fdir));
     otahil_source_path("fixtures/ports", pdir, sizeof(pdir));
     if (cat_write_markdown(stdout, fdir, pdir, err, sizeof(err)) != 0) {
         fprintf(stderr, "otahil catalogue: %s\n", err);

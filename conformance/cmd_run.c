@@ -80,17 +80,6 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
     return 0;
 }
 
-/* The folder of the scenario plans: $OTAHIL_FAULTS, else fixtures/faults of
- * the source tree (otahil_source_path). */
-static void faults_dir(char *out, size_t n)
-{
-    const char *env = getenv("OTAHIL_FAULTS");
-    if (env && *env)
-        snprintf(out, n, "%s", env);
-    else
-        otahil_source_path("fixtures/faults", out, n);
-}
-
 /* A scenario: the update case under the fault plan of that name. */
 static int scenario_plan(const char *name, char *path, size_t n)
 {
@@ -98,7 +87,7 @@ static int scenario_plan(const char *name, char *path, size_t n)
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
             return -1;
-    faults_dir(dir, sizeof(dir));
+    otahil_faults_dir(dir, sizeof(dir));
     snprintf(path, n, "%s/%s.plan", dir, name);
     return access(path, R_OK) == 0 ? 0 : -1;
 }
@@ -106,7 +95,7 @@ static int scenario_plan(const char *name, char *path, size_t n)
 static void list_scenarios(void)
 {
     char dir[4096], path[4300];
-    faults_dir(dir, sizeof(dir));
+    otahil_faults_dir(dir, sizeof(dir));
     DIR *d = opendir(dir);
     if (!d)
         return;

@@ -310,3 +310,23 @@ int otahil_source_path(const char *rel, char *out, size_t n)
     snprintf(out, n, "%s", rel);
     return access(out, F_OK) == 0 ? 0 : -1;
 }
+
+void otahil_faults_dir(char *out, size_t n)
+{
+    const char *env = getenv("OTAHIL_FAULTS");
+    if (env && *env)
+        snprintf(out, n, "%s", env);
+    else
+        otahil_source_path("fixtures/faults", out, n);
+}
+
+int copy_file_atomic(const char *from, const char *to, char *err, size_t n)
+{
+    uint8_t *d;
+    size_t l;
+    if (read_file(from, &d, &l, err, n) != 0)
+        return -1;
+    int rc = write_file_atomic(to, d, l, err, n);
+    free(d);
+    return rc;
+}

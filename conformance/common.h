@@ -62,6 +62,13 @@ int active_slot(struct flashsim *fs, const struct board *b);
  * path tried). */
 int otahil_source_path(const char *rel, char *out, size_t n);
 
+/* The folder of the fault plans: $OTAHIL_FAULTS, else fixtures/faults of
+ * the source tree (otahil_source_path). */
+void otahil_faults_dir(char *out, size_t n);
+
+/* Copies a file through a temporary name and rename. 0 or -1 (err). */
+int copy_file_atomic(const char *from, const char *to, char *err, size_t n);
+
 /* Parses an unsigned number (decimal, 0x hex, K/M suffix). 0 or -1. */
 int parse_u32(const char *s, uint32_t *out);
 

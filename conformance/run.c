@@ -501,18 +501,9 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         return set(res, V_ERROR, "%s", err);
     if (o->plan && o->plan->image_no_footer && strip_footer(v2img, err, sizeof(err)) != 0)
         return set(res, V_ERROR, "%s", err);
-    {   /* the flash as the case starts, for its repro folder */
-        uint8_t *fb;
-        size_t fl;
-        char before[4300];
-        snprintf(before, sizeof(before), "%s/flash-before.bin", o->out);
-        if (read_file(flash, &fb, &fl, err, sizeof(err)) != 0)
-            return set(res, V_ERROR, "%s", err);
-        int wrc = write_file_atomic(before, fb, fl, err, sizeof(err));
-        free(fb);
-        if (wrc != 0)
-            return set(res, V_ERROR, "%s", err);
-    }
+    snprintf(path, sizeof(path), "%s/flash-before.bin", o->out); /* for its repro folder */
+    if (copy_file_atomic(flash, path, err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
 
     if (evlog_open(res->events) != 0)
         return set(res, V_ERROR, "%s: %s", res->events, strerror(errno));

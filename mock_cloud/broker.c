@@ -118,6 +118,16 @@ static int broker_find_binary(const char *name, char *out, size_t outlen)
     return -1;
 }
 
+int broker_find(const char *binary, char *out, size_t outlen)
+{
+    if (binary)
+        return broker_find_binary(binary, out, outlen);
+    return broker_find_binary("mosquitto", out, outlen) == 0 ||
+                   broker_find_binary("/usr/sbin/mosquitto", out, outlen) == 0
+               ? 0
+               : -1;
+}
+
 static int broker_write_conf(const struct broker *b)
 {
     char tmp[BROKER_PATH_MAX + 8];
@@ -309,9 +319,7 @@ int broker_start_tls(struct broker *b, const char *binary, const char *workdir, 
                 snprintf(b->tls_files[i], BROKER_PATH_MAX, "%s", files[i]);
             }
     }
-    if (binary ? broker_find_binary(binary, bin, sizeof bin) != 0
-               : (broker_find_binary("mosquitto", bin, sizeof bin) != 0 &&
-                  broker_find_binary("/usr/sbin/mosquitto", bin, sizeof bin) != 0)) {
+    if (broker_find(binary, bin, sizeof bin) != 0) {
         snprintf(err, errlen, "mosquitto broker not found (%s); install the mosquitto package",
                  binary ? binary : "looked in PATH and /usr/sbin");
         return -1;

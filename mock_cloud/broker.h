@@ -80,6 +80,11 @@ void broker_stop(struct broker *b);
  * N". Returns buf. */
 char *broker_describe_status(int wstatus, char *buf, size_t len);
 
+/* The mosquitto executable: binary (a path, or a name looked up along PATH),
+ * or NULL for "mosquitto" along PATH, else /usr/sbin/mosquitto. 0 with its
+ * path in out, or -1 when there is none. */
+int broker_find(const char *binary, char *out, size_t outlen);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it
  * back, close). The port or -1 (errno set). */
 int broker_free_port(void);
