@@ -134,10 +134,12 @@ inform_within "$T/reboot-after-finish/events.jsonl" 10000
 boots_ok "$T/reboot-after-finish" 'app-2\.0\.0-20260101\.1200'
 # A deadline no device can keep (1 ms: a reboot and an MQTT connect take longer) fails the
 # run, naming the delay.
+# The run may see the deadline pass before the inform arrives (it ends at once then) or
+# the inform arrive late: either way the late inform is named.
 sed 's/^inform_within_ms = .*/inform_within_ms = 1/' "$root/fixtures/faults/reboot-after-finish.plan" >"$T/late.plan"
 "$OTAHIL" run update --plan "$T/late.plan" --out "$T/late" --timeout 60 >"$T/late.out" 2>&1; rc=$?
 [ "$rc" -eq 1 ] || { cat "$T/late.out"; die "late inform: exit $rc, expected 1"; }
-grep -q "later than the plan's 1 ms" "$T/late.out" || { cat "$T/late.out"; die "late inform: no reason"; }
+grep -qE "later than the plan's 1 ms|no inform of .* within the plan's 1 ms" "$T/late.out" || { cat "$T/late.out"; die "late inform: no reason"; }
 
 # ---- bad values are one line naming FILE:LINE ----
 printf '[plan]\nflash_write_us = slow\n' >"$T/bad.plan"
