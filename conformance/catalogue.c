@@ -160,9 +160,10 @@ const struct cat_case cat_cases[] = {
     { "OTA-INT-005", CAT_CHECK, "OTA-DL-001", "image-exact", MH, "§6, §7",
       "After the update the running slot holds the file byte for byte",
       "The image the device runs is compared with the file the cloud served.", 0 },
-    { "OTA-INT-006", CAT_CHECK, "OTA-INT-001", "finish-after-whole-file", MH | CAP_MD5, "§6.1, §7",
+    { "OTA-INT-006", CAT_CHECK, "OTA-INT-001", "keeps-image", MH | CAP_MD5, "§6.1, §7",
       "A digest mismatch never reaches set_boot(OTA_FINISH)",
-      "The hand-off of OTA-INT-001's run is read from the port's own calls.", 1 },
+      "Read from the port's own calls and the final flash of OTA-INT-001's run: no "
+      "set_boot(OTA_FINISH), and the old image still runs.", 0 },
     { "OTA-INT-007", CAT_PLAN, "sign-method-sha256", NULL, MH | CAP_SHA256, "§1.5, §6.1",
       "signMethod \"Sha256\" is verified with SHA-256",
       "A port that claims SHA-256 must verify it, not fall back to MD5 or skip the check.", 0 },
@@ -324,8 +325,8 @@ static int load_plan(const char *dir, const char *name, struct fault_plan *p, ch
     return plan_load(path, p, err, n);
 }
 
-/* A "Caught-by:" list of case and plan names (NAME or NAME@BOARD) as the
- * catalogue IDs that run them. */
+/* A "Caught-by:" list of case IDs (ID or ID@BOARD; a case or plan name is
+ * taken as the ID that runs it) as the text of the mutants table. */
 static void ids_for(const char *names, char *out, size_t n)
 {
     char buf[512];
@@ -337,7 +338,7 @@ static void ids_for(const char *names, char *out, size_t n)
         if (at)
             *at++ = '\0';
         const char *id = w;
-        for (int i = 0; i < cat_ncases; i++)
+        for (int i = 0; i < cat_ncases && !cat_find(w); i++)
             if (cat_cases[i].kind != CAT_CHECK && !strcmp(cat_cases[i].what, w))
                 id = cat_cases[i].id;
         l += (size_t)snprintf(out + l, l < n ? n - l : 0, "%s%s%s%s", l ? ", " : "", id,
@@ -380,9 +381,10 @@ static void write_mutants(FILE *out, const char *ports_dir)
     free(ents);
     fprintf(out, "## Self-test: protocol mutants\n\n"
                  "Each mutant is the reference port, agent or version rule with one realistic bug "
-                 "(fixtures/ports/mut-*.patch, docs/fixtures.md). `make test` (tests/e2e/mutants.sh) runs "
-                 "each against the cases named here and asserts that every one of them fails, for the "
-                 "reason the patch's `Cause:` line names.\n\n");
+                 "(fixtures/ports/mut-*.patch, docs/fixtures.md). `make test` (tests/e2e/mutants.sh) "
+                 "certifies each with `otahil certify --port NAME --only` the cases named here and "
+                 "asserts that every one of them is FAIL, for the reason the patch's `Cause:` line "
+                 "names, and that the reference port PASSes the same cases.\n\n");
     if (total == 0) {
         fprintf(out, "No mutants in fixtures/ports.\n\n");
         return;

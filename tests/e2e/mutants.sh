@@ -1,28 +1,53 @@
 # The protocol mutants (fixtures/ports/*.patch with a "Caught-by:" header, docs/fixtures.md,
-# "Protocol mutants"): each is run on every item its header names, `otahil run ITEM --port NAME`
-# (ITEM is a case or a scenario, ITEM@BOARD on another board than native). Each run must be FAIL
-# (exit 1), and its verdict line or one of its failing checks must match the header's "Cause:"
-# (an extended regular expression), so a mutant is caught for the reason it models, not by any
-# failure. Every item is also run once on the reference port, which must PASS it. Prints the
-# mutation score (mutants caught / mutants) and what caught each. Two runs at a time.
+# "Protocol mutants"), certified: each is run through `otahil certify --port NAME --only IDS`
+# on every board its header names (ID@BOARD; native otherwise). Every certification must end
+# "not certified" (exit 1) with each named case FAIL in results.json, and each failure must match
+# the header's "Cause:" (an extended regular expression over the case's reason and its failing
+# checks, "CHECK DETAIL" a line), so a mutant is caught for the reason it models, not by any
+# failure. The reference port is certified on the same cases and boards and must PASS them all.
+# Prints the mutation score (mutants caught / mutants) and the IDs that caught each.
 . "$(dirname "$0")/lib.bash"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 fixdir=${OTAHIL_FIXTURES:-$root/fixtures/ports}
 header() {
   awk -v k="$2: " '/^---/ { exit } index($0, k) == 1 { print substr($0, length(k) + 1) }' "$1"
 }
-# start KEY PORT ITEM: one run in the background, at most two at once
-start() {
-  local key=$1 port=$2 item=$3 case=${3%@*} board=native
-  [ "$item" != "$case" ] && board=${item#*@}
-  while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n; done
-  ( "$OTAHIL" run "$case" --board "$board" --port "$port" --out "$T/$key" --reboot-delay-ms 100 \
-      --timeout 40 >"$T/$key.out" 2>&1; echo $? >"$T/$key.rc" ) &
+# ids BOARD LIST: the IDs of a Caught-by list that run on BOARD, comma-separated
+ids() {
+  local b=$1 out=() it
+  IFS=', ' read -ra its <<<"$2"
+  for it in "${its[@]}"; do
+    [ -n "$it" ] || continue
+    if [[ "$it" == *@* ]]; then [ "${it#*@}" = "$b" ] && out+=("${it%@*}"); else
+      [ "$b" = native ] && out+=("$it"); fi
+  done
+  (IFS=,; echo "${out[*]}")
 }
-key() { echo "$1.$2" | tr '@/' '__'; }
+boards() {
+  IFS=', ' read -ra its <<<"$1"
+  for it in "${its[@]}"; do [[ "$it" == *@* ]] && echo "${it#*@}" || echo native; done | sort -u
+}
+# verdicts JSON: "ID VERDICT" per case, then the case's reason and failing checks, tab-indented
+verdicts() {
+  python3 - "$1" <<'PY'
+import json, sys
+for c in json.load(open(sys.argv[1]))["cases"]:
+    print(c["id"], c["verdict"])
+    if c.get("reason"):
+        print("\t" + c["reason"])
+    for k in c.get("checks", []):
+        if k["verdict"] == "FAIL":
+            print("\t%s %s" % (k["id"], k["detail"]))
+PY
+}
+certify() { # PORT BOARD IDS OUT
+  "$OTAHIL" certify --port "$1" --board "$2" --only "$3" --out "$4" --jobs 2 >"$4.out" 2>&1
+  echo $? >"$4.rc"
+}
 
 shopt -s nullglob
-mutants=() items=()
+mutants=()
+declare -A union
 for p in "$fixdir"/*.patch; do
   [ -n "$(header "$p" Caught-by)" ] || continue
   name=$(basename "$p" .patch)
@@ -30,52 +55,57 @@ for p in "$fixdir"/*.patch; do
     [ "$(header "$p" "$k" | wc -l)" -eq 1 ] || die "$name: the header needs one '$k:' line"
   done
   mutants+=("$name")
-  IFS=', ' read -ra its <<<"$(header "$p" Caught-by)"
-  for it in "${its[@]}"; do
-    [ -n "$it" ] || continue
-    start "$(key "$name" "$it")" "$name" "$it"
-    [[ " ${items[*]} " == *" $it "* ]] || items+=("$it")
+  by=$(header "$p" Caught-by)
+  for b in $(boards "$by"); do
+    list=$(ids "$b" "$by")
+    "$OTAHIL" catalogue | awk '{ print $1 }' >"$T/known"
+    for id in ${list//,/ }; do grep -qx "$id" "$T/known" || die "$name: Caught-by names $id, not a case ID"; done
+    certify "$name" "$b" "$list" "$T/$name.$b"
+    union[$b]="${union[$b]:+${union[$b]},}$list"
   done
 done
 [ ${#mutants[@]} -ge 10 ] || die "only ${#mutants[@]} protocol mutants in $fixdir"
-for it in "${items[@]}"; do start "$(key reference "$it")" reference "$it"; done
-wait
 
-bad=0 caught=0
-for it in "${items[@]}"; do
-  k=$(key reference "$it")
-  if [ "$(cat "$T/$k.rc")" != 0 ] || ! grep -q '^PASS ' "$T/$k.out"; then
-    echo "FAIL reference: $it is not PASS"; sed 's/^/     | /' "$T/$k.out"; bad=1
+bad=0 caught=0 nref=0
+for b in "${!union[@]}"; do
+  list=$(tr , '\n' <<<"${union[$b]}" | sort -u | paste -sd,)
+  certify reference "$b" "$list" "$T/reference.$b"
+  n=$(tr , '\n' <<<"$list" | wc -l); nref=$((nref + n))
+  if [ "$(cat "$T/reference.$b.rc")" != 0 ] || [ "$(verdicts "$T/reference.$b/results.json" |
+      grep -v $'^\t' | grep -vc ' PASS$')" != 0 ]; then
+    echo "FAIL reference on $b: not every case of $list is PASS"; sed 's/^/     | /' "$T/reference.$b.out"; bad=1
   fi
 done
+
 for name in "${mutants[@]}"; do
   p=$fixdir/$name.patch
-  cause=$(header "$p" Cause)
-  IFS=', ' read -ra its <<<"$(header "$p" Caught-by)"
-  by=() ok=1
-  for it in "${its[@]}"; do
-    [ -n "$it" ] || continue
-    k=$(key "$name" "$it")
-    rc=$(cat "$T/$k.rc")
-    verdict=$(grep -m1 -E '^(PASS|FAIL|ERROR|SKIP) ' "$T/$k.out")
-    if [ "$rc" != 1 ] || [[ "$verdict" != FAIL\ * ]]; then
-      echo "FAIL $name: $it exit $rc, expected 1 (FAIL)"; sed 's/^/     | /' "$T/$k.out"; ok=0; continue
+  cause=$(header "$p" Cause) by=$(header "$p" Caught-by)
+  got=() ok=1
+  for b in $(boards "$by"); do
+    r=$T/$name.$b
+    if [ "$(cat "$r.rc")" != 1 ] || [ ! -s "$r/results.json" ]; then
+      echo "FAIL $name on $b: certify exit $(cat "$r.rc"), expected 1 (not certified)"
+      sed 's/^/     | /' "$r.out"; ok=0; continue
     fi
-    if grep -m1 -qE -- "$cause" <<<"$verdict"; then
-      id=$(sed -n 's/^FAIL [^:]*: check \([a-z-]*\): .*/\1/p' <<<"$verdict")
-      by+=("$it (${id:-verdict})")
-    elif line=$(grep -E '^  FAIL  ' "$T/$k.out" | grep -m1 -E -- "$cause"); then
-      by+=("$it ($(awk '{ print $2 }' <<<"$line"))")
-    else
-      echo "FAIL $name: $it failed, but not for the cause '$cause'"; sed 's/^/     | /' "$T/$k.out"; ok=0
-    fi
+    verdicts "$r/results.json" >"$r.verdicts"
+    for id in $(ids "$b" "$by" | tr , ' '); do
+      v=$(awk -v id="$id" '$1 == id { print $2 }' "$r.verdicts")
+      why=$(awk -v id="$id" '/^\t/ { if (on) print; next } { on = ($1 == id) }' "$r.verdicts")
+      if [ "$v" != FAIL ]; then
+        echo "FAIL $name: $id is ${v:-missing} on $b, expected FAIL"; ok=0
+      elif ! grep -qE -- "$cause" <<<"$why"; then
+        echo "FAIL $name: $id failed on $b, but not for the cause '$cause':"; sed 's/^/     | /' <<<"$why"; ok=0
+      else
+        got+=("$id$([ "$b" != native ] && echo "@$b")")
+      fi
+    done
   done
-  if [ "$ok" -eq 1 ] && [ ${#by[@]} -gt 0 ]; then
-    caught=$((caught + 1)); echo "caught  $name: ${by[*]}"
+  if [ "$ok" -eq 1 ] && [ ${#got[@]} -gt 0 ]; then
+    caught=$((caught + 1)); echo "caught  $name: ${got[*]}"
   else
     echo "MISSED  $name"; bad=1
   fi
 done
-echo "mutation score: $caught/${#mutants[@]} protocol mutants caught; reference PASS on ${#items[@]} item(s)"
+echo "mutation score: $caught/${#mutants[@]} protocol mutants caught; reference PASS on $nref case(s)"
 [ "$bad" -eq 0 ] || die "a protocol mutant was not caught as its header says, or the reference failed"
 exit 0
