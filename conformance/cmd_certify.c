@@ -44,6 +44,7 @@ struct unit {
     const struct cat_case *c;  /* the case that runs (never CAT_CHECK) */
     int    selected;           /* reported (else only run for a CAT_CHECK that reads it) */
     int    skip;               /* not run: reason in res.reason */
+    int    norun;              /* not run for the harness's own failure: ERROR, reason in res */
     int    slow;
     double cost;               /* scheduling estimate, seconds */
     pid_t  pid;
@@ -78,6 +79,7 @@ static void usage(FILE *f)
             "usage: otahil certify [--port P [P ...]] [--profile FILE] [--board B] [--target native]\n"
             "                      [--out DIR] [--jobs N] [--shard I/N] [--seed S] [--only ID,...]\n"
             "                      [--quick] [--reboot-delay-ms N] [--timeout S]\n"
+            "                      [--mqtt-port P] [--http-port P]\n"
             "       otahil certify --list\n"
             "Runs the conformance catalogue (docs/conformance.md) against a port and writes into\n"
             "DIR (default out/certify/BOARD): report.html, junit.xml, results.json, summary.txt,\n"
@@ -94,6 +96,9 @@ static void usage(FILE *f)
             "  --only IDS     only these cases (comma-separated IDs, or group prefixes: OTA-DL)\n"
             "  --quick        leave out the slow cases (reported SKIP)\n"
             "  --jobs N       cases at a time (default 2)\n"
+            "  --mqtt-port P, --http-port P  the cloud's ports on 127.0.0.1 (default: free\n"
+            "                 ones), for a device whose firmware names them; one case at a time\n"
+            "The broker is mosquitto along PATH or /usr/sbin, or $OTAHIL_MOSQUITTO.\n"
             "Verdicts: PASS, FAIL, SKIP, ERROR (the harness's own failure, never the port's).\n"
             "Exit 0 all PASS or SKIP, 1 any FAIL, 2 any ERROR or bad usage.\n");
 }
@@ -322,7 +327,7 @@ int cmd_certify(int argc, char **argv)
     struct certify_opts co;
     memset(&co, 0, sizeof(co));
     struct run_opts defaults = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, CERT_REBOOT_DELAY_MS, 60, 1, NULL,
-                                 NULL, 0 };
+                                 NULL, 0, 0, 0 };
     co.run = defaults;
     co.jobs = 2;
     co.target = "native";
@@ -403,7 +408,16 @@ int cmd_certify(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--reboot-delay-ms")) { co.run.reboot_delay_ms = atol(v); i++; }
         else if (!strcmp(a, "--timeout")) { co.run.timeout_s = atoi(v); i++; }
-        else {
+        else if (!strcmp(a, "--mqtt-port") || !strcmp(a, "--http-port")) {
+            char *end;
+            long p = strtol(v, &end, 10);
+            if (*end || p < 1 || p > 65535) {
+                fprintf(stderr, "otahil certify: %s '%s': expected a TCP port 1..65535\n", a, v);
+                return OTAHIL_EXIT_HARNESS;
+            }
+            *(a[2] == 'm' ? &co.run.mqtt_port : &co.run.http_port) = (int)p;
+            i++;
+        } else {
             fprintf(stderr, "otahil certify: unknown option '%s' (otahil certify --help)\n", a);
             return OTAHIL_EXIT_HARNESS;
         }
@@ -467,11 +481,17 @@ int cmd_certify(int argc, char **argv)
         co.port_desc = port_name;
         co.fw_port = strchr(port_name, '/') ? NULL : port_name; /* a device binary has no object */
     }
-    char mosq[4096];
-    if (broker_find(NULL, mosq, sizeof(mosq)) != 0) {
-        fprintf(stderr, "otahil certify: ERROR: no mosquitto broker binary (scripts/install-deps.sh "
-                "installs it); nothing was run\n");
-        return OTAHIL_EXIT_HARNESS;
+    /* the harness's own failures found before anything runs: every case that needs the
+     * cloud is ERROR with the reason, and the reports are written all the same */
+    char mosq[4096], noharness[512] = "";
+    if (broker_find(NULL, mosq, sizeof(mosq)) != 0)
+        snprintf(noharness, sizeof(noharness), "no mosquitto broker binary (%s; "
+                 "scripts/install-deps.sh installs it): not run",
+                 getenv("OTAHIL_MOSQUITTO") && getenv("OTAHIL_MOSQUITTO")[0]
+                     ? "$OTAHIL_MOSQUITTO names none" : "none along PATH or in /usr/sbin");
+    if ((co.run.mqtt_port || co.run.http_port) && co.jobs > 1) {
+        printf("otahil certify: fixed cloud ports: one case at a time\n");
+        co.jobs = 1;
     }
 
     /* units: every case that runs, in catalogue order */
@@ -539,12 +559,15 @@ int cmd_certify(int argc, char **argv)
             u[i].skip = 1;
             res[i].verdict = V_SKIP;
             snprintf(res[i].reason, sizeof(res[i].reason), "slow: left out by --quick");
+        } else if (noharness[0] && c->kind != CAT_SWEEP) {
+            u[i].norun = 1;
+            snprintf(res[i].reason, sizeof(res[i].reason), "%s", noharness);
         }
     }
     int *order = calloc((size_t)nu + 1, sizeof(int));
     int nrun = 0;
     for (int i = 0; i < nu; i++)
-        if (!u[i].skip)
+        if (!u[i].skip && !u[i].norun)
             order[nrun++] = i;
     for (int i = 1; i < nrun; i++) /* longest first; stable */
         for (int j = i; j > 0 && u[order[j - 1]].cost < u[order[j]].cost; j--) {
@@ -647,12 +670,12 @@ int cmd_certify(int argc, char **argv)
             memcpy(x->checks, r->checks, sizeof(x->checks));
             x->nchecks = r->nchecks;
         }
-        if (!u[ui].skip && b->kind != CAT_SWEEP) {
+        if (!u[ui].skip && !u[ui].norun && b->kind != CAT_SWEEP) {
             snprintf(x->events, sizeof(x->events), "runs/%s/events.jsonl", b->id);
             snprintf(x->flash_before, sizeof(x->flash_before), "runs/%s/flash-before.bin", b->id);
             snprintf(x->flash_after, sizeof(x->flash_after), "runs/%s/flash.bin", b->id);
         }
-        if (x->verdict == V_FAIL || x->verdict == V_ERROR) {
+        if ((x->verdict == V_FAIL || x->verdict == V_ERROR) && !u[ui].norun) {
             write_repro(c, &u[ui], &co, r, base, x->repro, sizeof(x->repro));
             snprintf(x->replay, sizeof(x->replay), "otahil repro %s/%s", base, x->repro);
         }
@@ -696,8 +719,10 @@ int cmd_certify(int argc, char **argv)
     }
     for (int k = 0; k < ncase; k++)
         if (rc[k].verdict == V_FAIL || rc[k].verdict == V_ERROR)
-            printf("%-5s %-13s %s\n      %s\n      repro: otahil repro %s/%s\n", verdict_name(rc[k].verdict),
-                   rc[k].id, rc[k].title, rc[k].reason, base, rc[k].repro);
+            printf("%-5s %-13s %s\n      %s\n%s%s%s%s%s", verdict_name(rc[k].verdict), rc[k].id,
+                   rc[k].title, rc[k].reason, rc[k].repro[0] ? "      repro: otahil repro " : "",
+                   rc[k].repro[0] ? base : "", rc[k].repro[0] ? "/" : "", rc[k].repro,
+                   rc[k].repro[0] ? "\n" : "");
     struct report_counts cnt = report_count(&rep);
     printf("%d cases: %d passed, %d failed, %d skipped, %d errors in %.0f s: %s\n", cnt.total, cnt.pass,
            cnt.fail, cnt.skip, cnt.error, now_s() - t0, report_status(&rep, subset));
@@ -873,7 +898,7 @@ int cmd_repro(int argc, char **argv)
         return rc;
     }
     struct run_opts ro = { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 0, NULL,
-                           r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until };
+                           r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0 };
     struct fault_plan *plan = NULL;
     if (r.plan[0]) {
         snprintf(path, sizeof(path), "%s/%s", dir, r.plan);

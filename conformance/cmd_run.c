@@ -21,7 +21,7 @@ static void run_usage(FILE *f)
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "                       [--proxy-fault mqtt|http:SPEC]...\n"
             "                       [--transport http|https|mqtts|mqtts+https] [--tls CERT]\n"
-            "                       [--tls-fragment N] [--tls-heap BYTES]\n"
+            "                       [--tls-fragment N] [--tls-heap BYTES] [--mqtt-port P] [--http-port P]\n"
             "       otahil run SCENARIO [options]   (the update case under fixtures/faults/SCENARIO.plan)\n"
             "       otahil run --list\n"
             "Starts the fake cloud and a simulated device, runs one case, prints PASS or FAIL\n"
@@ -34,7 +34,10 @@ static void run_usage(FILE *f)
             "or a device binary at a path instead of the reference port.\n"
             "--transport, --tls, --tls-fragment and --tls-heap set the plan's keys of the same\n"
             "names: firmware over HTTPS, MQTT over TLS, the certificate the HTTPS server presents\n"
-            "(good, untrusted-ca, expired, wrong-host), the device's TLS record size and heap.\n");
+            "(good, untrusted-ca, expired, wrong-host), the device's TLS record size and heap.\n"
+            "--mqtt-port and --http-port fix the cloud's ports on 127.0.0.1 (default: free ones);\n"
+            "one already in use is a harness error (exit 2). The broker is mosquitto along PATH\n"
+            "or /usr/sbin, or $OTAHIL_MOSQUITTO.\n");
 }
 
 /* Fault options of `otahil run`: --plan FILE, --http-fault, --mqtt-fault. */
@@ -72,6 +75,16 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
         else if (!strcmp(a, "--reboot-delay-ms") && v) { o->reboot_delay_ms = atol(v); i++; }
         else if (!strcmp(a, "--timeout") && v) { o->timeout_s = atoi(v); i++; }
         else if (!strcmp(a, "--port") && v) { o->port = v; i++; }
+        else if ((!strcmp(a, "--mqtt-port") || !strcmp(a, "--http-port")) && v) {
+            char *end;
+            long p = strtol(v, &end, 10);
+            if (*end || p < 1 || p > 65535) {
+                fprintf(stderr, "otahil %s: %s '%s': expected a TCP port 1..65535\n", cmd, a, v);
+                return -1;
+            }
+            *(a[2] == 'm' ? &o->mqtt_port : &o->http_port) = (int)p;
+            i++;
+        }
         else {
             fprintf(stderr, "otahil %s: unknown or incomplete option '%s'\n", cmd, a);
             return -1;
@@ -149,7 +162,7 @@ int cmd_run(int argc, char **argv)
         }
         scenario_file = scenario;
     }
-    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0 };
+    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0, 0, 0 };
     char outbuf[4096];
     struct run_faults rf = { NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, 1), 0, 0 };
     struct fault_plan *plan = calloc(1, sizeof(*plan));

@@ -510,7 +510,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     evlog_emit("run", "run.start", "\"case\":\"%s\",\"board\":\"%s\",\"seed\":%llu,\"port\":\"%s\"",
                c->name, b.name, (unsigned long long)o->seed, o->port ? o->port : "reference");
 
-    struct cloud_opts co = { cloudir, NULL, 0, 0, o->seed, o->throttle_bps,
+    struct cloud_opts co = { cloudir, NULL, o->mqtt_port, o->http_port, o->seed, o->throttle_bps,
                              o->plan && o->plan->https, o->plan && o->plan->mqtts,
                              o->plan ? o->plan->tls_cert : 0, 0, NULL };
     struct cloud *cl = cloud_start(&co, err, sizeof(err));

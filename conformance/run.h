@@ -24,6 +24,8 @@ struct run_opts {
     int         until_fault;     /* stop the run (power off, no verdict: V_SKIP with the
                                   * reason) as soon as the first fault fires, leaving the
                                   * flash and the event log as they were then */
+    int         mqtt_port;       /* the cloud's MQTT and HTTP ports on 127.0.0.1 (0: free ones); */
+    int         http_port;       /* a port in use is the harness's ERROR, not the port's FAIL */
 };
 
 #define RUN_CHECKS_MAX 16

@@ -79,6 +79,24 @@ int broker_free_port(void)
     return port;
 }
 
+int broker_port_taken(int port)
+{
+    struct sockaddr_in sa;
+    int s, one = 1, taken;
+
+    s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return 0;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is no owner */
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    taken = bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == EADDRINUSE;
+    close(s);
+    return taken;
+}
+
 int broker_port_open(int port)
 {
     struct sockaddr_in sa;
@@ -120,6 +138,10 @@ static int broker_find_binary(const char *name, char *out, size_t outlen)
 
 int broker_find(const char *binary, char *out, size_t outlen)
 {
+    const char *env = getenv("OTAHIL_MOSQUITTO");
+
+    if (!binary && env && env[0])
+        binary = env;
     if (binary)
         return broker_find_binary(binary, out, outlen);
     return broker_find_binary("mosquitto", out, outlen) == 0 ||

@@ -89,6 +89,10 @@ int broker_find(const char *binary, char *out, size_t outlen);
  * back, close). The port or -1 (errno set). */
 int broker_free_port(void);
 
+/* 1 if another socket holds TCP port on 127.0.0.1 now (bind fails with
+ * EADDRINUSE; a connection in TIME_WAIT does not count), else 0. */
+int broker_port_taken(int port);
+
 /* 1 if a TCP connect to 127.0.0.1:port succeeds now, else 0. */
 int broker_port_open(int port);
 

@@ -1896,6 +1896,15 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "ports must be 0 (any) or 1..65535");
         return NULL;
     }
+    if (o->mqtt_port > 0 && broker_port_taken(o->mqtt_port)) {
+        snprintf(err, errlen, "MQTT port 127.0.0.1:%d is in use by another program", o->mqtt_port);
+        return NULL;
+    }
+    if (o->http_port > 0 && (o->http_port == o->mqtt_port || broker_port_taken(o->http_port))) {
+        snprintf(err, errlen, "HTTP port 127.0.0.1:%d is in use by another program%s", o->http_port,
+                 o->http_port == o->mqtt_port ? " (the MQTT port)" : "");
+        return NULL;
+    }
     c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");

@@ -1200,6 +1200,7 @@ static void test_broker_restart(void **state)
     int n = dev_get(&dev.pushes), pid = cloud_broker_pid(cl), subs = dev_get(&dev.subscribed);
     int started = count_events("broker.started", NULL, NULL, 0), job;
     int ok0 = count_events("job.succeeded", NULL, NULL, 0);
+    int rec0 = count_events("cloud.mqtt_reconnected", NULL, NULL, 0);
     struct job_status st;
     char err[256];
     long s1, s2, s3, s4, s5;
@@ -1216,6 +1217,8 @@ static void test_broker_restart(void **state)
     assert_true(wait_events("broker.started", NULL, started + 1, 8000) >= started + 1);
     assert_int_not_equal(cloud_broker_pid(cl), pid);
     assert_int_equal(kill(pid, 0), -1);  /* the old broker is gone */
+    /* the service reconnects on its own thread, after broker.started */
+    assert_true(wait_events("cloud.mqtt_reconnected", NULL, rec0 + 1, 8000) >= rec0 + 1);
     s1 = event_seq("cloud.fault", "\"fault\":\"restart_broker_at\"", 0);
     s2 = event_seq("cloud.broker_restart", NULL, s1);
     s3 = event_seq("broker.exited", "\"requested\":true", s2);
