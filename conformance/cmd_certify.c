@@ -672,6 +672,10 @@ int cmd_certify(int argc, char **argv)
         }
         if (!u[ui].skip && !u[ui].norun && b->kind != CAT_SWEEP) {
             snprintf(x->events, sizeof(x->events), "runs/%s/events.jsonl", b->id);
+            char ep[4400];
+            snprintf(ep, sizeof(ep), "%s/%s", base, x->events);
+            if (events_sequence_digest(ep, x->events_digest) != 0)
+                x->events_digest[0] = '\0';
             snprintf(x->flash_before, sizeof(x->flash_before), "runs/%s/flash-before.bin", b->id);
             snprintf(x->flash_after, sizeof(x->flash_after), "runs/%s/flash.bin", b->id);
         }

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
 #include "conformance/common.h"
 #include "hal/soc/flash.h"
 #include "sim/boot/boot.h"
@@ -328,5 +331,99 @@ int copy_file_atomic(const char *from, const char *to, char *err, size_t n)
         return -1;
     int rc = write_file_atomic(to, d, l, err, n);
     free(d);
+    return rc;
+}
+
+/* ---- the event sequence of a run ------------------------------------------ */
+
+struct src_events {
+    char  *src;
+    char  *evs;   /* "ev\n" per event, in file order */
+    size_t len, cap;
+};
+
+static int src_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct src_events *)a)->src, ((const struct src_events *)b)->src);
+}
+
+int events_sequence_digest(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "r");
+    struct src_events *s = NULL;
+    int ns = 0, rc = -1;
+    char *line = NULL;
+    size_t lcap = 0;
+
+    out[0] = '\0';
+    if (!f)
+        return -1;
+    while (getline(&line, &lcap, f) > 0) {
+        cJSON *e = cJSON_Parse(line);
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(e, "src");
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(e, "ev");
+        if (cJSON_IsString(src) && cJSON_IsString(ev)) {
+            int k = 0;
+            while (k < ns && strcmp(s[k].src, src->valuestring) != 0)
+                k++;
+            if (k == ns) {
+                struct src_events *t = realloc(s, sizeof(*s) * (size_t)(ns + 1));
+                if (!t) {
+                    cJSON_Delete(e);
+                    goto out;
+                }
+                s = t;
+                memset(&s[ns], 0, sizeof(s[ns]));
+                if (!(s[ns].src = strdup(src->valuestring))) {
+                    cJSON_Delete(e);
+                    goto out;
+                }
+                ns++;
+            }
+            size_t l = strlen(ev->valuestring) + 1;
+            if (s[k].len + l > s[k].cap) {
+                size_t c = (s[k].cap + l) * 2;
+                char *t = realloc(s[k].evs, c);
+                if (!t) {
+                    cJSON_Delete(e);
+                    goto out;
+                }
+                s[k].evs = t;
+                s[k].cap = c;
+            }
+            memcpy(s[k].evs + s[k].len, ev->valuestring, l - 1);
+            s[k].evs[s[k].len + l - 1] = '\n';
+            s[k].len += l;
+        }
+        cJSON_Delete(e);
+    }
+    if (ns > 0)
+        qsort(s, (size_t)ns, sizeof(*s), src_cmp);
+    {
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        unsigned char h[32];
+        unsigned hl = 0;
+        if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+            for (int k = 0; k < ns; k++) {
+                EVP_DigestUpdate(md, s[k].src, strlen(s[k].src));
+                EVP_DigestUpdate(md, ":\n", 2);
+                EVP_DigestUpdate(md, s[k].evs ? s[k].evs : "", s[k].len);
+            }
+            if (EVP_DigestFinal_ex(md, h, &hl) == 1 && hl == 32) {
+                for (int i = 0; i < 32; i++)
+                    snprintf(out + 2 * i, 3, "%02x", h[i]);
+                rc = 0;
+            }
+        }
+        EVP_MD_CTX_free(md);
+    }
+out:
+    for (int k = 0; k < ns; k++) {
+        free(s[k].src);
+        free(s[k].evs);
+    }
+    free(s);
+    free(line);
+    fclose(f);
     return rc;
 }

@@ -69,6 +69,13 @@ void otahil_faults_dir(char *out, size_t n);
 /* Copies a file through a temporary name and rename. 0 or -1 (err). */
 int copy_file_atomic(const char *from, const char *to, char *err, size_t n);
 
+/* The event sequence of a run's log (JSON lines), as a SHA-256 in hex: for
+ * each source ("src") in name order, its events ("ev") in log order. The
+ * interleaving of the run's processes and every field but the names are left
+ * out: they depend on the schedule, the ports and the clock, the sequence of
+ * each component does not. 0, or -1 when the file cannot be read. */
+int events_sequence_digest(const char *path, char out[65]);
+
 /* Parses an unsigned number (decimal, 0x hex, K/M suffix). 0 or -1. */
 int parse_u32(const char *s, uint32_t *out);
 

@@ -343,6 +343,7 @@ static cJSON *json_case(const struct report_case *c)
         cJSON_AddItemToArray(checks, ck);
     }
     json_path(o, "events", c->events);
+    json_path(o, "events_digest", c->events_digest);
     json_path(o, "repro", c->repro);
     json_path(o, "replay", c->replay);
     json_path(o, "flash_before", c->flash_before);

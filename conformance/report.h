@@ -26,6 +26,7 @@ struct report_case {
     double       seconds;
     char         reason[512];   /* why it failed, errored or was skipped; "" on PASS */
     char         events[1024];  /* event log (JSON lines), or "" */
+    char         events_digest[65]; /* its event sequence (events_sequence_digest), or "" */
     char         repro[1024];   /* repro/<ID> folder (seed, plan, flash images, events,
                                  * command), or "" */
     char         replay[1024];  /* the one command that replays the case, or "" */

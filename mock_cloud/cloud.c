@@ -83,6 +83,8 @@
 #define CLOUD_COPY_BUF      65536   /* firmware copy buffer (heap: civetweb workers have 100 KiB stacks) */
 #define CLOUD_TOPIC_INFORM   "/ota/device/inform/"
 #define CLOUD_TOPIC_PROGRESS "/ota/device/progress/"
+#define CLOUD_TOPIC_BARRIER  "otahil/cloud/barrier" /* the service's own round trips */
+#define CLOUD_BARRIER_US     1000000u
 
 /* Image header fields read by the store (sim/image/image.h). */
 #define CLOUD_IMG_MAGIC     "OTAHIMG1"
@@ -124,7 +126,9 @@ struct cloud_job {
 
 struct cloud {
     pthread_mutex_t mu;            /* guards everything below */
-    pthread_cond_t  cv;            /* MQTT session changes (CLOCK_MONOTONIC) */
+    pthread_cond_t  cv;            /* MQTT session changes, barriers (CLOCK_MONOTONIC) */
+    unsigned        barrier_sent;  /* the last barrier published, */
+    unsigned        barrier_seen;  /* and the last one heard back */
     char            workdir[PATH_MAX]; /* absolute */
     char            fwdir[PATH_MAX + 8]; /* WORKDIR/fw */
     uint64_t        seed;
@@ -1167,6 +1171,39 @@ static void cloud_mark_offline(struct cloud *c, int d, const char *why)
                c->dev[d].pk, c->dev[d].dn, why);
 }
 
+/* A round trip through the broker: publishes a numbered message to the
+ * service's own barrier topic and waits (at most CLOUD_BARRIER_US) until it
+ * comes back. Whatever the broker had accepted before it (a device's last
+ * progress reports, say) reaches the service first: one connection, in
+ * order. Without a session it returns at once. */
+static void cloud_barrier(struct cloud *c)
+{
+    struct timespec dl;
+    char num[16];
+    unsigned n;
+
+    pthread_mutex_lock(&c->mu);
+    if (!c->connected || !c->subscribed) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    n = ++c->barrier_sent;
+    pthread_mutex_unlock(&c->mu);
+    snprintf(num, sizeof num, "%u", n);
+    if (mosquitto_publish(c->mq, NULL, CLOUD_TOPIC_BARRIER, (int)strlen(num), num, 1, false) !=
+        MOSQ_ERR_SUCCESS)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += (long)(CLOUD_BARRIER_US % 1000000u) * 1000L;
+    dl.tv_sec += CLOUD_BARRIER_US / 1000000u + dl.tv_nsec / 1000000000L;
+    dl.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&c->mu);
+    while ((int)(c->barrier_seen - n) < 0 && c->connected)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&c->mu);
+}
+
 int cloud_device_offline(struct cloud *c, const char *pk, const char *dn)
 {
     struct cloud_push push = { 0 };
@@ -1175,6 +1212,8 @@ int cloud_device_offline(struct cloud *c, const char *pk, const char *dn)
 
     if (!c || !pk || !dn)
         return -1;
+    /* what the device sent before it went away is heard before it is marked offline */
+    cloud_barrier(c);
     pthread_mutex_lock(&c->mu);
     d = cloud_find_device(c, pk, dn);
     if (d < 0) {
@@ -1588,6 +1627,15 @@ static void cloud_on_message(struct mosquitto *mq, void *obj, const struct mosqu
     cJSON *root;
 
     (void)mq;
+    if (strcmp(m->topic, CLOUD_TOPIC_BARRIER) == 0) {
+        char num[16] = "";
+        memcpy(num, m->payload, m->payloadlen > 0 && m->payloadlen < 16 ? (size_t)m->payloadlen : 0);
+        pthread_mutex_lock(&c->mu);
+        c->barrier_seen = (unsigned)strtoul(num, NULL, 10);
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
     inform = strncmp(m->topic, CLOUD_TOPIC_INFORM, strlen(CLOUD_TOPIC_INFORM)) == 0;
     if (!inform && strncmp(m->topic, CLOUD_TOPIC_PROGRESS, strlen(CLOUD_TOPIC_PROGRESS)) != 0)
         return;
@@ -1623,7 +1671,8 @@ static void cloud_on_message(struct mosquitto *mq, void *obj, const struct mosqu
 
 static void cloud_on_connect(struct mosquitto *mq, void *obj, int rc)
 {
-    static char *const topics[] = { CLOUD_TOPIC_INFORM "+/+", CLOUD_TOPIC_PROGRESS "+/+" };
+    static char *const topics[] = { CLOUD_TOPIC_INFORM "+/+", CLOUD_TOPIC_PROGRESS "+/+",
+                                    CLOUD_TOPIC_BARRIER };
     struct cloud *c = obj;
     int mid = 0, again;
 
@@ -1643,7 +1692,7 @@ static void cloud_on_connect(struct mosquitto *mq, void *obj, int rc)
     }
     c->subscribed = 0;
     c->lost_at_us = 0;
-    if (mosquitto_subscribe_multiple(mq, &mid, 2, topics, 1, 0, NULL) == MOSQ_ERR_SUCCESS)
+    if (mosquitto_subscribe_multiple(mq, &mid, 3, topics, 1, 0, NULL) == MOSQ_ERR_SUCCESS)
         c->sub_mid = mid;
     else
         c->sub_failed = 1;

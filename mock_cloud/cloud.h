@@ -217,8 +217,10 @@ int cloud_job_set_mqtt_faults(struct cloud *c, int job_id, const struct cloud_mq
 
 /* Tells the cloud that a device is offline (a harness that powers the
  * device off or saw it reboot calls this; a broker restart marks every
- * device offline). The device is online again at its next inform. Emits
- * "device.offline" when it was online. With the push fault offline_push, a
+ * device offline). The device is online again at its next inform. First a
+ * round trip through the broker (at most 1 s), so that what the broker had
+ * from the device is heard before: the event order does not depend on the
+ * schedule. Emits "device.offline" when it was online. With the push fault offline_push, a
  * job of the device waiting for its push (except the first push of an
  * at_inform job) is pushed now. 0, or -1 for an unknown device. */
 int cloud_device_offline(struct cloud *c, const char *pk, const char *dn);

@@ -586,6 +586,30 @@ static pthread_mutex_t g_sub_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sub g_subs[MAX_SUBS];
 static int g_nsubs;
 static volatile int g_connected;
+/* The last message id acknowledged (PUBACK): a publish returns once the broker has it. */
+static pthread_mutex_t g_pub_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_pub_cv = PTHREAD_COND_INITIALIZER;
+static int g_pub_acked[16];
+static unsigned g_pub_nacked;
+#define PUBACK_WAIT_MS 1000
+static __thread int t_in_mqtt_thread; /* a callback: the PUBACK cannot arrive while it waits */
+
+static void on_publish(struct mosquitto *m, void *ud, int mid)
+{
+    (void)m; (void)ud;
+    pthread_mutex_lock(&g_pub_lock);
+    g_pub_acked[g_pub_nacked++ % 16] = mid;
+    pthread_cond_broadcast(&g_pub_cv);
+    pthread_mutex_unlock(&g_pub_lock);
+}
+
+static int pub_acked(int mid)
+{
+    for (unsigned i = 0; i < 16 && i < g_pub_nacked; i++)
+        if (g_pub_acked[i] == mid)
+            return 1;
+    return 0;
+}
 
 static void on_connect(struct mosquitto *m, void *ud, int rc)
 {
@@ -593,6 +617,7 @@ static void on_connect(struct mosquitto *m, void *ud, int rc)
     otahil_event("os", "mqtt.connected", "\"rc\":%d", rc);
     if (rc == 0) {
         g_connected = 1;
+        t_in_mqtt_thread = 1;
         if (g_os.on_connected)
             g_os.on_connected();
     }
@@ -601,7 +626,10 @@ static void on_connect(struct mosquitto *m, void *ud, int rc)
 static void on_disconnect(struct mosquitto *m, void *ud, int rc)
 {
     (void)m; (void)ud;
+    pthread_mutex_lock(&g_pub_lock);
     g_connected = 0;
+    pthread_cond_broadcast(&g_pub_cv);
+    pthread_mutex_unlock(&g_pub_lock);
     otahil_event("os", "mqtt.disconnected", "\"rc\":%d", rc);
 }
 
@@ -618,6 +646,7 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
             break;
         }
     pthread_mutex_unlock(&g_sub_lock);
+    t_in_mqtt_thread = 1;
     if (found)
         s.cb(msg->topic, (int)strlen(msg->topic), msg->payload, msg->payloadlen, s.ctx);
 }
@@ -655,6 +684,7 @@ int ota_hal_mqtt_init_instance(char *productKey, char *deviceName, char *deviceS
     mosquitto_username_pw_set(g_mosq, user, pass);
     mosquitto_connect_callback_set(g_mosq, on_connect);
     mosquitto_disconnect_callback_set(g_mosq, on_disconnect);
+    mosquitto_publish_callback_set(g_mosq, on_publish);
     mosquitto_message_callback_set(g_mosq, on_message);
     mosquitto_reconnect_delay_set(g_mosq, 1, 2, false);
     if (g_os.mqtt_ca) {
@@ -685,7 +715,22 @@ int ota_hal_mqtt_publish(char *topic, int qos, void *data, int len)
 {
     if (!g_mosq)
         return -1;
-    int rc = mosquitto_publish(g_mosq, NULL, topic, len, data, qos, false);
+    int mid = 0, rc;
+    /* linkkit's IOT_MQTT_Publish writes the packet to the socket before it returns; the
+     * libmosquitto thread sends later. Waiting (while connected, at most 1 s) for the
+     * broker's PUBACK brings that back: a report made before a reboot reaches the broker,
+     * whatever the schedule. */
+    pthread_mutex_lock(&g_pub_lock);
+    rc = mosquitto_publish(g_mosq, &mid, topic, len, data, qos, false);
+    if (rc == MOSQ_ERR_SUCCESS && qos > 0 && g_connected && !t_in_mqtt_thread) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += PUBACK_WAIT_MS / 1000;
+        while (g_connected && !pub_acked(mid))
+            if (pthread_cond_timedwait(&g_pub_cv, &g_pub_lock, &dl) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock(&g_pub_lock);
     return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
 
