@@ -1,6 +1,6 @@
 # otahil - build, test and certify.
 #
-#   make            build build/bin/otahil and build/bin/otahil-dut
+#   make            build build/bin/otahil, otahil-dut, otahil-qemu and the QEMU firmware
 #   make test       unit and end-to-end tests under ASan + UBSan
 #   make certify    the reference port through the suite on the default board
 #   make bench      performance figures (docs/PERFORMANCE.md)
@@ -28,7 +28,7 @@ FREE_SRC := $(wildcard sim/flash/flashsim.c sim/kv/*.c sim/crypto/*.c sim/util/c
               sim/image/image.c sim/hal/*.c)
 # Host-side code kept freestanding for other peers' use: checked, not built into firmware.
 FREE_HOST_SRC := mock_cloud/fwhead.c
-MAIN_SRC := conformance/otahil_main.c sim/device/dut_main.c
+MAIN_SRC := conformance/otahil_main.c sim/device/dut_main.c conformance/qemu_main.c
 PORT_SRC := boards/ports/reference/ota_port.c
 # The broker's auth plugin: a shared object loaded by the system's mosquitto,
 # so it is built without sanitizers even in the sanitizer build and kept out
@@ -36,12 +36,12 @@ PORT_SRC := boards/ports/reference/ota_port.c
 AUTH_SRC := mock_cloud/broker_auth.c mock_cloud/alisign.c sim/util/evlog.c sim/util/jsonesc.c
 AUTH_SO  := $(BUILD)/lib/otahil-broker-auth.so
 AUTH_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS)) -fPIC -fvisibility=hidden
-LIB_SRC  := $(filter-out $(MAIN_SRC) mock_cloud/broker_auth.c sim/fw/%, $(sort $(wildcard sim/*/*.c mock_cloud/*.c conformance/*.c)))
+LIB_SRC  := $(filter-out $(MAIN_SRC) mock_cloud/broker_auth.c sim/fw/% sim/qemu/%, $(sort $(wildcard sim/*/*.c mock_cloud/*.c conformance/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-BIN := $(BUILD)/bin/otahil $(BUILD)/bin/otahil-dut
+BIN := $(BUILD)/bin/otahil $(BUILD)/bin/otahil-dut $(BUILD)/bin/otahil-qemu
 
 # civetweb's HTTPS on OpenSSL 3: libcivetweb dlopens "libssl.so" and wants the
 # OpenSSL 1.1 name SSL_get_peer_certificate. BUILD/lib/libssl.so defines it over
@@ -66,8 +66,8 @@ FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
 # The same variants as device processes for `otahil run --port NAME`.
 DUT_BAD  := $(BAD_PORTS:%=$(BUILD)/dut/%)
 
-.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt vendor-port
-all: deps-check $(BIN) $(SSL_SHIM) $(AUTH_SO) $(FW_SO) $(DUT_BAD) $(BUILD)/boards
+.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt vendor-port qemu-fw
+all: deps-check $(BIN) $(SSL_SHIM) $(AUTH_SO) $(FW_SO) $(DUT_BAD) $(BUILD)/boards qemu-fw
 
 deps-check:
 	@scripts/install-deps.sh --check-build >/dev/null 2>&1 || scripts/install-deps.sh
@@ -124,6 +124,11 @@ $(BUILD)/bin/otahil-dut: $(BUILD)/obj/sim/device/dut_main.o $(BUILD)/obj/$(PORT_
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The QEMU target's one-boot runner (conformance/qemu.c, docs/qemu.md).
+$(BUILD)/bin/otahil-qemu: $(BUILD)/obj/conformance/qemu_main.o $(BUILD)/libotahil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Boards are data: the build tree points at the source folder.
 $(BUILD)/boards:
 	@mkdir -p $(BUILD)
@@ -144,8 +149,33 @@ freestanding-check:
 	done
 	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC)) freestanding files build for cortex-m3"
 
+# QEMU firmware (docs/qemu.md): the same freestanding sources and port as the
+# native firmware object, with sim/fw/fw_main.c's start-up and OS layer, over
+# sim/qemu's start-up, UART driver and mailbox client, for a Cortex-M3
+# (mps2-an385). newlib only for malloc and the printf family.
+QEMU_FW     := $(BUILD)/qemu/otahil-fw.elf
+QEMU_FW_SRC := $(FREE_SRC) sim/fw/fw_main.c $(PORT_SRC) $(wildcard sim/qemu/*.c)
+QEMU_FW_OBJ := $(QEMU_FW_SRC:%.c=$(BUILD)/qemu/obj/%.o)
+ifneq ($(shell command -v $(ARM_CC) 2>/dev/null),)
+qemu-fw: $(QEMU_FW)
+else
+qemu-fw:
+	@echo "qemu-fw: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
+	  "scripts/install-deps.sh): the QEMU target is not built"
+endif
+
+$(BUILD)/qemu/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -MMD -MP -c $< -o $@
+
+$(QEMU_FW): $(QEMU_FW_OBJ) sim/qemu/qemu.ld
+	@mkdir -p $(dir $@)
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/qemu.ld -Wl,--gc-sections \
+	  -Wl,-Map,$(BUILD)/qemu/otahil-fw.map -o $@.tmp $(QEMU_FW_OBJ) -lc -lgcc
+	mv $@.tmp $@
+
 unit: deps-check
-	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/lib/libssl.so build/san/lib/otahil-broker-auth.so build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(BAD_PORTS:%=build/san/dut/%) $(TEST_BIN:$(BUILD)/%=build/san/%)
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build/san/bin/otahil build/san/bin/otahil-dut build/san/bin/otahil-qemu qemu-fw build/san/lib/libssl.so build/san/lib/otahil-broker-auth.so build/san/boards $(FW_PORTS:%=build/san/fw/%.so) $(BAD_PORTS:%=build/san/dut/%) $(TEST_BIN:$(BUILD)/%=build/san/%)
 
 test: deps-check unit freestanding-check
 	@scripts/run-tests.sh build/san
@@ -186,4 +216,4 @@ fmt:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj $(BUILD)/fwobj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fwobj $(BUILD)/qemu -name '*.d' 2>/dev/null)

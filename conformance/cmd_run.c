@@ -17,7 +17,8 @@ static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: otahil run CASE [--board B] [--seed N] [--out DIR] [--throttle BPS]\n"
-            "                       [--reboot-delay-ms N] [--timeout S] [--port P]\n"
+            "                       [--reboot-delay-ms N] [--timeout S] [--port P] [--target native|qemu]\n"
+            "                       [--cut-at SEQ[:MODE]]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "                       [--proxy-fault mqtt|http:SPEC]...\n"
             "                       [--transport http|https|mqtts|mqtts+https] [--tls CERT]\n"
@@ -32,6 +33,9 @@ static void run_usage(FILE *f)
             "conformance checks follow, one per line (docs/faults.md).\n"
             "--port P runs a known-bad variant (fixtures/ports/P.patch, built as build/dut/P)\n"
             "or a device binary at a path instead of the reference port.\n"
+            "--target qemu runs each boot as Cortex-M3 firmware in qemu-system-arm (board\n"
+            "qemu-mps2-an385, docs/qemu.md) instead of an otahil-dut process; --cut-at cuts\n"
+            "its power at flash op SEQ (MODE before, after, torn, erase) and boots it again.\n"
             "--transport, --tls, --tls-fragment and --tls-heap set the plan's keys of the same\n"
             "names: firmware over HTTPS, MQTT over TLS, the certificate the HTTPS server presents\n"
             "(good, untrusted-ca, expired, wrong-host), the device's TLS record size and heap.\n"
@@ -83,6 +87,14 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
                 return -1;
             }
             *(a[2] == 'm' ? &o->mqtt_port : &o->http_port) = (int)p;
+            i++;
+        }
+        else if (!strcmp(a, "--cut-at") && v && run_set_cut(v) == 0) { i++; }
+        else if (!strcmp(a, "--target") && v) {
+            if (run_set_target(v) != 0) {
+                fprintf(stderr, "otahil %s: --target '%s': expected native or qemu\n", cmd, v);
+                return -1;
+            }
             i++;
         }
         else {

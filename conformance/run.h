@@ -50,6 +50,18 @@ extern const char *const run_case_names[];
 /* One-line description of a case, or NULL when unknown. */
 const char *run_case_title(const char *name);
 
+/* Where the device's boots run for the runs that follow: NULL or "native"
+ * (otahil-dut processes, the default) or "qemu" (the firmware in
+ * qemu-system-arm, each boot an otahil-qemu process; docs/qemu.md). 0, or -1
+ * for another name. */
+int run_set_target(const char *target);
+
+/* A power cut for the runs that follow (--target qemu only): "SEQ[:MODE]",
+ * flash op SEQ of the flash file's life, MODE before (default), after, torn
+ * or erase (flashsim.h); the boot it ends counts as a reboot. NULL or "":
+ * none. 0, or -1 when too long (the device checks the rest). */
+int run_set_cut(const char *cut);
+
 /* Runs the case. Returns the verdict (also in res). */
 enum verdict run_case(const char *name, const struct run_opts *o, struct run_result *res);
 

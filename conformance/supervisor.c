@@ -70,6 +70,7 @@ int supervisor_boot(struct supervisor *s, char *err, size_t n)
     if (s->o.mqtts) argv[k++] = "--mqtts";
     if (s->o.tls_fragment) { argv[k++] = "--tls-fragment"; argv[k++] = tfrag; }
     if (s->o.tls_heap) { argv[k++] = "--tls-heap"; argv[k++] = theap; }
+    if (s->o.cut) { argv[k++] = "--cut-at"; argv[k++] = s->o.cut; }
     argv[k] = NULL;
 
     pid_t pid = fork();

@@ -21,6 +21,7 @@ struct supervisor_opts {
     int         mqtts;       /* MQTT over TLS (needs ca) */
     unsigned    tls_fragment;/* TLS record size the device asks for; 0: not asked */
     unsigned    tls_heap;    /* the device's TLS heap in bytes; 0: unlimited */
+    const char *cut;         /* "SEQ[:MODE]": power cut at flash op SEQ (otahil-qemu --cut-at); NULL: none */
 };
 
 struct supervisor {

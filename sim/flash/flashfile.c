@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/qemu/qmbox.h"
 #include "flashfile.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -182,7 +183,9 @@ static int open_existing(struct flashfile *ff, const char *path, const struct fl
         set_err(err, errlen, "%s: not a regular file", path);
         goto fail;
     }
-    if ((unsigned long long)st.st_size != (unsigned long long)ff->map_len) {
+    /* A QEMU region file (docs/qemu.md) holds the same layout at its start. */
+    int region = (unsigned long long)st.st_size == QMBOX_REGION_SIZE && ff->map_len <= QMBOX_OFF;
+    if ((unsigned long long)st.st_size != (unsigned long long)ff->map_len && !region) {
         set_err(err, errlen, "%s: size %lld bytes, expected %zu (chip %lu + state %zu)", path,
                 (long long)st.st_size, ff->map_len, (unsigned long)g->size,
                 ff->map_len - g->size);

@@ -5,6 +5,8 @@
  * loses nothing that reached "flash"), plus an op log beside it.
  *
  * File layout: [chip bytes: geom.size][state: flashsim_state_size(geom)].
+ * A QEMU target's 16 MiB region file (docs/qemu.md) is opened too: the same
+ * layout at its start, the guest's mailbox further on.
  * The op log is FILE.oplog, JSON lines:
  *   {"seq":12,"op":"program","part":"OTA_TEMP","off":4096,"len":512,"result":0}
  * (violations add "violation":"program-not-erased").

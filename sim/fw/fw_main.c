@@ -113,7 +113,7 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
     if (cfg->fault.mode != FLASHSIM_F_NONE)
         flashsim_fault_arm(&g_fs, &cfg->fault);
     g_fs.meta->boots++;
-    otahil_event("device", "boot.start", "\"boot\":%u,\"board\":\"%s\"", g_fs.meta->boots,
+    otahil_event("device", "boot.start", "\"boot\":%u,\"board\":\"%s\"", (unsigned)g_fs.meta->boots,
                  cfg->board);
 
     struct boot_cfg bc = { cfg->pingpong ? BOOT_PINGPONG : BOOT_COPY, cfg->boot_attempts,
@@ -128,7 +128,7 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
     otahil_json_escape(vesc, sizeof(vesc), br.image.version);
     otahil_event("boot", "boot.image", "\"slot\":\"%s\",\"version\":\"%s\",\"flags\":%u",
                  br.slot == HAL_PARTITION_OTA_TEMP ? "OTA_TEMP" : "APPLICATION", vesc,
-                 br.image.flags);
+                 (unsigned)br.image.flags);
 
     g_plat.fs = &g_fs;
     g_plat.flash_base = cfg->flash_base;

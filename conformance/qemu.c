@@ -1,0 +1,679 @@
+/*
+ * qemu.c - one boot of the QEMU target (qemu.h, docs/qemu.md).
+ *
+ * The region file (FLASH.qemu, 16 MiB) backs mps2-an385's memory at
+ * 0x21000000 through a shared memory-backend-file, so QEMU and this process
+ * see the same bytes: the flash chip and the flash model's state at its
+ * bottom (the flash file's own layout, copied in at the start of the boot
+ * and written back, through a temporary name, when it ends) and the mailbox
+ * (sim/qemu/qmbox.h) at 15 MiB. QEMU's UART0 and UART1 connect out to two
+ * Unix sockets this process already listens on (output before a connection
+ * would be lost otherwise): UART0 lines go to the event log, UART1 carries
+ * the mailbox's doorbell bytes. The relay thread serves the firmware's
+ * requests with real connections: MQTT through libmosquitto (the device's
+ * signed credentials, as an MQTT-capable module holds them) and TCP sockets
+ * for HTTP. The guest ends every boot with a semihosting exit whose status is
+ * a DUT_EXIT_* code; -no-reboot makes any other reset end QEMU too.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <mosquitto.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conformance/common.h"
+#include "conformance/qemu.h"
+#include "conformance/supervisor.h"
+#include "mock_cloud/alisign.h"
+#include "sim/board/board.h"
+#include "sim/device/dut.h"
+#include "sim/qemu/qmbox.h"
+#include "sim/util/evlog.h"
+#include "sim/util/event.h"
+
+#define MAX_SOCKS 8
+#define IO_TIMEOUT_S 5 /* OTA_SSL_TIMEOUT */
+
+struct relay {
+    struct qmbox *m;
+    int door;                  /* UART1 socket */
+    pthread_mutex_t lock;      /* ring and doorbell writes */
+    struct mosquitto *mq;
+    const struct qemu_boot_opts *o;
+    int socks[MAX_SOCKS];
+    volatile int stop;
+};
+
+static volatile sig_atomic_t g_term;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    g_term = 1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int harness(const char *what, const char *detail)
+{
+    char e[600];
+    fprintf(stderr, "otahil-qemu: %s: %s\n", what, detail);
+    evlog_emit("device", "device.harness_error", "\"what\":\"%s\",\"detail\":\"%s\"", what,
+               otahil_json_escape(e, sizeof(e), detail));
+    return DUT_EXIT_HARNESS;
+}
+
+/* ---- the inbound ring (host side) ---------------------------------------- */
+
+static void ring_door(struct relay *r)
+{
+    char c = 'D';
+    if (write(r->door, &c, 1) < 0 && errno != EAGAIN)
+        r->stop = 1;
+}
+
+/* Appends a record; 0, or -1 when the guest has not made room. Holds r->lock. */
+static int ring_put(struct relay *r, uint32_t kind, const char *topic, const void *payload,
+                    uint32_t plen)
+{
+    struct qmbox *m = r->m;
+    struct qmbox_in_hdr h = { kind, topic ? (uint32_t)strlen(topic) : 0, plen };
+    uint32_t need = (uint32_t)sizeof(h) + ((h.topic_len + 1 + plen + 1 + 3u) & ~3u);
+    if (need + sizeof(h) >= QMBOX_RING / 2)
+        return -1;
+    uint32_t wr = m->in_wr, rd = __atomic_load_n(&m->in_rd, __ATOMIC_ACQUIRE);
+    if (wr + need > QMBOX_RING) {
+        /* Wrap: the reader must be past the tail and not at 0. */
+        if (rd > wr || rd == 0 || rd <= need)
+            return -1;
+        if (wr + sizeof(h) <= QMBOX_RING) {
+            struct qmbox_in_hdr w = { QMBOX_IN_WRAP, 0, 0 };
+            memcpy(m->ring + wr, &w, sizeof(w));
+        }
+        wr = 0;
+    } else if (rd > wr && wr + need >= rd) {
+        return -1;
+    }
+    memcpy(m->ring + wr, &h, sizeof(h));
+    uint8_t *p = m->ring + wr + sizeof(h);
+    if (h.topic_len)
+        memcpy(p, topic, h.topic_len);
+    p[h.topic_len] = 0;
+    if (plen)
+        memcpy(p + h.topic_len + 1, payload, plen);
+    p[h.topic_len + 1 + plen] = 0;
+    __atomic_store_n(&m->in_wr, wr + need, __ATOMIC_RELEASE);
+    ring_door(r);
+    return 0;
+}
+
+/* ---- MQTT ----------------------------------------------------------------- */
+
+static void mq_on_connect(struct mosquitto *mq, void *ud, int rc)
+{
+    struct relay *r = ud;
+    (void)mq;
+    evlog_emit("os", "mqtt.connected", "\"rc\":%d", rc);
+    if (rc != 0)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (ring_put(r, QMBOX_IN_CONNECTED, NULL, NULL, 0) != 0)
+        evlog_emit("device", "qemu.ring_full", "\"dropped\":\"connected\"");
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void mq_on_disconnect(struct mosquitto *mq, void *ud, int rc)
+{
+    (void)mq;
+    (void)ud;
+    evlog_emit("os", "mqtt.disconnected", "\"rc\":%d", rc);
+}
+
+static void mq_on_message(struct mosquitto *mq, void *ud, const struct mosquitto_message *msg)
+{
+    struct relay *r = ud;
+    (void)mq;
+    pthread_mutex_lock(&r->lock);
+    if (ring_put(r, QMBOX_IN_MSG, msg->topic, msg->payload, (uint32_t)msg->payloadlen) != 0) {
+        char t[400];
+        evlog_emit("device", "qemu.ring_full", "\"dropped\":\"%s\"",
+                   otahil_json_escape(t, sizeof(t), msg->topic));
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int mqtt_init(struct relay *r, const char *pk, const char *dn, const char *ds)
+{
+    char cid[ALISIGN_CID_MAX + 1], user[ALISIGN_DN_MAX + ALISIGN_PK_MAX + 2],
+        pass[ALISIGN_HEX_MAX + 1];
+    if (r->mq)
+        return 1;
+    if (alisign_credentials(pk, dn, ds, ALISIGN_HMACSHA1, 0, cid, user, pass) != 0)
+        return -1;
+    /* G1: clean_session = 0, keepalive 60 s (spec §1.2), as the native device. */
+    r->mq = mosquitto_new(cid, false, r);
+    if (!r->mq)
+        return -1;
+    mosquitto_username_pw_set(r->mq, user, pass);
+    mosquitto_connect_callback_set(r->mq, mq_on_connect);
+    mosquitto_disconnect_callback_set(r->mq, mq_on_disconnect);
+    mosquitto_message_callback_set(r->mq, mq_on_message);
+    mosquitto_reconnect_delay_set(r->mq, 1, 2, false);
+    int rc = mosquitto_connect_async(r->mq, r->o->broker_host, r->o->broker_port, 60);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_loop_start(r->mq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        evlog_emit("os", "mqtt.connect_failed", "\"error\":\"%s\"", mosquitto_strerror(rc));
+        mosquitto_destroy(r->mq);
+        r->mq = NULL;
+        return -2;
+    }
+    return 0;
+}
+
+/* ---- sockets --------------------------------------------------------------- */
+
+static int sock_slot(struct relay *r, int fd)
+{
+    for (int i = 0; i < MAX_SOCKS; i++)
+        if (r->socks[i] == fd && fd > 0)
+            return i;
+    return -1;
+}
+
+static int sock_connect(struct relay *r, const char *host, int port)
+{
+    int slot = sock_slot(r, -1);
+    for (int i = 0; i < MAX_SOCKS && slot < 0; i++)
+        if (r->socks[i] <= 0)
+            slot = i;
+    if (slot < 0 || port <= 0 || port > 65535)
+        return -1;
+    struct addrinfo hints, *ai = NULL;
+    char ps[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(ps, sizeof(ps), "%d", port);
+    if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai)
+        return -1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = { IO_TIMEOUT_S, 0 };
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return -1;
+    r->socks[slot] = fd;
+    return fd;
+}
+
+/* As the native layer: fill len bytes or wait OTA_SSL_TIMEOUT (ota_hal_os.h). */
+static int sock_recv(int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    ssize_t n = -1;
+    while (got < len) {
+        n = recv(fd, buf + got, len - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            break;
+    }
+    return got ? (int)got : n == 0 ? -1 : -2;
+}
+
+/* ---- the relay -------------------------------------------------------------- */
+
+static const char *str_at(const struct qmbox *m, uint32_t *off)
+{
+    const char *s = (const char *)m->req + *off;
+    size_t room = QMBOX_BUF - *off;
+    size_t l = strnlen(s, room);
+    *off += (uint32_t)(l < room ? l + 1 : l);
+    return l < room ? s : "";
+}
+
+/* Serves the request in the mailbox. Returns 1 when it ended the boot. */
+static int serve(struct relay *r)
+{
+    struct qmbox *m = r->m;
+    uint32_t off = 0, op = m->op, len = m->req_len > QMBOX_BUF ? QMBOX_BUF : m->req_len;
+    int32_t ret = 0;
+    int ended = 0;
+    m->rsp_len = 0;
+    switch (op) {
+    case QMBOX_OP_EVENT: {
+        const char *src = str_at(m, &off), *ev = str_at(m, &off), *fields = str_at(m, &off);
+        evlog_emit(src, ev, "%s", fields);
+        break;
+    }
+    case QMBOX_OP_MQTT_INIT: {
+        const char *pk = str_at(m, &off), *dn = str_at(m, &off), *ds = str_at(m, &off);
+        ret = mqtt_init(r, pk, dn, ds);
+        break;
+    }
+    case QMBOX_OP_MQTT_PUB: {
+        const char *topic = str_at(m, &off);
+        int32_t dl = m->arg[1];
+        if (!r->mq || dl < 0 || off + (uint32_t)dl > len)
+            ret = -1;
+        else
+            ret = mosquitto_publish(r->mq, NULL, topic, dl, m->req + off, m->arg[0], false) ==
+                          MOSQ_ERR_SUCCESS ? 0 : -1;
+        break;
+    }
+    case QMBOX_OP_MQTT_SUB: {
+        const char *topic = str_at(m, &off);
+        ret = r->mq && mosquitto_subscribe(r->mq, NULL, topic, 1) == MOSQ_ERR_SUCCESS ? 0 : -1;
+        break;
+    }
+    case QMBOX_OP_MQTT_DEINIT:
+        if (r->mq) {
+            mosquitto_disconnect(r->mq);
+            mosquitto_loop_stop(r->mq, false);
+            mosquitto_destroy(r->mq);
+            r->mq = NULL;
+        }
+        break;
+    case QMBOX_OP_SOCK_CONNECT: {
+        const char *host = str_at(m, &off);
+        ret = sock_connect(r, host, m->arg[0]);
+        break;
+    }
+    case QMBOX_OP_SOCK_SEND:
+        if (sock_slot(r, m->arg[0]) < 0) {
+            ret = -1;
+        } else {
+            ssize_t n = send(m->arg[0], m->req, len, MSG_NOSIGNAL);
+            ret = n < 0 ? -1 : (int32_t)n;
+        }
+        break;
+    case QMBOX_OP_SOCK_RECV: {
+        uint32_t want = (uint32_t)m->arg[1];
+        if (sock_slot(r, m->arg[0]) < 0 || want == 0 || want > QMBOX_BUF) {
+            ret = -2;
+        } else {
+            ret = sock_recv(m->arg[0], m->rsp, want);
+            m->rsp_len = ret > 0 ? (uint32_t)ret : 0;
+        }
+        break;
+    }
+    case QMBOX_OP_SOCK_CLOSE: {
+        int i = sock_slot(r, m->arg[0]);
+        if (i >= 0) {
+            close(r->socks[i]);
+            r->socks[i] = -1;
+        }
+        break;
+    }
+    case QMBOX_OP_END: {
+        const char *why = str_at(m, &off);
+        char e[300];
+        evlog_emit("device", "qemu.boot_end", "\"code\":%d,\"reason\":\"%s\"", m->arg[0],
+                   otahil_json_escape(e, sizeof(e), why));
+        ended = 1;
+        break;
+    }
+    default:
+        ret = -1;
+        evlog_emit("device", "qemu.bad_request", "\"op\":%u", op);
+        break;
+    }
+    m->ret = ret;
+    __atomic_store_n(&m->rsp_seq, __atomic_load_n(&m->req_seq, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+    pthread_mutex_lock(&r->lock);
+    ring_door(r);
+    pthread_mutex_unlock(&r->lock);
+    return ended;
+}
+
+static void *relay_main(void *arg)
+{
+    struct relay *r = arg;
+    char buf[256];
+    while (!r->stop) {
+        struct pollfd p = { r->door, POLLIN, 0 };
+        int pr = poll(&p, 1, 100);
+        if (pr > 0) {
+            ssize_t n = read(r->door, buf, sizeof(buf));
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+                break; /* QEMU is gone */
+        }
+        while (!r->stop && __atomic_load_n(&r->m->req_seq, __ATOMIC_ACQUIRE) !=
+                               __atomic_load_n(&r->m->rsp_seq, __ATOMIC_ACQUIRE))
+            (void)serve(r);
+    }
+    return NULL;
+}
+
+/* ---- QEMU ------------------------------------------------------------------- */
+
+static int listen_unix(const char *path)
+{
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof(a));
+    a.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(a.sun_path))
+        return -1;
+    strcpy(a.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 1) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Accepts QEMU's connection, or -1 after timeout_ms or when QEMU ended. */
+static int accept_from(int lfd, pid_t qemu, int timeout_ms)
+{
+    uint64_t until = now_ms() + (uint64_t)timeout_ms;
+    while (now_ms() < until && !g_term) {
+        struct pollfd p = { lfd, POLLIN, 0 };
+        if (poll(&p, 1, 50) > 0)
+            return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (waitpid(qemu, NULL, WNOHANG) == qemu)
+            return -1;
+    }
+    return -1;
+}
+
+static void console_lines(char *acc, size_t *alen, const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        if (c == '\r')
+            continue;
+        if (c == '\n' || *alen == 511) {
+            char e[1100];
+            acc[*alen] = 0;
+            evlog_emit("device", "uart.line", "\"line\":\"%s\"",
+                       otahil_json_escape(e, sizeof(e), acc));
+            *alen = 0;
+            if (c == '\n')
+                continue;
+        }
+        acc[(*alen)++] = c;
+    }
+}
+
+/* Writes the region's chip and state back into the flash file, by rename. */
+static int write_back(const char *flash, const uint8_t *region, size_t len)
+{
+    char err[600];
+    if (write_file_atomic(flash, region, len, err, sizeof(err)) != 0)
+        return harness("flash write-back", err);
+    return 0;
+}
+
+int qemu_boot(const struct qemu_boot_opts *o)
+{
+    static struct board b;
+    char err[1024], elf[4200], dir[] = "/tmp/otahil-qemu-XXXXXX", region_path[4200];
+    char u0[128], u1[128], mem[4400], serial0[160], serial1[160];
+    if (board_open(&b, o->board, err, sizeof(err)) != 0)
+        return harness("board", err);
+    size_t state = flashsim_state_size(&b.geom), flen = 0;
+    if ((size_t)b.geom.size + state > QMBOX_OFF || b.flash_base != QMBOX_REGION_ADDR) {
+        snprintf(err, sizeof(err), "board %s: the QEMU target needs flash_base = 0x%08X and "
+                 "chip + model state (%zu bytes) within %u bytes", b.name, QMBOX_REGION_ADDR,
+                 (size_t)b.geom.size + state, QMBOX_OFF);
+        return harness("board", err);
+    }
+    if (o->firmware)
+        snprintf(elf, sizeof(elf), "%s", o->firmware);
+    else if (otahil_sibling_exe("../qemu/otahil-fw.elf", elf, sizeof(elf)) != 0 &&
+             access(elf, R_OK) != 0)
+        return harness("firmware", "no build/qemu/otahil-fw.elf (make qemu-fw)");
+    uint8_t *flash = NULL;
+    if (read_file(o->flash, &flash, &flen, err, sizeof(err)) != 0)
+        return harness("flash", err);
+    if (flen != (size_t)b.geom.size + state) {
+        free(flash);
+        snprintf(err, sizeof(err), "%s: %zu bytes, not a flash file of board %s (%zu)", o->flash,
+                 flen, b.name, (size_t)b.geom.size + state);
+        return harness("flash", err);
+    }
+
+    /* The region: chip + state at 0, the mailbox at QMBOX_OFF. */
+    snprintf(region_path, sizeof(region_path), "%s.qemu", o->flash);
+    int rfd = open(region_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (rfd < 0 || ftruncate(rfd, QMBOX_REGION_SIZE) != 0) {
+        snprintf(err, sizeof(err), "%s: %s", region_path, strerror(errno));
+        free(flash);
+        if (rfd >= 0)
+            close(rfd);
+        return harness("region", err);
+    }
+    uint8_t *region = mmap(NULL, QMBOX_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+    close(rfd);
+    if (region == MAP_FAILED) {
+        free(flash);
+        return harness("region", strerror(errno));
+    }
+    memcpy(region, flash, flen);
+    free(flash);
+    struct qmbox *m = (struct qmbox *)(region + QMBOX_OFF);
+    memset(m, 0, offsetof(struct qmbox, req));
+    struct qmbox_cfg *c = &m->cfg;
+    snprintf(c->board, sizeof(c->board), "%s", b.name);
+    c->geom = b.geom;
+    {
+        struct flashsim fs;
+        if (flashsim_init(&fs, &b.geom, region, region + b.geom.size, 0) != 0 ||
+            board_apply(&b, &fs) != 0) {
+            munmap(region, QMBOX_REGION_SIZE);
+            return harness("flash", "the flash model refuses the board's table");
+        }
+        memcpy(c->parts, fs.parts, sizeof(c->parts));
+        c->nparts = fs.nparts;
+    }
+    for (int i = 0; i < b.nkv && i < 4; i++)
+        c->kv_parts[i] = b.kv_parts[i];
+    c->nkv = b.nkv;
+    c->pingpong = strcmp(b.bootloader, "pingpong") == 0;
+    c->boot_attempts = b.boot_attempts;
+    c->flash_base = b.flash_base;
+    c->state_off = b.geom.size;
+    snprintf(c->pk, sizeof(c->pk), "%s", o->pk);
+    snprintf(c->dn, sizeof(c->dn), "%s", o->dn);
+    snprintf(c->ds, sizeof(c->ds), "%s", o->ds);
+    c->reboot_delay_ms = o->reboot_delay_ms;
+    c->resume = o->resume;
+    c->checkpoint = b.checkpoint;
+    if (o->cut_seq) {
+        c->fault.mode = (uint8_t)o->cut_mode;
+        c->fault.at_seq = o->cut_seq;
+        c->fault.seed = o->cut_seq;
+    }
+    m->version = QMBOX_VERSION;
+    __atomic_store_n(&m->magic, QMBOX_MAGIC, __ATOMIC_RELEASE);
+
+    if (!mkdtemp(dir)) {
+        munmap(region, QMBOX_REGION_SIZE);
+        return harness("sockets", strerror(errno));
+    }
+    snprintf(u0, sizeof(u0), "%s/uart0", dir);
+    snprintf(u1, sizeof(u1), "%s/uart1", dir);
+    int l0 = listen_unix(u0), l1 = listen_unix(u1);
+    snprintf(mem, sizeof(mem), "memory-backend-file,id=fl,size=16M,mem-path=%s,share=on",
+             region_path);
+    snprintf(serial0, sizeof(serial0), "unix:%s", u0);
+    snprintf(serial1, sizeof(serial1), "unix:%s", u1);
+    const char *argv[] = { "qemu-system-arm", "-M", "mps2-an385,memory-backend=fl",
+                           "-object", mem, "-kernel", elf, "-display", "none", "-monitor", "none",
+                           "-no-reboot", "-semihosting-config", "enable=on,target=native",
+                           "-serial", serial0, "-serial", serial1, NULL };
+    int rc = DUT_EXIT_HARNESS, c0 = -1, c1 = -1;
+    pid_t qpid = -1;
+    struct relay r;
+    pthread_t th;
+    int relay_up = 0;
+    memset(&r, 0, sizeof(r));
+    for (int i = 0; i < MAX_SOCKS; i++)
+        r.socks[i] = -1;
+    pthread_mutex_init(&r.lock, NULL);
+    if (l0 < 0 || l1 < 0) {
+        rc = harness("sockets", strerror(errno));
+        goto out;
+    }
+    qpid = fork();
+    if (qpid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0)
+            dup2(nul, 0);
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "otahil-qemu: exec qemu-system-arm: %s\n", strerror(errno));
+        _exit(127);
+    }
+    if (qpid < 0) {
+        rc = harness("fork", strerror(errno));
+        goto out;
+    }
+    evlog_emit("device", "qemu.start", "\"pid\":%d,\"firmware\":\"%s\"", (int)qpid, elf);
+    c0 = accept_from(l0, qpid, 10000);
+    c1 = c0 >= 0 ? accept_from(l1, qpid, 10000) : -1;
+    if (c0 < 0 || c1 < 0) {
+        rc = harness("qemu", g_term ? "powered off while starting" :
+                     "qemu-system-arm did not connect its UARTs within 10 s");
+        goto out;
+    }
+    r.m = m;
+    r.door = c1;
+    r.o = o;
+    if (pthread_create(&th, NULL, relay_main, &r) != 0) {
+        rc = harness("relay", "cannot start its thread");
+        goto out;
+    }
+    relay_up = 1;
+
+    char acc[512], buf[1024];
+    size_t alen = 0;
+    uint32_t last_ticks = 0;
+    uint64_t last_change = now_ms();
+    for (;;) {
+        struct pollfd p = { c0, POLLIN, 0 };
+        if (poll(&p, 1, 50) > 0) {
+            ssize_t n = read(c0, buf, sizeof(buf));
+            if (n > 0)
+                console_lines(acc, &alen, buf, (size_t)n);
+        }
+        int st;
+        if (waitpid(qpid, &st, WNOHANG) == qpid) {
+            qpid = -1;
+            ssize_t n;
+            while ((n = read(c0, buf, sizeof(buf))) > 0)
+                console_lines(acc, &alen, buf, (size_t)n);
+            if (alen)
+                console_lines(acc, &alen, "\n", 1);
+            if (WIFEXITED(st) && WEXITSTATUS(st) != 127) {
+                rc = WEXITSTATUS(st);
+                if (rc == 0) /* a reset other than the firmware's own exit (-no-reboot) */
+                    rc = DUT_EXIT_CRASH;
+            } else {
+                snprintf(err, sizeof(err), "qemu-system-arm ended with %s %d",
+                         WIFEXITED(st) ? "status" : "signal",
+                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+                rc = harness("qemu", err);
+            }
+            break;
+        }
+        if (g_term) {
+            evlog_emit("device", "device.poweroff", "");
+            kill(qpid, SIGKILL);
+            waitpid(qpid, NULL, 0);
+            qpid = -1;
+            rc = DUT_EXIT_OFF;
+            break;
+        }
+        uint32_t t = __atomic_load_n(&m->ticks, __ATOMIC_ACQUIRE);
+        if (t != last_ticks) {
+            last_ticks = t;
+            last_change = now_ms();
+        } else if (now_ms() - last_change > o->watchdog_ms) {
+            kill(qpid, SIGKILL);
+            waitpid(qpid, NULL, 0);
+            qpid = -1;
+            snprintf(err, sizeof(err), "the guest's clock stood still for %u ms: hung",
+                     o->watchdog_ms);
+            rc = harness("watchdog", err);
+            break;
+        }
+    }
+out:
+    if (qpid > 0) {
+        kill(qpid, SIGKILL);
+        waitpid(qpid, NULL, 0);
+    }
+    if (relay_up) {
+        r.stop = 1;
+        pthread_join(th, NULL);
+    }
+    if (r.mq) {
+        /* Power is gone: no DISCONNECT, the broker sees the connection drop. */
+        mosquitto_loop_stop(r.mq, true);
+        mosquitto_destroy(r.mq);
+    }
+    for (int i = 0; i < MAX_SOCKS; i++)
+        if (r.socks[i] > 0)
+            close(r.socks[i]);
+    if (c0 >= 0)
+        close(c0);
+    if (c1 >= 0)
+        close(c1);
+    if (l0 >= 0)
+        close(l0);
+    if (l1 >= 0)
+        close(l1);
+    unlink(u0);
+    unlink(u1);
+    rmdir(dir);
+    if (write_back(o->flash, region, flen) != 0)
+        rc = DUT_EXIT_HARNESS;
+    munmap(region, QMBOX_REGION_SIZE);
+    return rc;
+}
+
+void qemu_boot_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}

@@ -1,0 +1,101 @@
+/*
+ * qmbox.h - the shared-memory mailbox between QEMU firmware and the harness
+ * (docs/qemu.md, "Mailbox"). It lives at the top of the 16 MiB file-backed
+ * region at 0x21000000, which QEMU maps from a file the harness maps too;
+ * the flash chip bytes and the flash model's state sit at the bottom of the
+ * same region. Freestanding: included by the guest and by the host.
+ *
+ * One request at a time, guest to host (the firmware is single-threaded):
+ * the guest fills op, arg[], req[0..req_len), then increments req_seq and
+ * rings the doorbell (a byte on UART1). The host serves it, fills ret,
+ * rsp[0..rsp_len), sets rsp_seq = req_seq and rings back (a byte into
+ * UART1's receiver, an interrupt that ends the guest's WFI). Messages the
+ * host receives for the device (MQTT deliveries, "connected") go into the
+ * inbound ring, written only by the host (in_wr) and read only by the guest
+ * (in_rd), each followed by a doorbell byte.
+ */
+#ifndef OTAHIL_QMBOX_H
+#define OTAHIL_QMBOX_H
+
+#include <stdint.h>
+#include "sim/flash/flashsim.h"
+
+#define QMBOX_REGION_ADDR 0x21000000u /* QEMU mps2-an385 "mps.ram", file-backed */
+#define QMBOX_REGION_SIZE 0x1000000u  /* 16 MiB: the file's size */
+#define QMBOX_OFF         0xF00000u   /* mailbox offset in the region: 15 MiB */
+#define QMBOX_MAGIC       0x58424D51u /* "QMBX" */
+#define QMBOX_VERSION     1u
+#define QMBOX_BUF         8192u       /* request and response payload bytes */
+#define QMBOX_RING        (256u * 1024u) /* inbound ring bytes */
+#define QMBOX_STR         80          /* identity and board strings */
+
+/* Requests (op). Strings in req are NUL-terminated, one after another. */
+enum qmbox_op {
+    QMBOX_OP_NONE = 0,
+    QMBOX_OP_EVENT = 1,        /* req: src, ev, fields                      ret 0 */
+    QMBOX_OP_MQTT_INIT = 2,    /* req: pk, dn, ds                           ret 0, 1 exists, <0 */
+    QMBOX_OP_MQTT_PUB = 3,     /* arg0 qos, arg1 data len; req: topic, data  ret 0 / <0 */
+    QMBOX_OP_MQTT_SUB = 4,     /* req: topic                                ret 0 / <0 */
+    QMBOX_OP_MQTT_DEINIT = 5,  /*                                           ret 0 */
+    QMBOX_OP_SOCK_CONNECT = 6, /* arg0 port; req: host                      ret fd > 0 / <0 */
+    QMBOX_OP_SOCK_SEND = 7,    /* arg0 fd; req: bytes (req_len)             ret sent / <0 */
+    QMBOX_OP_SOCK_RECV = 8,    /* arg0 fd, arg1 len (<= QMBOX_BUF)          ret n, rsp: bytes */
+    QMBOX_OP_SOCK_CLOSE = 9,   /* arg0 fd                                   ret 0 */
+    QMBOX_OP_END = 10,         /* arg0 exit code; req: reason (the boot ends) ret 0 */
+    QMBOX_OP_COUNT
+};
+
+/* Inbound records: header then topic then payload, padded to 4 bytes. A
+ * record that would cross the ring's end starts at 0 instead (a header with
+ * kind QMBOX_IN_WRAP marks the skipped tail when there is room for one). */
+enum qmbox_in_kind { QMBOX_IN_WRAP = 0, QMBOX_IN_CONNECTED = 1, QMBOX_IN_MSG = 2 };
+struct qmbox_in_hdr {
+    uint32_t kind;        /* enum qmbox_in_kind */
+    uint32_t topic_len;   /* bytes, without NUL (a NUL follows in the ring) */
+    uint32_t payload_len; /* bytes (a NUL follows in the ring) */
+};
+
+/* What one boot is given: written by the host before QEMU starts. */
+struct qmbox_cfg {
+    char     board[32];
+    struct flashsim_geom geom;
+    struct flashsim_part parts[FLASHSIM_MAX_PARTS];
+    int32_t  nparts;
+    int32_t  kv_parts[4];
+    int32_t  nkv;
+    int32_t  pingpong;         /* 0 copy, 1 pingpong */
+    uint32_t boot_attempts;
+    uint32_t flash_base;       /* the board's address of chip offset 0 */
+    uint32_t state_off;        /* flash model state: region offset (chip at 0) */
+    struct flashsim_fault fault; /* armed at boot (mode NONE: none) */
+    char     pk[QMBOX_STR], dn[QMBOX_STR], ds[QMBOX_STR];
+    uint32_t reboot_delay_ms;
+    int32_t  resume;
+    uint32_t checkpoint;
+};
+
+struct qmbox {
+    uint32_t magic;            /* QMBOX_MAGIC, written by the host */
+    uint32_t version;          /* QMBOX_VERSION */
+    struct qmbox_cfg cfg;
+    volatile uint32_t ticks;   /* guest: ms since boot (SysTick); the host's watchdog */
+    volatile uint32_t req_seq; /* guest: last request posted */
+    volatile uint32_t rsp_seq; /* host: last request served */
+    uint32_t op;               /* enum qmbox_op */
+    int32_t  arg[4];
+    uint32_t req_len;
+    int32_t  ret;
+    uint32_t rsp_len;
+    volatile uint32_t in_wr;   /* host: ring write offset */
+    volatile uint32_t in_rd;   /* guest: ring read offset */
+    uint8_t  req[QMBOX_BUF];
+    uint8_t  rsp[QMBOX_BUF];
+    uint8_t  ring[QMBOX_RING];
+};
+
+/* The guest (ARM EABI) and the host (x86-64) must agree on every offset:
+ * fixed-width fields only, and these checks on both compilers. */
+_Static_assert(sizeof(struct qmbox_cfg) == 0x550, "qmbox_cfg layout changed: update both sides");
+_Static_assert(__builtin_offsetof(struct qmbox, ring) == 0x458c, "qmbox layout changed");
+
+#endif

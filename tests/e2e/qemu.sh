@@ -1,0 +1,97 @@
+# The QEMU target (docs/qemu.md): the device's firmware on a Cortex-M3 in
+# qemu-system-arm, its network offloaded through the mailbox to the real
+# broker and firmware server. The update, a rollback, a power cut during the
+# download (resumed with Range after the reboot), a hung guest (ERROR, not
+# FAIL), and the region file read by `otahil flash info`.
+. "$(dirname "$0")/lib.bash"
+command -v qemu-system-arm >/dev/null || { echo "SKIP: qemu-system-arm is not installed (scripts/install-deps.sh)"; exit 0; }
+command -v arm-none-eabi-gcc >/dev/null || { echo "SKIP: arm-none-eabi-gcc is not installed (scripts/install-deps.sh)"; exit 0; }
+bin=$(dirname "$OTAHIL")
+[ -x "$bin/otahil-qemu" ] || die "no $bin/otahil-qemu (make)"
+[ -f "$bin/../qemu/otahil-fw.elf" ] || die "no $bin/../qemu/otahil-fw.elf (make qemu-fw)"
+
+# the update, end to end, every boot a QEMU process
+"$OTAHIL" run update --target qemu --board qemu-mps2-an385 --out "$T/up" --reboot-delay-ms 200 | tee "$T/out" ||
+  die "run update --target qemu failed"
+grep -q '^PASS update (board qemu-mps2-an385' "$T/out" || die "no PASS line"
+grep -qE '^  PASS  image-exact' "$T/out" || die "image-exact did not pass"
+expect_events "$T/up/events.jsonl" qemu.start uart.line boot.start device.inform job.pushed http.request \
+  port.set_boot qemu.boot_end device.exit qemu.start boot.copy device.inform job.succeeded
+python3 - "$T/up/events.jsonl" <<'PY' || die "boots not ended by the firmware's own exit"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+ends = [e for e in evs if e["ev"] == "qemu.boot_end"]
+assert ends and ends[0]["code"] == 10 and ends[0]["reason"] == "hal_reboot", ends
+lines = [e["line"] for e in evs if e["ev"] == "uart.line"]
+assert any(l.startswith("otahil-fw: board qemu-mps2-an385") for l in lines), lines
+PY
+# the flash file and the QEMU region file it was copied from read the same
+for f in "$T/up/flash.bin" "$T/up/flash.bin.qemu"; do
+  "$OTAHIL" flash info "$f" --board qemu-mps2-an385 | tee "$T/info" || die "flash info $f"
+  grep -E '^APPLICATION .*image app-2\.0\.0-20260101\.1200.*<- boots' "$T/info" || die "$f: APPLICATION does not hold v2"
+  grep -E '^counters .* 2 boots' "$T/info" || die "$f: the model's boot counter is not 2"
+  grep -q '^violations 0' "$T/info" || die "$f: violations"
+done
+
+# a v2 that crashes at boot, on the A/B board: rolled back, v1 reported
+"$OTAHIL" run rollback --target qemu --board qemu-mps2-an385-ab --out "$T/rb" --reboot-delay-ms 200 | tee "$T/out" ||
+  die "run rollback --target qemu failed"
+grep -q '^PASS rollback' "$T/out" || die "no PASS rollback"
+expect_events "$T/rb/events.jsonl" job.pushed boot.switch app.crash boot.rollback device.inform job.failed
+
+# power cut (torn program) at flash op 340, in the download after its first
+# checkpoint: the next boot resumes from the breakpoint and the update passes
+cat > "$T/retry.plan" <<'PLAN'
+[plan]
+name = qemu-cut-retry
+description = The device loses power once during the download; the job has retries left.
+expect = pass
+retries = 2
+PLAN
+"$OTAHIL" run update --target qemu --board qemu-mps2-an385 --cut-at 340:torn --plan "$T/retry.plan" \
+  --out "$T/cut" --reboot-delay-ms 200 | tee "$T/out" || die "run with a power cut failed"
+grep -q '^PASS update' "$T/out" || die "no PASS after the power cut"
+expect_events "$T/cut/events.jsonl" agent.http_get device.power_cut device.exit boot.start agent.http_get \
+  port.set_boot boot.copy job.succeeded
+python3 - "$T/cut/events.jsonl" <<'PY' || die "no cut at op 340 or no resume"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+cut = [e for e in evs if e["ev"] == "device.power_cut"]
+assert len(cut) == 1 and cut[0]["where"] == "flash op 340", cut
+exits = [e["status"] for e in evs if e["ev"] == "device.exit"]
+assert exits[0] == "power-cut", exits
+gets = [e["range_from"] for e in evs if e["ev"] == "agent.http_get"]
+assert len(gets) == 2 and gets[0] == 0 and gets[1] > 0, gets
+PY
+# a cut needs the QEMU target
+"$OTAHIL" run update --board native --cut-at 340 --out "$T/nat" >"$T/out" 2>&1 && die "--cut-at on native accepted"
+grep -q 'needs --target qemu' "$T/out" || die "no reason for refusing --cut-at on native"
+
+# a guest that hangs: the watchdog ends the boot as a harness error
+"$OTAHIL" image make --version app-1.0.0-20180101.1000 -o "$T/v1.bin" >/dev/null || die "image make"
+"$OTAHIL" flash provision "$T/hang.bin" --board qemu-mps2-an385 --image "$T/v1.bin" >/dev/null || die "provision"
+python3 - "$T/hang.elf" <<'PY' || die "cannot build the hanging firmware"
+import struct, sys
+code = b"\xfe\xe7"  # b .
+# a minimal ELF32 for Cortex-M: vector table (SP, reset = 0x9 | thumb) then the loop at 0x8
+text = struct.pack("<II", 0x20400000, 0x9) + code + b"\x00\x00"
+ehdr_size, phdr_size = 52, 32
+off = ehdr_size + phdr_size
+ehdr = b"\x7fELF" + bytes([1, 1, 1, 0]) + bytes(8) + struct.pack("<HHIIIIIHHHHHH", 2, 40, 1, 0x9, ehdr_size, 0,
+                                                                    0x5000000, ehdr_size, phdr_size, 1, 40, 0, 0)
+phdr = struct.pack("<IIIIIIII", 1, off, 0, 0, len(text), len(text), 5, 4)
+open(sys.argv[1], "wb").write(ehdr + phdr + text)
+PY
+"$bin/otahil-qemu" --board qemu-mps2-an385 --flash "$T/hang.bin" --broker 127.0.0.1:9 --firmware "$T/hang.elf" \
+  --watchdog-ms 1500 --events "$T/hang.jsonl" 2>"$T/err"
+rc=$?
+[ "$rc" -eq 2 ] || die "a hung guest ended with $rc, not 2 (harness error)"
+grep -q 'watchdog' "$T/err" || die "no watchdog reason: $(cat "$T/err")"
+grep -q '"ev":"device.harness_error","what":"watchdog"' "$T/hang.jsonl" || die "no harness_error event"
+
+# bad input: one line naming what is wrong, exit 2
+"$bin/otahil-qemu" --board qemu-mps2-an385 --flash "$T/hang.bin" --broker 127.0.0.1:9 --cut-at 0 2>"$T/err" && die "--cut-at 0 accepted"
+grep -q "cut-at '0'" "$T/err" || die "no --cut-at error"
+"$bin/otahil-qemu" --board native --flash "$T/hang.bin" --broker 127.0.0.1:9 2>"$T/err"; [ $? -eq 2 ] || die "native board accepted"
+grep -q 'board native: the QEMU target needs flash_base' "$T/err" || die "no board error: $(cat "$T/err")"
+echo "qemu: ok"
