@@ -327,7 +327,7 @@ int cmd_certify(int argc, char **argv)
     struct certify_opts co;
     memset(&co, 0, sizeof(co));
     struct run_opts defaults = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, CERT_REBOOT_DELAY_MS, 60, 1, NULL,
-                                 NULL, 0, 0, 0 };
+                                 NULL, 0, 0, 0, NULL, NULL };
     co.run = defaults;
     co.jobs = 2;
     co.target = "native";
@@ -902,7 +902,7 @@ int cmd_repro(int argc, char **argv)
         return rc;
     }
     struct run_opts ro = { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 0, NULL,
-                           r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0 };
+                           r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0, NULL, NULL };
     struct fault_plan *plan = NULL;
     if (r.plan[0]) {
         snprintf(path, sizeof(path), "%s/%s", dir, r.plan);

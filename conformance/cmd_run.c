@@ -89,9 +89,10 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
             *(a[2] == 'm' ? &o->mqtt_port : &o->http_port) = (int)p;
             i++;
         }
-        else if (!strcmp(a, "--cut-at") && v && run_set_cut(v) == 0) { i++; }
+        else if (!strcmp(a, "--cut-at") && v) { o->cut = v; i++; }
         else if (!strcmp(a, "--target") && v) {
-            if (run_set_target(v) != 0) {
+            o->target = v;
+            if (run_target_qemu(v) < 0) {
                 fprintf(stderr, "otahil %s: --target '%s': expected native or qemu\n", cmd, v);
                 return -1;
             }
@@ -174,7 +175,7 @@ int cmd_run(int argc, char **argv)
         }
         scenario_file = scenario;
     }
-    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0, 0, 0 };
+    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0, 0, 0, NULL, NULL };
     char outbuf[4096];
     struct run_faults rf = { NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, 1), 0, 0 };
     struct fault_plan *plan = calloc(1, sizeof(*plan));

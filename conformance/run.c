@@ -447,23 +447,11 @@ static int resolve_port(const char *port, char *dut, size_t n, char *err, size_t
     return 0;
 }
 
-static int g_target_qemu;
-static char g_cut[64];
-
-int run_set_target(const char *target)
+int run_target_qemu(const char *target)
 {
-    if (target && strcmp(target, "native") != 0 && strcmp(target, "qemu") != 0)
-        return -1;
-    g_target_qemu = target && !strcmp(target, "qemu");
-    return 0;
-}
-
-int run_set_cut(const char *cut)
-{
-    if (cut && strlen(cut) >= sizeof(g_cut))
-        return -1;
-    snprintf(g_cut, sizeof(g_cut), "%s", cut ? cut : "");
-    return 0;
+    if (!target || !strcmp(target, "native"))
+        return 0;
+    return !strcmp(target, "qemu") ? 1 : -1;
 }
 
 enum verdict run_case(const char *name, const struct run_opts *o, struct run_result *res)
@@ -485,13 +473,15 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     char dut[4200] = "";
     if (resolve_port(o->port, dut, sizeof(dut), err, sizeof(err)) != 0)
         return set(res, V_ERROR, "%s", err);
-    if (g_target_qemu) {
+    if (run_target_qemu(o->target) < 0)
+        return set(res, V_ERROR, "target '%s': expected native or qemu", o->target);
+    if (run_target_qemu(o->target) == 1) {
         /* The same boots, verdicts and checks; each boot is otahil-qemu. */
         if (dut[0])
             return set(res, V_ERROR, "--target qemu runs the reference port only (--port %s)", o->port);
         if (otahil_sibling_exe("otahil-qemu", dut, sizeof(dut)) != 0)
             return set(res, V_ERROR, "cannot find otahil-qemu beside this executable (run make)");
-    } else if (g_cut[0]) {
+    } else if (o->cut && o->cut[0]) {
         return set(res, V_ERROR, "--cut-at needs --target qemu (native power cuts: otahil sweep)");
     }
 
@@ -577,7 +567,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                                   o->reboot_delay_ms, 1, o->plan ? o->plan->flash_write_us : 0,
                                   cloud_ca_path(cl)[0] ? cloud_ca_path(cl) : NULL,
                                   o->plan && o->plan->mqtts, o->plan ? o->plan->tls_fragment : 0,
-                                  o->plan ? o->plan->tls_heap : 0, g_cut[0] ? g_cut : NULL };
+                                  o->plan ? o->plan->tls_heap : 0, o->cut && o->cut[0] ? o->cut : NULL };
     struct supervisor sv;
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {
@@ -656,7 +646,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
             }
             /* A requested power cut ends a boot as a reboot does. */
             if (be.code != DUT_EXIT_REBOOT && be.code != DUT_EXIT_CRASH &&
-                !(be.code == DUT_EXIT_CUT && g_cut[0])) {
+                !(be.code == DUT_EXIT_CUT && o->cut && o->cut[0])) {
                 v = set(res, V_ERROR, "device process ended with %s (code %d, signal %d)",
                         be.code >= 0 ? dut_exit_name(be.code) : "a signal", be.code, be.signal);
                 break;

@@ -26,6 +26,13 @@ struct run_opts {
                                   * flash and the event log as they were then */
     int         mqtt_port;       /* the cloud's MQTT and HTTP ports on 127.0.0.1 (0: free ones); */
     int         http_port;       /* a port in use is the harness's ERROR, not the port's FAIL */
+    const char *target;          /* where the boots run: NULL or "native" (otahil-dut
+                                  * processes) or "qemu" (the firmware in qemu-system-arm,
+                                  * each boot an otahil-qemu process; docs/qemu.md) */
+    const char *cut;             /* --target qemu: a power cut "SEQ[:MODE]" at flash op SEQ
+                                  * of the flash file's life, MODE before (default), after,
+                                  * torn or erase (flashsim.h); the boot it ends counts as a
+                                  * reboot. NULL: none */
 };
 
 #define RUN_CHECKS_MAX 16
@@ -50,17 +57,8 @@ extern const char *const run_case_names[];
 /* One-line description of a case, or NULL when unknown. */
 const char *run_case_title(const char *name);
 
-/* Where the device's boots run for the runs that follow: NULL or "native"
- * (otahil-dut processes, the default) or "qemu" (the firmware in
- * qemu-system-arm, each boot an otahil-qemu process; docs/qemu.md). 0, or -1
- * for another name. */
-int run_set_target(const char *target);
-
-/* A power cut for the runs that follow (--target qemu only): "SEQ[:MODE]",
- * flash op SEQ of the flash file's life, MODE before (default), after, torn
- * or erase (flashsim.h); the boot it ends counts as a reboot. NULL or "":
- * none. 0, or -1 when too long (the device checks the rest). */
-int run_set_cut(const char *cut);
+/* 1 if target names the QEMU target, 0 for NULL or "native", -1 otherwise. */
+int run_target_qemu(const char *target);
 
 /* Runs the case. Returns the verdict (also in res). */
 enum verdict run_case(const char *name, const struct run_opts *o, struct run_result *res);
