@@ -93,6 +93,7 @@ static void usage(FILE *f)
             "                 port's boards/ports/reference/profile.ini\n"
             "  --board B      default: the profile's board\n"
             "  --shard I/N    run the I-th of N parts of the suite (for CI machines in parallel)\n"
+            "  --list         the cases this --only and --shard would report, and nothing run\n"
             "  --only IDS     only these cases (comma-separated IDs, or group prefixes: OTA-DL)\n"
             "  --quick        leave out the slow cases (reported SKIP)\n"
             "  --jobs N       cases at a time (default 2)\n"
@@ -104,6 +105,17 @@ static void usage(FILE *f)
 }
 
 /* ---- selection ------------------------------------------------------------ */
+
+static int id_selected(const char *id, const char *only);
+
+/* In this run: named by --only (or no --only) and in this shard. Shards split
+ * by the case that runs, so a check goes with its run. */
+static int case_selected(const struct cat_case *c, const struct certify_opts *co)
+{
+    if (!id_selected(c->id, co->only))
+        return 0;
+    return co->shard_n <= 1 || (int)(cat_base(c) - cat_cases) % co->shard_n == co->shard_i - 1;
+}
 
 static int id_selected(const char *id, const char *only)
 {
@@ -335,15 +347,14 @@ int cmd_certify(int argc, char **argv)
     int nsrc = 0;
     const char *port_name = NULL;
     char err[2048], outbuf[4096];
+    int list = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--list")) {
-            for (int k = 0; k < cat_ncases; k++)
-                printf("%-13s %s\n", cat_cases[k].id, cat_cases[k].title);
-            return 0;
+            list = 1;
         } else if (!strcmp(a, "--quick")) {
             co.quick = 1;
         } else if (!v) {
@@ -426,6 +437,12 @@ int cmd_certify(int argc, char **argv)
         fprintf(stderr, "otahil certify: --only: '%s' is not a case ID or group (otahil certify --list)\n", err);
         return OTAHIL_EXIT_HARNESS;
     }
+    if (list) { /* the cases this selection and shard would report */
+        for (int k = 0; k < cat_ncases; k++)
+            if (case_selected(&cat_cases[k], &co))
+                printf("%-13s %s\n", cat_cases[k].id, cat_cases[k].title);
+        return 0;
+    }
 
     /* profile, board */
     static struct profile prof;
@@ -507,12 +524,9 @@ int cmd_certify(int argc, char **argv)
     int *sel = calloc((size_t)cat_ncases, sizeof(int));
     for (int k = 0; k < cat_ncases; k++) {
         const struct cat_case *c = &cat_cases[k];
-        if (!id_selected(c->id, co.only))
+        if (!case_selected(c, &co))
             continue;
         const struct cat_case *b = cat_base(c);
-        /* shards split by the unit that runs, so a check goes with its run */
-        if (co.shard_n > 1 && (int)(b - cat_cases) % co.shard_n != co.shard_i - 1)
-            continue;
         sel[ncase++] = k;
         int ui = unit_of(u, nu, b);
         if (ui < 0) {

@@ -25,4 +25,10 @@ cat "$T/s1/summary.txt" "$T/s2/summary.txt" | grep -E '^(PASS|SKIP|FAIL|ERROR) '
 grep -E '^OTA-(VER|INT)-' "$T/ids" | sort >"$T/want"
 diff "$T/want" "$T/got" || die "shards do not cover the selection exactly once"
 grep -q 'incomplete$' "$T/s1/summary.txt" || die "a shard must not say certified"
+# the whole catalogue: --list names what each shard would run, each case exactly once
+for n in 2 3; do
+  for i in $(seq 1 $n); do "$OTAHIL" certify --list --shard "$i/$n" || die "--list --shard $i/$n"; done |
+    awk '{print $1}' | sort >"$T/got$n"
+  sort "$T/ids" | diff - "$T/got$n" || die "--shard I/$n does not cover the whole catalogue exactly once"
+done
 echo "catalogue: $(wc -l <"$T/ids") cases, docs in step"
