@@ -436,6 +436,30 @@ static int list_groups(const struct report *r, const char **groups)
     return ng;
 }
 
+/* The start of junit.xml and report.html: DIR/NAME's path, the report
+ * checked, its text opened in memory, and its case groups in order (groups
+ * is the caller's to free). 0, or -1 with the reason in err. */
+static int report_open(const struct report *r, const char *dir, const char *name, char *path,
+                       size_t pathlen, struct mem *m, const char ***groups, int *ng, char *err,
+                       size_t n)
+{
+    if (report_path(path, pathlen, dir, name, err, n) != 0)
+        return -1;
+    if (!r) {
+        set_err(err, n, "%s: no report to write", path);
+        return -1;
+    }
+    *groups = calloc((size_t)(r->ncases > 0 ? r->ncases : 1), sizeof(**groups));
+    if (!*groups || mem_open(m, path, err, n) != 0) {
+        if (!*groups)
+            set_err(err, n, "%s: out of memory building the report", path);
+        free(*groups);
+        return -1;
+    }
+    *ng = list_groups(r, *groups);
+    return 0;
+}
+
 static struct report_counts group_count(const struct report *r, const char *g, double *secs)
 {
     struct report_counts c = { 0, 0, 0, 0, 0 };
@@ -508,20 +532,8 @@ int report_write_junit(const struct report *r, const char *dir, char *err, size_
     const char **groups;
     int ng;
 
-    if (report_path(path, sizeof(path), dir, "junit.xml", err, n) != 0)
+    if (report_open(r, dir, "junit.xml", path, sizeof(path), &m, &groups, &ng, err, n) != 0)
         return -1;
-    if (!r) {
-        set_err(err, n, "%s: no report to write", path);
-        return -1;
-    }
-    groups = calloc((size_t)(r->ncases > 0 ? r->ncases : 1), sizeof(*groups));
-    if (!groups || mem_open(&m, path, err, n) != 0) {
-        if (!groups)
-            set_err(err, n, "%s: out of memory building the report", path);
-        free(groups);
-        return -1;
-    }
-    ng = list_groups(r, groups);
     c = report_count(r);
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)r->seed);
     if (r->profile)
@@ -1627,20 +1639,8 @@ int report_write_html(const struct report *r, const char *dir, char *err, size_t
     struct mem m;
     int ng, nbad = 0;
 
-    if (report_path(path, sizeof(path), dir, "report.html", err, n) != 0)
+    if (report_open(r, dir, "report.html", path, sizeof(path), &m, &groups, &ng, err, n) != 0)
         return -1;
-    if (!r) {
-        set_err(err, n, "%s: no report to write", path);
-        return -1;
-    }
-    groups = calloc((size_t)(r->ncases > 0 ? r->ncases : 1), sizeof(*groups));
-    if (!groups || mem_open(&m, path, err, n) != 0) {
-        if (!groups)
-            set_err(err, n, "%s: out of memory building the report", path);
-        free(groups);
-        return -1;
-    }
-    ng = list_groups(r, groups);
     c = report_count(r);
     status = report_status(r, 0);
 
