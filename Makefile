@@ -16,7 +16,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototyp
            -Wpointer-arith -Wformat=2 -Wno-format-zero-length -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -Iinclude -I. -D_GNU_SOURCE -fno-strict-aliasing
-LDLIBS  := -lmosquitto -lcivetweb -lcjson -linih -lcrypto -lssl -lpthread -ldl
+LDLIBS  := -lmosquitto -lcoap-3-openssl -lcivetweb -lcjson -linih -lcrypto -lssl -lpthread -ldl
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined

@@ -210,6 +210,18 @@ static void check_resume(const struct check_in *in, struct check_res *r)
             pending = bp;
         } else if (is_ev(e, "port.written")) {
             held_write(in, &h, e);
+        } else if (pending >= 0 && is_ev(e, "coap.block")) {
+            /* Block2 (spec §3.3): the first block asked must hold the breakpoint. */
+            uint64_t off = (uint64_t)ev_num(e, "offset", 0);
+            uint64_t bs = 16u << ((int)ev_num(e, "szx", 6) & 7);
+            if ((uint64_t)pending < off || (uint64_t)pending >= off + bs) {
+                put(r, "resume-range", V_FAIL,
+                    "the download at breakpoint %ld asked for Block2 number %d (bytes %llu..%llu), "
+                    "which does not hold the breakpoint", pending, (int)ev_num(e, "num", 0),
+                    (unsigned long long)off, (unsigned long long)(off + bs - 1));
+                return;
+            }
+            pending = -1;
         } else if (pending >= 0 && is_fw_get(e)) {
             const char *range = ev_str(e, "range");
             char want[40];
@@ -233,7 +245,7 @@ static void check_resume(const struct check_in *in, struct check_res *r)
     else if (!resumes)
         put(r, "resume-range", V_PASS, "%d download(s), none resumed; no Range asked", inits);
     else
-        put(r, "resume-range", V_PASS, "%d resume(s), each asked for Range: bytes=<breakpoint>- "
+        put(r, "resume-range", V_PASS, "%d resume(s), each asked for Range: bytes=<breakpoint>- (or the Block2 holding it) "
             "and resumed within what was written", resumes);
 }
 

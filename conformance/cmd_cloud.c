@@ -62,9 +62,11 @@ static const char cloud_usage[] =
     "  --http-fault KEY=VALUE firmware server fault for every GET, or N:KEY=VALUE for the Nth\n"
     "                         (repeatable; added to the plan's [http] / [http:N])\n"
     "  --mqtt-fault KEY=VALUE push fault for every job (repeatable; added to the plan's [mqtt])\n"
-    "  --proxy-fault mqtt|http:SPEC  a transport fault (repeatable; added to [proxy.mqtt] /\n"
-    "                         [proxy.http]): devices then use the proxy's MQTT port, and firmware\n"
-    "                         URLs name the HTTP proxy\n"
+    "  --coap-fault KEY=VALUE CoAP block fault (repeatable; added to the plan's [coap])\n"
+    "  --proxy-fault mqtt|http|coap:SPEC  a transport fault (repeatable; added to [proxy.mqtt] /\n"
+    "                         [proxy.http] / [proxy.coap]): devices then use the proxy's MQTT\n"
+    "                         port (device_coap_port in cloud.json for CoAP), and firmware URLs\n"
+    "                         name the HTTP proxy\n"
     "  --transport T          http (default), https, mqtts or mqtts+https: an HTTPS listener and\n"
     "                         https:// firmware URLs, a TLS listener on the broker, both; the\n"
     "                         test CA is made in WORKDIR/tls (docs/cloud.md)\n"
@@ -174,7 +176,8 @@ static int cmd_device_parse(const char *v, struct cmd_device *d)
     return cmd_split(d->spec, d->part, 3);
 }
 
-static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqtt, const char *events)
+static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqtt, int device_coap,
+                                const char *events)
 {
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
     cJSON *o = cJSON_CreateObject();
@@ -189,6 +192,10 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqt
         cJSON_AddNumberToObject(o, "mqtts_port", cloud_mqtts_port(c));
     if (cloud_https_port(c))
         cJSON_AddNumberToObject(o, "https_port", cloud_https_port(c));
+    cJSON_AddNumberToObject(o, "coap_port", cloud_coap_port(c));
+    cJSON_AddNumberToObject(o, "device_coap_port", device_coap); /* a [proxy.coap] proxy's, or it */
+    if (cloud_coaps_port(c))
+        cJSON_AddNumberToObject(o, "coaps_port", cloud_coaps_port(c)); /* DTLS-PSK */
     if (cloud_ca_path(c)[0])
         cJSON_AddStringToObject(o, "ca", cloud_ca_path(c)); /* the CA devices trust */
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
@@ -259,7 +266,7 @@ static int cmd_tls_opt_parse(int argc, char **argv, int *i, char *kind, const ch
 }
 
 /* Builds the fault plan of --plan, --http-fault and --mqtt-fault (kind[i]
- * 'h' or 'm' for value[i]; 'p' --proxy-fault; 'T', 'C', 'F', 'H' the TLS
+ * 'h', 'm' or 'c' (--coap-fault) for value[i]; 'p' --proxy-fault; 'T', 'C', 'F', 'H' the TLS
  * options, cmd_tls_key()). 0, or -1 after printing one line. */
 int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *value,
                    const char *kind, int nv, struct fault_plan *p)
@@ -282,8 +289,9 @@ int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *va
             char sec[16], kv[PLAN_SPEC_MAX + 8];
             const char *colon = strchr(value[i], ':');
             size_t k = colon ? (size_t)(colon - value[i]) : 0;
-            if (k != 4 || (strncmp(value[i], "mqtt", 4) && strncmp(value[i], "http", 4))) {
-                snprintf(err, sizeof err, "expected mqtt:SPEC or http:SPEC");
+            if (k != 4 || (strncmp(value[i], "mqtt", 4) && strncmp(value[i], "http", 4) &&
+                           strncmp(value[i], "coap", 4))) {
+                snprintf(err, sizeof err, "expected mqtt:SPEC, http:SPEC or coap:SPEC");
                 rc = -1;
             } else {
                 snprintf(sec, sizeof sec, "proxy.%.4s", value[i]);
@@ -297,11 +305,12 @@ int cmd_fault_plan(const char *cmd, const char *plan_file, const char *const *va
             rc = plan_add_cli(p, "plan", kv, err, sizeof err);
         } else
             rc = kind[i] == 'h' ? plan_add_http_option(p, value[i], err, sizeof err)
-                                : plan_add_cli(p, "mqtt", value[i], err, sizeof err);
+                 : plan_add_cli(p, kind[i] == 'c' ? "coap" : "mqtt", value[i], err, sizeof err);
         if (rc != 0) {
             fprintf(stderr, "otahil %s: %s '%s': %s\n", cmd,
                     kind[i] == 'h' ? "--http-fault" : kind[i] == 'p' ? "--proxy-fault"
-                    : cmd_tls_key(kind[i]) ? cmd_tls_opt(kind[i]) : "--mqtt-fault",
+                    : cmd_tls_key(kind[i]) ? cmd_tls_opt(kind[i])
+                    : kind[i] == 'c' ? "--coap-fault" : "--mqtt-fault",
                     value[i], err);
             return -1;
         }
@@ -325,7 +334,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
     char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[1024], jpath[PATH_MAX + 16];
     sigset_t set, old;
     struct cloud *c;
-    struct netfault netf = { NULL, NULL };
+    struct netfault netf = { NULL, NULL, NULL, 0 };
     int ndev = 0, nf = 0, have_seed = 0, use_plan, rc = OTAHIL_EXIT_PASS;
     uint64_t n;
     char tk = 0;
@@ -365,6 +374,9 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
             fval[nf++] = v;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--mqtt-fault", &v)) > 0) {
             fkind[nf] = 'm';
+            fval[nf++] = v;
+        } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--coap-fault", &v)) > 0) {
+            fkind[nf] = 'c';
             fval[nf++] = v;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--proxy-fault", &v)) > 0) {
             fkind[nf] = 'p';
@@ -455,13 +467,14 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         }
     }
     snprintf(jpath, sizeof jpath, "%s/cloud.json", dir);
-    if (cmd_write_cloud_json(dir, c, netfault_mqtt_port(&netf, c), evabs) != 0) {
+    if (cmd_write_cloud_json(dir, c, netfault_mqtt_port(&netf, c), netfault_coap_port(&netf, c), evabs) != 0) {
         fprintf(stderr, "otahil cloud: cannot write %s: %s\n", jpath, strerror(errno));
         rc = OTAHIL_EXIT_HARNESS;
         goto stop;
     }
-    printf("otahil cloud: mqtt 127.0.0.1:%d  http http://127.0.0.1:%d  events %s  (Ctrl-C stops)\n",
-           cloud_mqtt_port(c), cloud_http_port(c), evabs);
+    printf("otahil cloud: mqtt 127.0.0.1:%d  http http://127.0.0.1:%d  coap coap://127.0.0.1:%d  "
+           "events %s  (Ctrl-C stops)\n", cloud_mqtt_port(c), cloud_http_port(c), cloud_coap_port(c),
+           evabs);
     if (cloud_mqtts_port(c) || cloud_https_port(c))
         printf("otahil cloud: TLS: mqtts 127.0.0.1:%d  https https://127.0.0.1:%d  CA %s (device: "
                "--ca%s)\n", cloud_mqtts_port(c), cloud_https_port(c), cloud_ca_path(c),

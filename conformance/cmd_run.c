@@ -20,8 +20,10 @@ static void run_usage(FILE *f)
             "                       [--reboot-delay-ms N] [--timeout S] [--port P] [--target native|qemu]\n"
             "                       [--cut-at SEQ[:MODE]]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
-            "                       [--proxy-fault mqtt|http:SPEC]...\n"
-            "                       [--transport http|https|mqtts|mqtts+https] [--tls CERT]\n"
+            "                       [--coap-fault KEY=VALUE]... [--proxy-fault mqtt|http|coap:SPEC]...\n"
+            "                       [--transport http|https|mqtts|mqtts+https|coap+http|coap+https|coap+coap\n"
+            "                                    |coaps+http|coaps+https|coaps+coaps]\n"
+            "                       [--tls CERT]\n"
             "                       [--tls-fragment N] [--tls-heap BYTES] [--mqtt-port P] [--http-port P]\n"
             "       otahil run SCENARIO [options]   (the update case under fixtures/faults/SCENARIO.plan)\n"
             "       otahil run --list\n"
@@ -37,7 +39,9 @@ static void run_usage(FILE *f)
             "qemu-mps2-an385, docs/qemu.md) instead of an otahil-dut process; --cut-at cuts\n"
             "its power at flash op SEQ (MODE before, after, torn, erase) and boots it again.\n"
             "--transport, --tls, --tls-fragment and --tls-heap set the plan's keys of the same\n"
-            "names: firmware over HTTPS, MQTT over TLS, the certificate the HTTPS server presents\n"
+            "names: firmware over HTTPS, MQTT over TLS, the CoAP signal channel (coap+...: CoAP\n"
+            "messages, firmware over HTTP, HTTPS or CoAP blocks; coaps+...: over DTLS-PSK), the\n"
+            "certificate the HTTPS server presents\n"
             "(good, untrusted-ca, expired, wrong-host), the device's TLS record size and heap.\n"
             "--mqtt-port and --http-port fix the cloud's ports on 127.0.0.1 (default: free ones);\n"
             "one already in use is a harness error (exit 2). The broker is mosquitto along PATH\n"
@@ -65,7 +69,7 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
         else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 0); i++; if (rf) rf->have_seed = 1; }
         else if (rf && !strcmp(a, "--plan") && v) { rf->plan = v; i++; }
         else if (rf && (!strcmp(a, "--http-fault") || !strcmp(a, "--mqtt-fault") ||
-                        !strcmp(a, "--proxy-fault")) && v) {
+                        !strcmp(a, "--coap-fault") || !strcmp(a, "--proxy-fault")) && v) {
             rf->kind[rf->n] = a[2];
             rf->value[rf->n++] = v;
             i++;

@@ -9,9 +9,9 @@
 #include "mock_cloud/proxy.h"
 
 /* Parses the specs and sorts them by direction. */
-static int specs(char *const *spec, int n, struct proxy_fault up[PROXY_MAX_FAULTS], int *nup,
-                 struct proxy_fault down[PROXY_MAX_FAULTS], int *ndown, const char *name, char *err,
-                 size_t errlen)
+static int specs(char *const *spec, int n, int kind, struct proxy_fault up[PROXY_MAX_FAULTS],
+                 int *nup, struct proxy_fault down[PROXY_MAX_FAULTS], int *ndown, const char *name,
+                 char *err, size_t errlen)
 {
     char e[256];
     *nup = *ndown = 0;
@@ -19,7 +19,7 @@ static int specs(char *const *spec, int n, struct proxy_fault up[PROXY_MAX_FAULT
         struct proxy_fault f;
         int dir;
         if (proxy_fault_parse(spec[i], &f, &dir, e, sizeof(e)) != 0 ||
-            proxy_fault_check(&f, PROXY_TCP, e, sizeof(e)) != 0) {
+            proxy_fault_check(&f, kind, e, sizeof(e)) != 0) {
             snprintf(err, errlen, "[proxy.%s] fault = %s: %s", name, spec[i], e);
             return -1;
         }
@@ -37,17 +37,17 @@ static int specs(char *const *spec, int n, struct proxy_fault up[PROXY_MAX_FAULT
     return 0;
 }
 
-static struct proxy *start_one(const char *name, int upstream, char *const *spec, int n,
+static struct proxy *start_one(const char *name, int kind, int upstream, char *const *spec, int n,
                                uint64_t seed, char *err, size_t errlen)
 {
     struct proxy_fault up[PROXY_MAX_FAULTS], down[PROXY_MAX_FAULTS];
     int nup, ndown;
-    if (specs(spec, n, up, &nup, down, &ndown, name, err, errlen) != 0)
+    if (specs(spec, n, kind, up, &nup, down, &ndown, name, err, errlen) != 0)
         return NULL;
     struct proxy_opts o;
     memset(&o, 0, sizeof(o));
     o.name = name;
-    o.kind = PROXY_TCP;
+    o.kind = kind;
     o.upstream_host = "127.0.0.1";
     o.upstream_port = upstream;
     o.seed = seed;
@@ -72,12 +72,13 @@ int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud
     memset(nf, 0, sizeof(*nf));
     if (!p)
         return 0;
+    nf->coaps = p->coap == 2;
     if (p->nproxy_mqtt &&
-        !(nf->mqtt = start_one("mqtt", cloud_device_mqtt_port(c), p->proxy_mqtt, p->nproxy_mqtt, seed, err,
+        !(nf->mqtt = start_one("mqtt", PROXY_TCP, cloud_device_mqtt_port(c), p->proxy_mqtt, p->nproxy_mqtt, seed, err,
                                errlen)))
         return -1;
     if (p->nproxy_http) {
-        nf->http = start_one("http", cloud_fw_port(c), p->proxy_http, p->nproxy_http,
+        nf->http = start_one("http", PROXY_TCP, cloud_fw_port(c), p->proxy_http, p->nproxy_http,
                              seed ^ 0x48545450ull, err, errlen);
         if (!nf->http) {
             netfault_stop(nf);
@@ -85,7 +86,21 @@ int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud
         }
         cloud_set_url_port(c, proxy_port(nf->http));
     }
+    if (p->nproxy_coap) {
+        nf->coap = start_one("coap", PROXY_UDP, p->coap == 2 ? cloud_coaps_port(c) : cloud_coap_port(c),
+                             p->proxy_coap, p->nproxy_coap,
+                             seed ^ 0x434f4150ull, err, errlen);
+        if (!nf->coap) {
+            netfault_stop(nf);
+            return -1;
+        }
+    }
     return 0;
+}
+
+int netfault_coap_port(const struct netfault *nf, const struct cloud *c)
+{
+    return nf->coap ? proxy_port(nf->coap) : nf->coaps ? cloud_coaps_port(c) : cloud_coap_port(c);
 }
 
 int netfault_mqtt_port(const struct netfault *nf, const struct cloud *c)
@@ -99,5 +114,7 @@ void netfault_stop(struct netfault *nf)
         proxy_stop(nf->mqtt);
     if (nf->http)
         proxy_stop(nf->http);
-    nf->mqtt = nf->http = NULL;
+    if (nf->coap)
+        proxy_stop(nf->coap);
+    nf->mqtt = nf->http = nf->coap = NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * netfault.h - the transport proxies a fault plan asks for ([proxy.mqtt],
- * [proxy.http]; docs/faults.md): one in front of the broker and one in
+ * [proxy.http], [proxy.coap]; docs/faults.md): one in front of the broker and one in
  * front of the firmware server, each with the plan's faults, seeded by the
  * run's seed. The device is pointed at the proxies: its broker address and
  * the firmware URLs the cloud pushes.
@@ -16,7 +16,8 @@ struct fault_plan;
 struct proxy;
 
 struct netfault {
-    struct proxy *mqtt, *http;   /* NULL: that hop is direct */
+    struct proxy *mqtt, *http, *coap;   /* NULL: that hop is direct */
+    int           coaps;                /* the device's CoAP is DTLS (the cloud's coaps port) */
 };
 
 /* Starts the proxies the plan has faults for (none: nothing started) and,
@@ -26,6 +27,9 @@ int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud
                    char *err, size_t errlen);
 /* The port a device should use for MQTT: the proxy's, or the broker's. */
 int netfault_mqtt_port(const struct netfault *nf, const struct cloud *c);
+/* The UDP port a device should use for CoAP: the proxy's ([proxy.coap]),
+ * or the cloud's CoAP endpoint (its DTLS port with a coaps transport). */
+int netfault_coap_port(const struct netfault *nf, const struct cloud *c);
 void netfault_stop(struct netfault *nf);
 
 #endif

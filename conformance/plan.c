@@ -32,7 +32,8 @@
 
 #define PLAN_LINE_MAX 1024 /* longest physical line read (inih's own limit is lower) */
 
-enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_PROXY_HTTP, SEC_BROKEN };
+enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_PROXY_HTTP,
+                SEC_COAP, SEC_PROXY_COAP, SEC_BROKEN };
 
 enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_IMAGE_SIZE,
                 PK_IMAGE_FOOTER, PK_BASE_VERSION, PK_TARGET_VERSION, PK_FLASH_WRITE_US,
@@ -56,7 +57,8 @@ struct plan_loader {
     int    rule;          /* index in p->http when sec is SEC_HTTP */
     int    plan_sec_line; /* line of [plan]; 0 if absent */
     int    mqtt_sec_line;
-    int    proxy_sec_line[2];
+    int    proxy_sec_line[3];
+    int    coap_sec_line;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -107,6 +109,10 @@ static int plan_sec_kind(const char *name, unsigned *nth, char *why, size_t whyl
         return SEC_PROXY_MQTT;
     if (strcmp(name, "proxy.http") == 0)
         return SEC_PROXY_HTTP;
+    if (strcmp(name, "coap") == 0)
+        return SEC_COAP;
+    if (strcmp(name, "proxy.coap") == 0)
+        return SEC_PROXY_COAP;
     if (strncmp(name, "http:", 5) == 0) {
         const char *d = name + 5;
         unsigned long v;
@@ -121,8 +127,8 @@ static int plan_sec_kind(const char *name, unsigned *nth, char *why, size_t whyl
         *nth = (unsigned)v;
         return SEC_HTTP;
     }
-    snprintf(why, whylen, "unknown section (expected plan, http, http:N, mqtt, proxy.mqtt or "
-             "proxy.http)");
+    snprintf(why, whylen, "unknown section (expected plan, http, http:N, mqtt, coap, proxy.mqtt, "
+             "proxy.http or proxy.coap)");
     return SEC_NONE;
 }
 
@@ -173,6 +179,8 @@ static void plan_section_begin(struct plan_loader *L, const char *line)
     case SEC_MQTT:       first = &L->mqtt_sec_line; break;
     case SEC_PROXY_MQTT: first = &L->proxy_sec_line[0]; break;
     case SEC_PROXY_HTTP: first = &L->proxy_sec_line[1]; break;
+    case SEC_PROXY_COAP: first = &L->proxy_sec_line[2]; break;
+    case SEC_COAP:       first = &L->coap_sec_line; break;
     case SEC_HTTP: {
         int i = plan_rule(p, nth, 0);
         if (i >= 0) {
@@ -362,15 +370,31 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
                  value);
         return -1;
     }
-    case PK_TRANSPORT:
-        if (!strcmp(value, "http") || !strcmp(value, "https") || !strcmp(value, "mqtts") ||
-            !strcmp(value, "mqtts+https")) {
-            p->mqtts = !strncmp(value, "mqtts", 5);
-            p->https = strstr(value, "https") != NULL;
-            return k;
-        }
-        snprintf(why, whylen, "expected http, https, mqtts or mqtts+https, got '%s'", value);
+    case PK_TRANSPORT: {
+        /* SIGNAL+DOWNLOAD; "http", "https" and "mqtts" are short for mqtt+http,
+         * mqtt+https and mqtts+http. */
+        static const struct { const char *name; int mqtts, https, coap, coap_dl; } tr[] = {
+            { "http", 0, 0, 0, 0 },        { "https", 0, 1, 0, 0 },
+            { "mqtts", 1, 0, 0, 0 },       { "mqtt+http", 0, 0, 0, 0 },
+            { "mqtt+https", 0, 1, 0, 0 },  { "mqtts+http", 1, 0, 0, 0 },
+            { "mqtts+https", 1, 1, 0, 0 }, { "coap+http", 0, 0, 1, 0 },
+            { "coap+https", 0, 1, 1, 0 },  { "coap+coap", 0, 0, 1, 1 },
+            { "coaps+http", 0, 0, 2, 0 },  { "coaps+https", 0, 1, 2, 0 },
+            { "coaps+coaps", 0, 0, 2, 1 }, /* coaps: DTLS with a pre-shared key */
+        };
+        for (size_t i = 0; i < sizeof tr / sizeof tr[0]; i++)
+            if (!strcmp(value, tr[i].name)) {
+                p->mqtts = tr[i].mqtts;
+                p->https = tr[i].https;
+                p->coap = tr[i].coap;
+                p->coap_dl = tr[i].coap_dl;
+                return k;
+            }
+        snprintf(why, whylen, "expected mqtt+http, mqtt+https, mqtts+http, mqtts+https, coap+http, "
+                 "coap+https, coap+coap, coaps+http, coaps+https or coaps+coaps (http, https, mqtts: "
+                 "the same over MQTT), got '%s'", value);
         return -1;
+    }
     case PK_TLS: {
         int c = testca_cert_parse(value);
         if (c < 0) {
@@ -432,8 +456,10 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
 static int plan_proxy_add(struct fault_plan *p, int sec, const char *key, const char *value,
                           char *why, size_t whylen)
 {
-    char ***list = sec == SEC_PROXY_MQTT ? &p->proxy_mqtt : &p->proxy_http;
-    int *n = sec == SEC_PROXY_MQTT ? &p->nproxy_mqtt : &p->nproxy_http;
+    char ***list = sec == SEC_PROXY_MQTT ? &p->proxy_mqtt : sec == SEC_PROXY_COAP ? &p->proxy_coap
+                                                                                 : &p->proxy_http;
+    int *n = sec == SEC_PROXY_MQTT ? &p->nproxy_mqtt : sec == SEC_PROXY_COAP ? &p->nproxy_coap
+                                                                            : &p->nproxy_http;
     char **t;
 
     if (strcmp(key, "fault") != 0) {
@@ -453,7 +479,7 @@ static int plan_proxy_add(struct fault_plan *p, int sec, const char *key, const 
         int dir;
         char e[256];
         if (proxy_fault_parse(value, &f, &dir, e, sizeof e) != 0 ||
-            proxy_fault_check(&f, PROXY_TCP, e, sizeof e) != 0) {
+            proxy_fault_check(&f, sec == SEC_PROXY_COAP ? PROXY_UDP : PROXY_TCP, e, sizeof e) != 0) {
             snprintf(why, whylen, "%s", e);
             return -1;
         }
@@ -513,8 +539,19 @@ static int plan_key(struct fault_plan *p, int sec, int rule, const char *key, co
         if (k >= 0)
             p->mqtt_line[k] = line;
         return k;
+    case SEC_COAP:
+        for (k = 0; k < CF_C_COUNT; k++)
+            if (strcmp(key, cloudfault_coap_key_name(k)) == 0 && p->coap_line[k] && line) {
+                *dup_line = p->coap_line[k];
+                return -1;
+            }
+        k = cloudfault_coap_set(&p->coapf, key, value, why, whylen);
+        if (k >= 0)
+            p->coap_line[k] = line;
+        return k;
     case SEC_PROXY_MQTT:
     case SEC_PROXY_HTTP:
+    case SEC_PROXY_COAP:
         return plan_proxy_add(p, sec, key, value, why, whylen);
     }
     snprintf(why, whylen, "outside a section");
@@ -606,6 +643,10 @@ static int plan_tls_check(const struct fault_plan *p, int *key, char *why, size_
 
 const char *plan_transport_name(const struct fault_plan *p)
 {
+    if (p->coap == 2)
+        return p->coap_dl ? "coaps+coaps" : p->https ? "coaps+https" : "coaps+http";
+    if (p->coap)
+        return p->coap_dl ? "coap+coap" : p->https ? "coap+https" : "coap+http";
     return p->https ? (p->mqtts ? "mqtts+https" : "https") : p->mqtts ? "mqtts" : "http";
 }
 
@@ -622,6 +663,9 @@ static int plan_finish(struct plan_loader *L)
                              "key '%s': %s", cloudfault_http_key_name(key), why);
     if (plan_tls_check(p, &key, why, sizeof why) != 0)
         return plan_fail(L, p->plan_line[key], "key '%s': %s", plan_keys[key], why);
+    if (cloudfault_coap_check(&p->coapf, &key, why, sizeof why) != 0)
+        return plan_fail(L, p->coap_line[key] ? p->coap_line[key] : L->coap_sec_line,
+                         "key '%s': %s", cloudfault_coap_key_name(key), why);
     return 0;
 }
 
@@ -741,6 +785,10 @@ int plan_check(const struct fault_plan *p, char *err, size_t n)
                      cloudfault_http_key_name(key), why);
             return -1;
         }
+    if (cloudfault_coap_check(&p->coapf, &key, why, sizeof why) != 0) {
+        snprintf(err, n, "section [coap]: key '%s': %s", cloudfault_coap_key_name(key), why);
+        return -1;
+    }
     return 0;
 }
 
@@ -790,6 +838,11 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
     if (p->nproxy_http)
         PLAN_PUT("%sproxy.http %d fault%s", len ? "; " : "", p->nproxy_http,
                  p->nproxy_http == 1 ? "" : "s");
+    if (p->coapf.set)
+        PLAN_PUT("%scoap %s", len ? "; " : "", cloudfault_coap_describe(&p->coapf, d, sizeof d));
+    if (p->nproxy_coap)
+        PLAN_PUT("%sproxy.coap %d fault%s", len ? "; " : "", p->nproxy_coap,
+                 p->nproxy_coap == 1 ? "" : "s");
     if (p->image_size)
         PLAN_PUT("%simage_size=%u", len ? "; " : "", p->image_size);
     if (p->image_no_footer)
@@ -804,7 +857,7 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
         PLAN_PUT("%sinform_within_ms=%u", len ? "; " : "", p->inform_within_ms);
     if (p->has_file_size)
         PLAN_PUT("%sfile_size=partition%+d", len ? "; " : "", (int)p->file_size_delta);
-    if (p->https || p->mqtts)
+    if (p->https || p->mqtts || p->coap)
         PLAN_PUT("%stransport=%s", len ? "; " : "", plan_transport_name(p));
     if (p->https)
         PLAN_PUT("%stls=%s", len ? "; " : "", testca_cert_name(p->tls_cert));
@@ -864,6 +917,7 @@ int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, siz
         return -1;
     }
     cloud_set_mqtt_faults(c, p->mqtt.set ? &p->mqtt : NULL);
+    cloud_set_coap_faults(c, p->coapf.set ? &p->coapf : NULL);
 
     for (int i = 0; i < p->nhttp; i++) {
         size_t l;
@@ -914,7 +968,10 @@ void plan_free(struct fault_plan *p)
         free(p->proxy_mqtt[i]);
     for (int i = 0; i < p->nproxy_http; i++)
         free(p->proxy_http[i]);
+    for (int i = 0; i < p->nproxy_coap; i++)
+        free(p->proxy_coap[i]);
     free(p->proxy_mqtt);
     free(p->proxy_http);
+    free(p->proxy_coap);
     memset(p, 0, sizeof *p);
 }

@@ -11,7 +11,9 @@
  *   [http]        firmware server rule for every firmware GET
  *   [http:N]      ... for the Nth firmware GET only
  *   [mqtt]        push faults of every job
+ *   [coap]        CoAP block download faults (cloudfault.h: drop_block, code, ...)
  *   [proxy.mqtt]  fault = SPEC lines, kept as text for the transport proxy
+ *   [proxy.coap]  the same for the UDP proxy in front of the CoAP endpoint
  *   [proxy.http]  the same
  *
  * Parsing is inih's. Every key is checked; the first problem is reported as
@@ -76,6 +78,11 @@ struct fault_plan {
     int      https;                    /* [plan] transport = https or mqtts+https: the firmware
                                         * is downloaded over HTTPS */
     int      mqtts;                    /* [plan] transport = mqtts or mqtts+https: MQTT over TLS */
+    int      coap;                     /* [plan] transport = coap+http, coap+https or coap+coap:
+                                        * the signal channel is CoAP (spec §3), 1; coaps+...: the
+                                        * same over DTLS with a pre-shared key, 2 */
+    int      coap_dl;                  /* [plan] transport = coap+coap or coaps+coaps: Block2
+                                        * download */
     int      tls_cert;                 /* [plan] tls: enum testca_cert the HTTPS server presents */
     uint32_t tls_fragment;             /* [plan] tls_fragment: the device asks for records of at
                                         * most this many bytes (512..4096); 0: not asked */
@@ -88,6 +95,10 @@ struct fault_plan {
     int      nproxy_mqtt;
     char   **proxy_http;               /* [proxy.http] fault = lines, in order (heap) */
     int      nproxy_http;
+    char   **proxy_coap;               /* [proxy.coap] fault = lines (UDP), in order (heap) */
+    int      nproxy_coap;
+    struct cloud_coap_faults coapf;    /* [coap]: the CoAP block faults; coapf.set == 0: none */
+    int      coap_line[CF_C_COUNT];
     /* Where each setting came from, for the checks that span a section. */
     int      http_line[CF_HTTP_RULES_MAX][CF_H_COUNT]; /* line of each key; 0: unset or option */
     int      http_sec_line[CF_HTTP_RULES_MAX];         /* line of the section; 0: option */
@@ -133,7 +144,9 @@ int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, siz
  * faults", or "no faults". Returns buf. */
 char *plan_summary(const struct fault_plan *p, char *buf, size_t n);
 
-/* "http", "https", "mqtts" or "mqtts+https" for the plan's transport. */
+/* The plan's transport: "http", "https", "mqtts" or "mqtts+https" over
+ * MQTT; "coap+http", "coap+https" or "coap+coap" over CoAP; "coaps+http",
+ * "coaps+https" or "coaps+coaps" over CoAP with DTLS. */
 const char *plan_transport_name(const struct fault_plan *p);
 
 /* "pass" or "fail-clean". */

@@ -56,7 +56,8 @@ struct case_def {
 };
 
 static const struct case_def g_cases[] = {
-    { "update", "v1 -> v2 over MQTT + HTTP: download, verify, hand-off, reboot, report v2",
+    { "update", "v1 -> v2 over the run's transport (MQTT + HTTP by default): download, verify, "
+      "hand-off, reboot, report v2",
       V2, 0, 0 },
     { "rollback", "a v2 that crashes at boot is rolled back by the bootloader; v1 reported, job failed",
       V2, IMAGE_F_CRASH_AT_BOOT, 1 },
@@ -327,7 +328,8 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
             { "device.inform", "version", base, "inform of the old version" },
             { "job.pushed", NULL, NULL, "the push" },
             { "agent.progress", NULL, NULL, "a progress report" },
-            { "http.request", NULL, NULL, "the GET" },
+            { plan && plan->coap_dl ? "coap.block" : "http.request", NULL, NULL,
+              plan && plan->coap_dl ? "the first Block2 exchange" : "the GET" },
             { "port.set_boot", "result_type", "FINISH", "set_boot FINISH" },
             { "device.reboot", NULL, NULL, "the reboot" },
             { pingpong ? "boot.switch" : "boot.copy", NULL, NULL,
@@ -525,8 +527,9 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
 
     if (evlog_open(res->events) != 0)
         return set(res, V_ERROR, "%s: %s", res->events, strerror(errno));
-    evlog_emit("run", "run.start", "\"case\":\"%s\",\"board\":\"%s\",\"seed\":%llu,\"port\":\"%s\"",
-               c->name, b.name, (unsigned long long)o->seed, o->port ? o->port : "reference");
+    evlog_emit("run", "run.start", "\"case\":\"%s\",\"board\":\"%s\",\"seed\":%llu,\"port\":\"%s\","
+               "\"transport\":\"%s\"", c->name, b.name, (unsigned long long)o->seed,
+               o->port ? o->port : "reference", o->plan ? plan_transport_name(o->plan) : "http");
 
     struct cloud_opts co = { cloudir, NULL, o->mqtt_port, o->http_port, o->seed, o->throttle_bps,
                              o->plan && o->plan->https, o->plan && o->plan->mqtts,
@@ -560,14 +563,18 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         return set(res, V_ERROR, "cloud: %s", err);
     }
 
-    char broker[64];
+    char broker[64], coap[64];
     snprintf(broker, sizeof(broker), "127.0.0.1:%d", netfault_mqtt_port(&nf, cl));
+    snprintf(coap, sizeof(coap), "%s://127.0.0.1:%d", o->plan && o->plan->coap == 2 ? "coaps" : "coap",
+             netfault_coap_port(&nf, cl));
     struct supervisor_opts so = { dut[0] ? dut : NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
                                   OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, res->events,
                                   o->reboot_delay_ms, 1, o->plan ? o->plan->flash_write_us : 0,
                                   cloud_ca_path(cl)[0] ? cloud_ca_path(cl) : NULL,
                                   o->plan && o->plan->mqtts, o->plan ? o->plan->tls_fragment : 0,
-                                  o->plan ? o->plan->tls_heap : 0, o->cut && o->cut[0] ? o->cut : NULL };
+                                  o->plan ? o->plan->tls_heap : 0,
+                                  o->plan && o->plan->coap ? coap : NULL,
+                                  o->plan && o->plan->coap_dl, o->cut && o->cut[0] ? o->cut : NULL };
     struct supervisor sv;
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {

@@ -70,6 +70,8 @@ int supervisor_boot(struct supervisor *s, char *err, size_t n)
     if (s->o.mqtts) argv[k++] = "--mqtts";
     if (s->o.tls_fragment) { argv[k++] = "--tls-fragment"; argv[k++] = tfrag; }
     if (s->o.tls_heap) { argv[k++] = "--tls-heap"; argv[k++] = theap; }
+    if (s->o.coap) { argv[k++] = "--coap"; argv[k++] = s->o.coap; }
+    if (s->o.coap && s->o.coap_dl) argv[k++] = "--coap-dl";
     if (s->o.cut) { argv[k++] = "--cut-at"; argv[k++] = s->o.cut; }
     argv[k] = NULL;
 

@@ -21,6 +21,9 @@ struct supervisor_opts {
     int         mqtts;       /* MQTT over TLS (needs ca) */
     unsigned    tls_fragment;/* TLS record size the device asks for; 0: not asked */
     unsigned    tls_heap;    /* the device's TLS heap in bytes; 0: unlimited */
+    const char *coap;        /* coap://HOST:PORT: the CoAP signal channel (otahil-dut --coap);
+                              * NULL: MQTT */
+    int         coap_dl;     /* with coap: Block2 download (otahil-dut --coap-dl) */
     const char *cut;         /* "SEQ[:MODE]": power cut at flash op SEQ (otahil-qemu --cut-at); NULL: none */
 };
 

@@ -1,7 +1,7 @@
 /*
  * ota_hal_os.h - the OS port layer the G1 OTA agent calls (AliOS rel_2.0.0
  * middleware/uagent/uota/hal/ota_hal_os.h). otahil implements it twice: for
- * the native device (POSIX threads, sockets, libmosquitto) and, later, for
+ * the native device (POSIX threads, sockets, libmosquitto, libcoap) and, later, for
  * firmware under QEMU. Behaviour required of each call: shared/spec §11.
  */
 #ifndef OTA_HAL_OS_H
@@ -107,6 +107,88 @@ int ota_hal_mqtt_subscribe(char *topic,
                                       int payload_len, void *ctx),
                            void *ctx);
 int ota_hal_mqtt_deinit_instance(void);
+
+/* CoAP (spec §3, §11): G1's wrappers of the iotkit CoAP client, used when
+ * the signal channel is CoAP (OTA_SIGNAL_CHANNEL 2) and for the block
+ * download (FOTA_DL_COAP). Every call returns 0 on success and < 0 on
+ * failure unless said otherwise. */
+#define IOTX_PRODUCT_KEY_LEN   20
+#define IOTX_DEVICE_NAME_LEN   32
+#define IOTX_DEVICE_SECRET_LEN 64
+#define IOTX_DEVICE_ID_LEN     64
+
+typedef struct {
+    char product_key[IOTX_PRODUCT_KEY_LEN + 1];
+    char device_name[IOTX_DEVICE_NAME_LEN + 1];
+    char device_id[IOTX_DEVICE_ID_LEN + 1];      /* sent as /auth clientId; G1 copies the
+                                                  * product secret here (spec §3.1) */
+    char device_secret[IOTX_DEVICE_SECRET_LEN + 1];
+} iotx_deviceinfo_t;
+
+typedef struct {
+    char              *p_url;        /* "coap://HOST:PORT" or "coaps://HOST:PORT" (DTLS, PSK
+                                      * identity "PK&DN", key the device secret) */
+    int                maxcount;     /* unused */
+    iotx_deviceinfo_t *p_devinfo;
+    void              *event_handle; /* unused */
+} iotx_coap_config_t;
+
+typedef enum { IOTX_CONTENT_TYPE_JSON = 0, IOTX_CONTENT_TYPE_CBOR = 1 } iotx_content_type_t;
+typedef enum { IOTX_MESSAGE_CON = 0, IOTX_MESSAGE_NON = 1 } iotx_msg_type_t;
+typedef enum {
+    IOTX_COAP_RESP_CODE_CONTENT = 0x45,       /* 2.05 */
+    IOTX_COAP_RESP_CODE_BAD_REQUEST = 0x80,   /* 4.00 */
+    IOTX_COAP_RESP_CODE_UNAUTHORIZED = 0x81,  /* 4.01 */
+    IOTX_COAP_RESP_CODE_NOT_FOUND = 0x84,     /* 4.04 */
+} iotx_coap_resp_code_t;
+
+/* Called with the response when one arrives, in the caller's thread or the
+ * client's; p_message is valid only during the call. */
+typedef void (*iotx_response_callback_t)(void *p_arg, void *p_message);
+
+typedef struct {
+    unsigned char           *p_payload;
+    unsigned short           payload_len;
+    iotx_content_type_t      content_type;
+    iotx_msg_type_t          msg_type;
+    void                    *user_data;     /* passed to resp_callback */
+    iotx_response_callback_t resp_callback;
+} iotx_message_t;
+
+#define OTA_COAP_OPTION_BLOCK2 23
+#define OTA_COAP_OPTION_ETAG   4   /* otahil: ota_IOT_CoAP_GetMessageOption */
+#define OTA_COAP_OPTION_SIZE2  28
+#define OTA_COAP_WAIT_MS       2000 /* the longest a send waits for its response */
+
+/* A client for p_config (iotx_coap_config_t *); NULL on failure. */
+void *ota_IOT_CoAP_Init(void *p_config);
+/* POST /auth with the signature (HMAC-MD5 with the device secret); the
+ * token of the reply goes into every later request. 0, or < 0 when the
+ * server refuses or does not answer. */
+int ota_IOT_CoAP_DeviceNameAuth(void *p_context);
+/* A CON POST of p_message (iotx_message_t *) to p_path ("/a/b/c"). The
+ * callback gets the response if it comes within OTA_COAP_WAIT_MS; then 0.
+ * < 0 when nothing could be sent or no response came in time. */
+int ota_IOT_CoAP_SendMessage(void *p_context, char *p_path, void *p_message);
+/* The same with a Block2 (block_type 23) option: NUM num, M more, size a
+ * power of two 16..1024 (the SZX). */
+int ota_IOT_CoAP_SendMessage_block(void *p_context, char *p_path, void *p_message,
+                                   unsigned char block_type, int num, unsigned char more,
+                                   unsigned int size);
+/* The block option `type` of a response: NUM, M and the block size (16 <<
+ * SZX; SZX 7, which RFC 7959 reserves, gives 2048). 0; < 0 when absent;
+ * 1 when present with a size above 512, as G1's parser does (its callers
+ * ignore it, spec §3.3). */
+int ota_IOT_CoAP_ParseOption_block(void *p_message, int type, unsigned int *num,
+                                   unsigned int *more, unsigned int *size);
+int ota_IOT_CoAP_GetMessagePayload(void *p_message, unsigned char **pp_payload, int *p_len);
+/* *p_resp_code (iotx_coap_resp_code_t *): the response code, class << 5 | detail. */
+int ota_IOT_CoAP_GetMessageCode(void *p_message, void *p_resp_code);
+/* otahil addition, not in G1: the value of option `number` of a response
+ * (ETag, Size2) into buf (*len in: its size, out: the value's length). 0, or
+ * < 0 when the option is absent or longer than *len. */
+int ota_IOT_CoAP_GetMessageOption(void *p_message, int number, unsigned char *buf, int *len);
+int ota_IOT_CoAP_Deinit(void **pp_context);
 
 #ifdef __cplusplus
 }

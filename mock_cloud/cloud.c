@@ -40,6 +40,7 @@
  */
 #include "mock_cloud/cloud.h"
 #include "mock_cloud/broker.h"
+#include "mock_cloud/coapserver.h"
 #include "mock_cloud/fwcheck.h"
 #include "mock_cloud/fwserver.h"
 #include "mock_cloud/testca.h"
@@ -85,6 +86,7 @@
 #define CLOUD_TOPIC_PROGRESS "/ota/device/progress/"
 #define CLOUD_TOPIC_BARRIER  "otahil/cloud/barrier" /* the service's own round trips */
 #define CLOUD_BARRIER_US     1000000u
+#define CLOUD_TOPIC_REQUEST  "/ota/device/request/"  /* CoAP only (spec §3.2) */
 
 /* Image header fields read by the store (sim/image/image.h). */
 #define CLOUD_IMG_MAGIC     "OTAHIMG1"
@@ -99,6 +101,10 @@ struct cloud_device {
     int  online;                         /* informed since the cloud started */
     int  last_job;                       /* id of its newest job, 0 = none; the only one
                                           * that can be active */
+    int  coap;                           /* authenticated over CoAP: pushes wait in coap_push
+                                          * for its next request (spec §3.2) */
+    char *coap_push;                     /* heap: the push for its next CoAP request; NULL */
+    int  coap_push_len;
 };
 
 struct cloud_job {
@@ -134,6 +140,7 @@ struct cloud {
     uint64_t        seed;
     struct broker   broker;
     struct fwserver *http;
+    struct coapserver *coap;       /* the CoAP endpoint (coapserver.h) */
     struct mosquitto *mq;
     int             http_port;
     int             url_port;      /* port in firmware URLs (a proxy in front of http_port); 0 = http_port */
@@ -928,6 +935,28 @@ static void cloud_prepare_push(struct cloud *c, struct cloud_job *j, struct clou
     }
 }
 
+/* A push for job's device when that device speaks CoAP: kept (payload
+ * taken over) for its next request, and 1; 0 for an MQTT device. mu not
+ * held. */
+static int cloud_coap_mailbox(struct cloud *c, int job, char *payload, int len)
+{
+    struct cloud_device *d;
+
+    pthread_mutex_lock(&c->mu);
+    d = &c->dev[c->job[job - 1].dev];
+    if (!d->coap) {
+        pthread_mutex_unlock(&c->mu);
+        return 0;
+    }
+    free(d->coap_push);
+    d->coap_push = payload;
+    d->coap_push_len = len;
+    evlog_emit("cloud", "coap.push_waiting", "\"job\":%d,\"pk\":\"%s\",\"dn\":\"%s\",\"bytes\":%d",
+               job, d->pk, d->dn, len);
+    pthread_mutex_unlock(&c->mu);
+    return 1;
+}
+
 /* Publishes a prepared push (mu not held) and frees its text. */
 static void cloud_publish(struct cloud *c, struct cloud_push *p)
 {
@@ -935,6 +964,10 @@ static void cloud_publish(struct cloud *c, struct cloud_push *p)
 
     if (!p->job || p->drop) {
         free(p->payload);
+        p->payload = NULL;
+        return;
+    }
+    if (cloud_coap_mailbox(c, p->job, p->payload, p->len)) {
         p->payload = NULL;
         return;
     }
@@ -1121,6 +1154,8 @@ char *cloud_status_json(struct cloud *c)
     pthread_mutex_lock(&c->mu);
     cJSON_AddNumberToObject(o, "mqtt_port", c->broker.port);
     cJSON_AddNumberToObject(o, "http_port", c->http_port);
+    cJSON_AddNumberToObject(o, "coap_port", coapserver_port(c->coap));
+    cJSON_AddNumberToObject(o, "coaps_port", coapserver_dtls_port(c->coap));
     cJSON_AddNumberToObject(o, "broker_pid", c->broker.pid);
     cJSON_AddStringToObject(o, "workdir", c->workdir);
     cJSON_AddBoolToObject(o, "mqtt_connected", c->connected);
@@ -1440,11 +1475,10 @@ static int cloud_topic_ids(const char *topic, const char *prefix, char *pk, char
 /* Parses a device payload: trailing NUL bytes stripped, one JSON object,
  * nothing but white space after it, with an object "params". NULL and a
  * reason in err otherwise. */
-static cJSON *cloud_parse(const struct mosquitto_message *m, const cJSON **params, char *err,
+static cJSON *cloud_parse(const char *p, size_t len, const cJSON **params, char *err,
                           size_t errlen)
 {
-    const char *p = m->payload, *end = NULL;
-    size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+    const char *end = NULL;
     cJSON *root;
 
     while (len > 0 && p[len - 1] == '\0')
@@ -1504,7 +1538,8 @@ static int cloud_step(const cJSON *v, int *step)
     return -1;
 }
 
-static void cloud_on_inform(struct cloud *c, const char *pk, const char *dn, const char *version)
+static void cloud_on_inform(struct cloud *c, const char *pk, const char *dn, const char *version,
+                            int coap)
 {
     char ev[CLOUD_VERSION_MAX * 6 + 1];
     struct cloud_push push = { 0 };
@@ -1516,6 +1551,7 @@ static void cloud_on_inform(struct cloud *c, const char *pk, const char *dn, con
                otahil_json_escape(ev, sizeof ev, version));
     d = cloud_device_locked(c, pk, dn, NULL, 1);
     if (d >= 0) {
+        c->dev[d].coap = coap; /* where its pushes go */
         snprintf(c->dev[d].version, sizeof c->dev[d].version, "%s", version);
         c->dev[d].online = 1;
         j = cloud_active_job(c, d, CLOUD_ACTIVE);
@@ -1613,58 +1649,147 @@ static void cloud_on_progress(struct cloud *c, const char *pk, const char *dn, i
     if (restart)
         cloud_restart_request(c);
     pthread_mutex_unlock(&c->mu);
+    if (dup.payload && cloud_coap_mailbox(c, dup.job, dup.payload, dup.len))
+        dup.payload = NULL;
     if (dup.payload)
         (void)mosquitto_publish(c->mq, NULL, dup.topic, dup.len, dup.payload, 1, false);
     free(dup.payload);
 }
 
-static void cloud_on_message(struct mosquitto *mq, void *obj, const struct mosquitto_message *m)
+/* One device message, from MQTT or CoAP: inform or progress on topic
+ * "/ota/device/KIND/{pk}/{dn}", or (CoAP only) request, whose version is
+ * recorded as an inform's is. Anything else is ignored. */
+static void cloud_device_message(struct cloud *c, const char *topic, const char *payload, int plen,
+                                 int coap)
 {
-    struct cloud *c = obj;
     char pk[CLOUD_PK_MAX + 1], dn[CLOUD_DN_MAX + 1], err[160];
     const cJSON *params, *v;
-    int inform, step;
+    const char *prefix;
+    int inform, step, request = 0;
     cJSON *root;
 
-    (void)mq;
-    if (strcmp(m->topic, CLOUD_TOPIC_BARRIER) == 0) {
+    if (!coap && strcmp(topic, CLOUD_TOPIC_BARRIER) == 0) { /* the service's own, over MQTT */
         char num[16] = "";
-        memcpy(num, m->payload, m->payloadlen > 0 && m->payloadlen < 16 ? (size_t)m->payloadlen : 0);
+        memcpy(num, payload, plen > 0 && plen < 16 ? (size_t)plen : 0);
         pthread_mutex_lock(&c->mu);
         c->barrier_seen = (unsigned)strtoul(num, NULL, 10);
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
         return;
     }
-    inform = strncmp(m->topic, CLOUD_TOPIC_INFORM, strlen(CLOUD_TOPIC_INFORM)) == 0;
-    if (!inform && strncmp(m->topic, CLOUD_TOPIC_PROGRESS, strlen(CLOUD_TOPIC_PROGRESS)) != 0)
+    inform = strncmp(topic, CLOUD_TOPIC_INFORM, strlen(CLOUD_TOPIC_INFORM)) == 0;
+    if (coap && strncmp(topic, CLOUD_TOPIC_REQUEST, strlen(CLOUD_TOPIC_REQUEST)) == 0)
+        inform = request = 1;
+    if (!inform && strncmp(topic, CLOUD_TOPIC_PROGRESS, strlen(CLOUD_TOPIC_PROGRESS)) != 0)
         return;
-    if (cloud_topic_ids(m->topic, inform ? CLOUD_TOPIC_INFORM : CLOUD_TOPIC_PROGRESS, pk, dn) != 0 ||
+    prefix = request ? CLOUD_TOPIC_REQUEST : inform ? CLOUD_TOPIC_INFORM : CLOUD_TOPIC_PROGRESS;
+    if (cloud_topic_ids(topic, prefix, pk, dn) != 0 ||
         !cloud_ident_ok(pk, CLOUD_PK_MAX) || !cloud_ident_ok(dn, CLOUD_DN_MAX)) {
-        cloud_bad_payload(m->topic, "topic does not end in a valid {pk}/{dn}", m->payloadlen);
+        cloud_bad_payload(topic, "topic does not end in a valid {pk}/{dn}", plen);
         return;
     }
-    root = cloud_parse(m, &params, err, sizeof err);
+    root = cloud_parse(payload, plen > 0 ? (size_t)plen : 0, &params, err, sizeof err);
     if (!root) {
-        cloud_bad_payload(m->topic, err, m->payloadlen);
+        cloud_bad_payload(topic, err, plen);
         return;
     }
     if (inform) {
         v = cJSON_GetObjectItemCaseSensitive(params, "version");
         if (!cJSON_IsString(v) || !cloud_version_ok(v->valuestring))
-            cloud_bad_payload(m->topic, "params.version is not a 1..64 character string",
-                              m->payloadlen);
-        else
-            cloud_on_inform(c, pk, dn, v->valuestring);
+            cloud_bad_payload(topic, "params.version is not a 1..64 character string", plen);
+        else if (!request)
+            cloud_on_inform(c, pk, dn, v->valuestring, coap);
     } else {
         v = cJSON_GetObjectItemCaseSensitive(params, "desc");
         if (cloud_step(cJSON_GetObjectItemCaseSensitive(params, "step"), &step) != 0)
-            cloud_bad_payload(m->topic, "params.step is not an integer or a string holding one",
-                              m->payloadlen);
+            cloud_bad_payload(topic, "params.step is not an integer or a string holding one", plen);
         else
             cloud_on_progress(c, pk, dn, step, cJSON_IsString(v) ? v->valuestring : "");
     }
     cJSON_Delete(root);
+}
+
+static void cloud_on_message(struct mosquitto *mq, void *obj, const struct mosquitto_message *m)
+{
+    (void)mq;
+    cloud_device_message(obj, m->topic, m->payload, m->payloadlen, 0);
+}
+
+/* ---- the CoAP endpoint's view of the service (coapserver.h) ---- */
+
+static int cloud_coap_secret(void *ctx, const char *pk, const char *dn, char *secret, size_t n)
+{
+    struct cloud *c = ctx;
+    int d;
+
+    pthread_mutex_lock(&c->mu);
+    d = cloud_find_device(c, pk, dn);
+    if (d >= 0)
+        snprintf(secret, n, "%s", c->dev[d].secret);
+    pthread_mutex_unlock(&c->mu);
+    return d >= 0 ? 0 : -1;
+}
+
+static void cloud_coap_device(void *ctx, const char *pk, const char *dn)
+{
+    struct cloud *c = ctx;
+    int d;
+
+    pthread_mutex_lock(&c->mu);
+    d = cloud_find_device(c, pk, dn);
+    if (d >= 0)
+        c->dev[d].coap = 1;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static char *cloud_coap_message(void *ctx, const char *topic, const char *payload, size_t len,
+                                int *reply_len)
+{
+    struct cloud *c = ctx;
+    char pk[CLOUD_PK_MAX + 1], dn[CLOUD_DN_MAX + 1], *reply = NULL;
+    int d;
+
+    cloud_device_message(c, topic, payload, (int)len, 1);
+    if (strncmp(topic, CLOUD_TOPIC_REQUEST, strlen(CLOUD_TOPIC_REQUEST)) != 0 ||
+        cloud_topic_ids(topic, CLOUD_TOPIC_REQUEST, pk, dn) != 0)
+        return NULL;
+    pthread_mutex_lock(&c->mu);
+    d = cloud_find_device(c, pk, dn);
+    if (d >= 0 && c->dev[d].coap_push && !cloud_active_job(c, d, CLOUD_SENT)) {
+        /* its job ended (succeeded, failed, superseded) before the device asked */
+        evlog_emit("cloud", "coap.push_dropped", "\"pk\":\"%s\",\"dn\":\"%s\",\"reason\":\"the "
+                   "job is no longer open\"", pk, dn);
+        free(c->dev[d].coap_push);
+        c->dev[d].coap_push = NULL;
+    }
+    if (d >= 0 && c->dev[d].coap_push) {
+        reply = c->dev[d].coap_push;
+        *reply_len = c->dev[d].coap_push_len;
+        c->dev[d].coap_push = NULL;
+        evlog_emit("cloud", "coap.push_delivered", "\"pk\":\"%s\",\"dn\":\"%s\",\"bytes\":%d",
+                   pk, dn, *reply_len);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return reply;
+}
+
+static int cloud_coap_firmware(void *ctx, const char *pk, const char *dn, char *path, size_t n,
+                               uint64_t *size)
+{
+    struct cloud *c = ctx;
+    const struct cloud_job *j;
+    int d, rc = -1;
+
+    pthread_mutex_lock(&c->mu);
+    d = cloud_find_device(c, pk, dn);
+    j = d >= 0 ? cloud_active_job(c, d, CLOUD_SENT) : NULL;
+    if (j) {
+        snprintf(path, n, "%s", c->fw[j->fw - 1].path);
+        *size = c->fw[j->fw - 1].size;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 /* ---- the service's MQTT session ---- */
@@ -1812,6 +1937,8 @@ static void cloud_teardown(struct cloud *c)
         fwserver_stop(c->http);
         c->http = NULL;
     }
+    coapserver_stop(c->coap);
+    c->coap = NULL;
     if (c->mq) {
         mosquitto_disconnect(c->mq);
         mosquitto_loop_stop(c->mq, false);
@@ -1923,6 +2050,8 @@ static void cloud_free(struct cloud *c)
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->rcv);
     pthread_mutex_destroy(&c->mu);
+    for (int i = 0; i < c->ndev; i++)
+        free(c->dev[i].coap_push);
     free(c->dev);
     free(c->job);
     free(c->jf);
@@ -2017,10 +2146,19 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
     }
     if (cloud_connect(c, err, errlen) != 0)
         goto fail;
+    {
+        const struct coapserver_ops cops = { c, cloud_coap_secret, cloud_coap_device,
+                                             cloud_coap_message, cloud_coap_firmware };
+        c->coap = coapserver_start(&cops, o->seed, 1, err, errlen);
+        if (!c->coap)
+            goto fail;
+    }
     c->started = 1;
     evlog_emit("cloud", "cloud.started", "\"mqtt_port\":%d,\"http_port\":%d,\"mqtts_port\":%d,"
-               "\"https_port\":%d,\"workdir\":\"%s\"", c->broker.port, c->http_port,
-               c->broker.tls_port, c->https_port, otahil_json_escape(ew, sizeof ew, c->workdir));
+               "\"https_port\":%d,\"coap_port\":%d,\"coaps_port\":%d,\"workdir\":\"%s\"",
+               c->broker.port, c->http_port, c->broker.tls_port, c->https_port,
+               coapserver_port(c->coap), coapserver_dtls_port(c->coap),
+               otahil_json_escape(ew, sizeof ew, c->workdir));
     return c;
 
 fail:
@@ -2077,6 +2215,21 @@ int cloud_device_mqtt_port(const struct cloud *c)
 const char *cloud_ca_path(const struct cloud *c)
 {
     return c->tca ? c->tca->ca : "";
+}
+
+int cloud_coap_port(const struct cloud *c)
+{
+    return coapserver_port(c->coap);
+}
+
+int cloud_coaps_port(const struct cloud *c)
+{
+    return coapserver_dtls_port(c->coap);
+}
+
+void cloud_set_coap_faults(struct cloud *c, const struct cloud_coap_faults *f)
+{
+    coapserver_set_faults(c->coap, f);
 }
 
 int cloud_broker_pid(const struct cloud *c)

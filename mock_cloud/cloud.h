@@ -101,6 +101,15 @@ const char *cloud_ca_path(const struct cloud *c);
  * (a transport proxy in front of the firmware server); 0: the server's own. */
 void cloud_set_url_port(struct cloud *c, int port);
 int cloud_broker_pid(const struct cloud *c);
+/* The CoAP endpoint (mock_cloud/coapserver.h): its UDP port, and its DTLS
+ * (coaps, pre-shared key = device secret) port, 0 when libcoap has no
+ * DTLS. A device that authenticates over CoAP gets its pushes as the
+ * answer to its next request (spec §3.2), not over MQTT. */
+int cloud_coap_port(const struct cloud *c);
+int cloud_coaps_port(const struct cloud *c);
+/* Sets the CoAP block faults (copied; NULL clears them; docs/faults.md,
+ * "CoAP faults"). */
+void cloud_set_coap_faults(struct cloud *c, const struct cloud_coap_faults *f);
 /* The broker's device registry (WORKDIR/broker-registry), or NULL when the
  * cloud runs without auth. */
 const char *cloud_registry_path(const struct cloud *c);

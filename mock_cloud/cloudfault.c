@@ -508,3 +508,152 @@ char *cloudfault_mqtt_describe(const struct cloud_mqtt_faults *f, char *buf, siz
     buf[o.len < n ? o.len : n - 1] = '\0';
     return buf;
 }
+
+/* ---- CoAP block download ---- */
+
+static const char *const coap_keys[CF_C_COUNT] = {
+    [CF_C_DROP_BLOCK] = "drop_block",         [CF_C_DROP_TIMES] = "drop_times",
+    [CF_C_DUPLICATE_BLOCK] = "duplicate_block", [CF_C_REORDER_BLOCK] = "reorder_block",
+    [CF_C_DELAY_BLOCK] = "delay_block",       [CF_C_DELAY_MS] = "delay_ms",
+    [CF_C_CODE_BLOCK] = "code_block",         [CF_C_CODE] = "code",
+    [CF_C_CODE_TIMES] = "code_times",         [CF_C_ETAG_CHANGE_AT] = "etag_change_at",
+    [CF_C_SIZE2_DELTA] = "size2_delta",       [CF_C_BLOCK_SZX] = "block_szx",
+};
+
+const char *cloudfault_coap_key_name(int key)
+{
+    return key >= 0 && key < CF_C_COUNT ? coap_keys[key] : "?";
+}
+
+/* "C.DD": a CoAP response code 2.01..5.31, as class * 100 + detail. */
+static int cf_coap_code(const char *v, int *out)
+{
+    if (strlen(v) != 4 || v[1] != '.' || v[0] < '2' || v[0] > '5' || v[2] < '0' || v[2] > '3' ||
+        v[3] < '0' || v[3] > '9')
+        return -1;
+    int c = (v[0] - '0') * 100 + (v[2] - '0') * 10 + (v[3] - '0');
+    if (c % 100 > 31 || c == 205 || c == 200)
+        return -1;
+    *out = c;
+    return 0;
+}
+
+int cloudfault_coap_set(struct cloud_coap_faults *f, const char *key, const char *value,
+                        char *why, size_t whylen)
+{
+    int k = cf_find(coap_keys, CF_C_COUNT, key);
+    uint64_t u = 0;
+
+    if (k < 0) {
+        cf_unknown(coap_keys, CF_C_COUNT, why, whylen);
+        return -1;
+    }
+    switch (k) {
+    case CF_C_DROP_BLOCK:
+    case CF_C_DUPLICATE_BLOCK:
+    case CF_C_REORDER_BLOCK:
+    case CF_C_DELAY_BLOCK:
+    case CF_C_CODE_BLOCK:
+    case CF_C_ETAG_CHANGE_AT:
+        if (cf_uint(value, 0, 0xFFFFF, &u) != 0) { /* NUM is 20 bits at most */
+            snprintf(why, whylen, "expected a block number 0..1048575, got '%s'", value);
+            return -1;
+        }
+        if (k == CF_C_DROP_BLOCK) f->drop_block = (uint32_t)u;
+        else if (k == CF_C_DUPLICATE_BLOCK) f->duplicate_block = (uint32_t)u;
+        else if (k == CF_C_REORDER_BLOCK) f->reorder_block = (uint32_t)u;
+        else if (k == CF_C_DELAY_BLOCK) f->delay_block = (uint32_t)u;
+        else if (k == CF_C_CODE_BLOCK) f->code_block = (uint32_t)u;
+        else f->etag_change_at = (uint32_t)u;
+        break;
+    case CF_C_DROP_TIMES:
+    case CF_C_CODE_TIMES:
+        if (cf_uint(value, 1, CF_COAP_TIMES_MAX, &u) != 0) {
+            snprintf(why, whylen, "expected a count 1..%d, got '%s'", CF_COAP_TIMES_MAX, value);
+            return -1;
+        }
+        if (k == CF_C_DROP_TIMES) f->drop_times = (uint32_t)u;
+        else f->code_times = (uint32_t)u;
+        break;
+    case CF_C_DELAY_MS:
+        if (cf_uint(value, 1, CF_COAP_DELAY_MAX, &u) != 0) {
+            snprintf(why, whylen, "expected milliseconds 1..%d, got '%s'", CF_COAP_DELAY_MAX, value);
+            return -1;
+        }
+        f->delay_ms = (uint32_t)u;
+        break;
+    case CF_C_CODE:
+        if (cf_coap_code(value, &f->code) != 0) {
+            snprintf(why, whylen, "expected a CoAP response code C.DD from 2.01 to 5.31 other than "
+                     "2.05, got '%s'", value);
+            return -1;
+        }
+        break;
+    case CF_C_SIZE2_DELTA:
+        if (cf_delta(value, CF_DELTA_MAX, &f->size2_delta) != 0) {
+            snprintf(why, whylen, "expected a signed byte count such as +100 or -1, got '%s'", value);
+            return -1;
+        }
+        break;
+    case CF_C_BLOCK_SZX:
+        if (cf_uint(value, 0, 7, &u) != 0) {
+            snprintf(why, whylen, "expected an SZX 0..7 (block size 16 << SZX; 7 is reserved), "
+                     "got '%s'", value);
+            return -1;
+        }
+        f->block_szx = (int)u;
+        break;
+    }
+    f->set |= 1u << k;
+    return k;
+}
+
+int cloudfault_coap_check(const struct cloud_coap_faults *f, int *key, char *why, size_t whylen)
+{
+    static const struct { int dep, on; const char *what; } need[] = {
+        { CF_C_DROP_TIMES, CF_C_DROP_BLOCK, "drop_times needs drop_block" },
+        { CF_C_DELAY_MS, CF_C_DELAY_BLOCK, "delay_ms needs delay_block" },
+        { CF_C_DELAY_BLOCK, CF_C_DELAY_MS, "delay_block needs delay_ms" },
+        { CF_C_CODE, CF_C_CODE_BLOCK, "code needs code_block" },
+        { CF_C_CODE_BLOCK, CF_C_CODE, "code_block needs code" },
+        { CF_C_CODE_TIMES, CF_C_CODE_BLOCK, "code_times needs code_block" },
+    };
+
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if ((f->set >> need[i].dep & 1u) && !(f->set >> need[i].on & 1u)) {
+            if (key)
+                *key = need[i].dep;
+            snprintf(why, whylen, "%s", need[i].what);
+            return -1;
+        }
+    return 0;
+}
+
+char *cloudfault_coap_describe(const struct cloud_coap_faults *f, char *buf, size_t n)
+{
+    struct cf_out o = { buf, n, 0 };
+
+    if (n == 0)
+        return buf;
+    buf[0] = '\0';
+    for (int k = 0; k < CF_C_COUNT; k++) {
+        if (!(f->set & (1u << k)))
+            continue;
+        switch (k) {
+        case CF_C_DROP_BLOCK:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->drop_block); break;
+        case CF_C_DROP_TIMES:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->drop_times); break;
+        case CF_C_DUPLICATE_BLOCK: cf_put(&o, coap_keys[k], "%u", (unsigned)f->duplicate_block); break;
+        case CF_C_REORDER_BLOCK:   cf_put(&o, coap_keys[k], "%u", (unsigned)f->reorder_block); break;
+        case CF_C_DELAY_BLOCK:     cf_put(&o, coap_keys[k], "%u", (unsigned)f->delay_block); break;
+        case CF_C_DELAY_MS:        cf_put(&o, coap_keys[k], "%u", (unsigned)f->delay_ms); break;
+        case CF_C_CODE_BLOCK:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->code_block); break;
+        case CF_C_CODE:            cf_put(&o, coap_keys[k], "%d.%02d", f->code / 100, f->code % 100); break;
+        case CF_C_CODE_TIMES:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->code_times); break;
+        case CF_C_ETAG_CHANGE_AT:  cf_put(&o, coap_keys[k], "%u", (unsigned)f->etag_change_at); break;
+        case CF_C_SIZE2_DELTA:     cf_put(&o, coap_keys[k], "%+lld", (long long)f->size2_delta); break;
+        case CF_C_BLOCK_SZX:       cf_put(&o, coap_keys[k], "%d", f->block_szx); break;
+        }
+    }
+    buf[o.len < n ? o.len : n - 1] = '\0';
+    return buf;
+}

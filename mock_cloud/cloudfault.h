@@ -110,9 +110,50 @@ struct cloud_mqtt_faults {
                                        * later ones the right one */
 };
 
+/* ---- CoAP block download (spec §3.3) ---- */
+
+#define CF_COAP_TIMES_MAX 100     /* drop_times, code_times */
+#define CF_COAP_DELAY_MAX 60000   /* delay_ms */
+
+enum cf_coap_key {
+    CF_C_DROP_BLOCK = 0,   /* requests for Block2 number N get no answer ... */
+    CF_C_DROP_TIMES,       /* ... this many times (default 1) */
+    CF_C_DUPLICATE_BLOCK,  /* block N is sent again in answer to the request for N+1, once */
+    CF_C_REORDER_BLOCK,    /* the request for block N is answered with block N+1, once */
+    CF_C_DELAY_BLOCK,      /* the answer to block N waits delay_ms, once */
+    CF_C_DELAY_MS,
+    CF_C_CODE_BLOCK,       /* block N is answered with code (no payload) ... */
+    CF_C_CODE,             /* "C.DD", 2.01..5.31 but not 2.05 */
+    CF_C_CODE_TIMES,       /* ... this many times (default 1) */
+    CF_C_ETAG_CHANGE_AT,   /* from block N on, every answer carries another ETag */
+    CF_C_SIZE2_DELTA,      /* Size2 = true size + size2_delta in every answer */
+    CF_C_BLOCK_SZX,        /* answer with this SZX whatever was asked (7: the reserved, absurd
+                            * value; the payload is then 1024 bytes) */
+    CF_C_COUNT
+};
+
+/* Settings of the CoAP block download. Block numbers count in the
+ * device's own block size (the NUM of its request). */
+struct cloud_coap_faults {
+    unsigned set;            /* bit (1u << enum cf_coap_key) per setting given */
+    uint32_t drop_block;     /* block number */
+    uint32_t drop_times;     /* 1..CF_COAP_TIMES_MAX */
+    uint32_t duplicate_block;
+    uint32_t reorder_block;
+    uint32_t delay_block;
+    uint32_t delay_ms;       /* 1..CF_COAP_DELAY_MAX */
+    uint32_t code_block;
+    int      code;           /* class * 100 + detail, e.g. 404 for 4.04 */
+    uint32_t code_times;     /* 1..CF_COAP_TIMES_MAX */
+    uint32_t etag_change_at; /* block number */
+    int64_t  size2_delta;    /* nonzero, bytes */
+    int      block_szx;      /* 0..7 */
+};
+
 /* Name of a key ("status", "drop_push", ...), or "?" out of range. */
 const char *cloudfault_http_key_name(int key);
 const char *cloudfault_mqtt_key_name(int key);
+const char *cloudfault_coap_key_name(int key);
 
 /* Sets one setting of r from its text form. key is a cf_http_key name (see
  * docs/faults.md for every key, value and default); value the text after
@@ -127,6 +168,15 @@ int cloudfault_http_set(struct cloud_http_rule *r, const char *key, const char *
 int cloudfault_mqtt_set(struct cloud_mqtt_faults *f, const char *key, const char *value,
                         char *why, size_t whylen);
 
+/* The same for the CoAP block settings. */
+int cloudfault_coap_set(struct cloud_coap_faults *f, const char *key, const char *value,
+                        char *why, size_t whylen);
+
+/* Checks the combination of CoAP settings (drop_times without drop_block,
+ * delay_block without delay_ms, ...). 0, or -1 with the key at fault in
+ * *key and why. */
+int cloudfault_coap_check(const struct cloud_coap_faults *f, int *key, char *why, size_t whylen);
+
 /* Checks the combination of settings of a rule (stall_ms without stall_at,
  * chunked with length, ...). Returns 0, or -1 with the enum cf_http_key of
  * the setting at fault in *key (if key is non-NULL) and why. A rule with no
@@ -137,5 +187,6 @@ int cloudfault_http_check(const struct cloud_http_rule *r, int *key, char *why, 
  * cloudfault_http_set) into buf; "" when nothing is set. Returns buf. */
 char *cloudfault_http_describe(const struct cloud_http_rule *r, char *buf, size_t n);
 char *cloudfault_mqtt_describe(const struct cloud_mqtt_faults *f, char *buf, size_t n);
+char *cloudfault_coap_describe(const struct cloud_coap_faults *f, char *buf, size_t n);
 
 #endif /* CLOUDFAULT_H */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench.sh [BUILD] - performance figures (not tests): power-cut sweep rates, the
-# transport proxy's throughput and added latency.
+# transport proxy's throughput and added latency, a 1 MiB download over CoAP blocks.
 # Prints one line per figure with the target and the ratio; docs/PERFORMANCE.md
 # records the numbers with the machine and the command.
 set -eu
@@ -38,6 +38,40 @@ row mk3060 torn 900K 100 --e2e
 
 echo "== transport proxy: 256 MiB each way through loopback, direct against through the proxy; 64-byte ping-pong =="
 "$otahil" proxy --bench --bytes 268435456 --rounds 5 --round-trips 10000
+
+echo "== CoAP: a 1 MiB firmware file from the cloud's CoAP endpoint in 1024-byte Block2 blocks, against HTTP =="
+# coap_bench OTAHIL: a 1 MiB firmware file fetched from the cloud's CoAP endpoint in 1024-byte Block2
+# blocks by libcoap's own client (coap-client-openssl), 3 runs; then the same file over HTTP with curl.
+coap_bench() {
+  local otahil=$1 d; d=$(mktemp -d)
+  "$otahil" cloud --workdir "$d/c" >"$d/cloud.out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 200); do [ -s "$d/c/cloud.json" ] && break; sleep 0.05; done
+  "$otahil" image make --version app-2.0.0-20260101.1200 --size 1048420 -o "$d/fw.bin" >/dev/null
+  "$otahil" push --image "$d/fw.bin" --workdir "$d/c" >/dev/null
+  local port hport sign tok U
+  port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["coap_port"])' "$d/c/cloud.json")
+  hport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http_port"])' "$d/c/cloud.json")
+  U=coap://127.0.0.1:$port
+  sign=$(printf 'clientIddeviceNamedev-0001productKeya1OtaHilPK0' | openssl dgst -md5 -hmac otahil-device-secret-0001 -r | cut -d' ' -f1)
+  tok=$(coap-client-openssl -m post -e "{\"productKey\":\"a1OtaHilPK0\",\"deviceName\":\"dev-0001\",\"clientId\":\"\",\"sign\":\"$sign\"}" "$U/auth" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["token"])')
+  coap-client-openssl -m post -O 61,"$tok" -e '{"id":0,"params":{"version":"app-1.0.0-20180101.1000"}}' "$U/topic/ota/device/inform/a1OtaHilPK0/dev-0001" >/dev/null
+  for i in 1 2 3; do
+    local s e
+    s=$(date +%s.%N)
+    coap-client-openssl -m post -b 6 -O 61,"$tok" -o "$d/got.bin" "$U/topic/ota/device/download/a1OtaHilPK0/dev-0001" 2>/dev/null
+    e=$(date +%s.%N)
+    cmp -s "$d/fw.bin" "$d/got.bin" || echo "coap: the file fetched differs"
+    awk -v a="$s" -v b="$e" -v n="$(stat -c %s "$d/got.bin")" 'BEGIN { printf "coap  %d bytes in 1024-byte blocks: %.1f ms, %.1f MiB/s\n", n, (b-a)*1000, n/(b-a)/1048576 }'
+    s=$(date +%s.%N)
+    curl -s -o "$d/got2.bin" "http://127.0.0.1:$hport/fw/1/fw.bin"
+    e=$(date +%s.%N)
+    awk -v a="$s" -v b="$e" -v n="$(stat -c %s "$d/got2.bin")" 'BEGIN { printf "http  %d bytes: %.1f ms, %.1f MiB/s\n", n, (b-a)*1000, n/(b-a)/1048576 }'
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null
+  rm -rf "$d"
+}
+coap_bench "$otahil"
 
 echo "== certification: the whole catalogue on the native board, reference port, --jobs 2 (target 60 s) =="
 out=$(mktemp -d)

@@ -11,9 +11,9 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential pkg-config patch
             mosquitto mosquitto-clients libmosquitto-dev mosquitto-dev
-            libcivetweb-dev libssl-dev libcjson-dev libinih-dev libcmocka-dev
+            libcivetweb-dev libssl-dev libcjson-dev libinih-dev libcmocka-dev libcoap3-dev
             gcc-arm-none-eabi libnewlib-arm-none-eabi)
-RUN_PKGS=(libcoap3-dev libcoap3-bin qemu-system-arm curl)
+RUN_PKGS=(libcoap3-bin qemu-system-arm curl)
 
 mode=install
 case "${1:-}" in

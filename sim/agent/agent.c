@@ -24,6 +24,17 @@
  * A failed handshake is a failed download (step -2). As in G1 there is no
  * ota_ssl_close: the session ends with the reboot that ends every attempt.
  *
+ * CoAP (spec §3): with cfg.coap_url the signal channel is CoAP, through the
+ * OS layer's ota_IOT_CoAP_* calls: /auth, then progress and inform POSTed
+ * to /topic/ota/device/..., and a request whose answer is the push. G1
+ * sends the request once; the agent repeats it while idle, so a job made
+ * later still reaches it. With cfg.dl_coap the firmware comes in Block2
+ * blocks (1024 bytes asked first, then the server's size), resumed at the
+ * breakpoint's block (its first bytes skipped when the breakpoint is not on
+ * a block boundary); where G1 is defective the agent checks NUM against
+ * the offset, the code, the ETag (the same in every block), Size2 and the
+ * block size (16..1024), and keeps breakpoint + this session's bytes.
+ *
  * Breakpoints survive power cuts: with cfg.checkpoint set, every checkpoint
  * bytes the agent calls hal_ota_set_boot(OTA_BREAKPOINT) (the port makes the
  * data durable and saves its CRC16), then stores the digest state and, last,
@@ -90,10 +101,85 @@ static char g_resp[AGENT_RESP_MAX_LEN];
 static struct jtok g_toks[96];
 static char g_rx[AGENT_READ_SIZE + 1];
 
+/* CoAP: the client and the response the callback copied for the waiter. */
+static void *g_coap;
+static void *g_coap_sem;
+static int   g_coap_authed;
+static struct {
+    int           code;                 /* iotx_coap_resp_code_t */
+    unsigned char data[AGENT_RESP_MAX_LEN];
+    int           len;                  /* bytes in data (cut at its size) */
+    int           full_len;             /* payload bytes received */
+    int           has_block;
+    unsigned int  num, more, size;
+    unsigned char etag[8];
+    int           etag_len;             /* -1: none */
+    uint32_t      size2;
+    int           has_size2;
+} g_cr;
+
 /* ---- messages ---------------------------------------------------------- */
+
+static void coap_cb(void *arg, void *msg)
+{
+    unsigned char *p = NULL, b[8];
+    int n = 0, bl = (int)sizeof(b);
+    iotx_coap_resp_code_t code = 0;
+    (void)arg;
+    memset(&g_cr, 0, sizeof(g_cr));
+    (void)ota_IOT_CoAP_GetMessageCode(msg, &code);
+    g_cr.code = (int)code;
+    if (ota_IOT_CoAP_GetMessagePayload(msg, &p, &n) == 0 && p && n > 0) {
+        g_cr.full_len = n;
+        g_cr.len = n < (int)sizeof(g_cr.data) ? n : (int)sizeof(g_cr.data);
+        memcpy(g_cr.data, p, (size_t)g_cr.len);
+    }
+    /* A size above 512 is flagged by G1's parser and used all the same. */
+    g_cr.has_block = ota_IOT_CoAP_ParseOption_block(msg, OTA_COAP_OPTION_BLOCK2, &g_cr.num,
+                                                    &g_cr.more, &g_cr.size) >= 0;
+    g_cr.etag_len = -1;
+    if (ota_IOT_CoAP_GetMessageOption(msg, OTA_COAP_OPTION_ETAG, g_cr.etag, &bl) == 0)
+        g_cr.etag_len = bl;
+    bl = (int)sizeof(b);
+    if (ota_IOT_CoAP_GetMessageOption(msg, OTA_COAP_OPTION_SIZE2, b, &bl) == 0 && bl <= 4) {
+        g_cr.has_size2 = 1;
+        for (int i = 0; i < bl; i++)
+            g_cr.size2 = g_cr.size2 << 8 | b[i];
+    }
+    ota_semaphore_post(g_coap_sem);
+}
+
+/* One CoAP POST (a Block2 request when size > 0) and its response in g_cr.
+ * 0, or -1 when it was not sent or not answered in time. */
+static int coap_post(const char *path, const char *msg, int block_num, unsigned size)
+{
+    iotx_message_t m;
+    memset(&m, 0, sizeof(m));
+    m.p_payload = (unsigned char *)msg;
+    m.payload_len = (unsigned short)(msg ? strlen(msg) : 0);
+    m.content_type = IOTX_CONTENT_TYPE_JSON;
+    m.msg_type = IOTX_MESSAGE_CON;
+    m.resp_callback = coap_cb;
+    int rc = size ? ota_IOT_CoAP_SendMessage_block(g_coap, (char *)path, &m, OTA_COAP_OPTION_BLOCK2,
+                                                   block_num, 1, size)
+                  : ota_IOT_CoAP_SendMessage(g_coap, (char *)path, &m);
+    if (rc < 0)
+        return -1;
+    if (ota_semaphore_wait(g_coap_sem, AGENT_COAP_WAIT_MS) != 0)
+        return -1;
+    if (g_cr.code == IOTX_COAP_RESP_CODE_UNAUTHORIZED)
+        g_coap_authed = 0; /* the token was refused: authenticate again */
+    return 0;
+}
 
 static void publish(const char *topic, const char *msg)
 {
+    if (g_cfg.coap_url) {
+        if (coap_post(topic, msg, 0, 0) != 0 || g_cr.code >= 0x80)
+            otahil_event("agent", "agent.publish_failed", "\"topic\":\"%s\",\"rc\":%d", topic,
+                         g_cr.code >= 0x80 ? -g_cr.code : -1);
+        return;
+    }
     /* uOTA publishes strlen+1 bytes: the trailing NUL goes on the wire. */
     int rc = ota_hal_mqtt_publish((char *)topic, 1, (void *)msg, (int)strlen(msg) + 1);
     if (rc < 0)
@@ -194,17 +280,88 @@ void agent_on_connected(void)
         (void)hal_ota_rollback(NULL, NULL);
 }
 
+/* The CoAP service: authenticate (again after a 4.01), then as on an MQTT
+ * connect report a pending version, inform and confirm; then request the
+ * push while idle. Never returns. */
+static void *coap_service(void *arg)
+{
+    char msg[200], esc[2 * AGENT_VERSION_MAX];
+    int inited = 0;
+    (void)arg;
+    for (;;) {
+        if (!g_coap_authed) {
+            if (ota_IOT_CoAP_DeviceNameAuth(g_coap) != 0) {
+                otahil_event("agent", "agent.coap_auth_failed", "");
+                ota_msleep(AGENT_COAP_POLL_MS);
+                continue;
+            }
+            g_coap_authed = 1;
+        }
+        if (!inited) { /* once per boot, as ota_service_init */
+            inited = 1;
+            otahil_event("agent", "agent.service_init", "\"version\":\"%s\",\"signal\":\"coap\","
+                         "\"download\":\"%s\"", g_cfg.version, g_cfg.dl_coap ? "coap" : "http");
+            post_version_msg();
+            inform(g_cfg.version);
+            char dev[AGENT_VERSION_MAX + 1];
+            if (kv_get_str(KEY_DEV_VERSION, dev, sizeof(dev)) != 0 || strcmp(dev, g_cfg.version) != 0)
+                kv_set_version(KEY_DEV_VERSION, g_cfg.version);
+            if (g_cfg.confirm && !g_busy)
+                (void)hal_ota_rollback(NULL, NULL);
+        }
+        if (!g_busy) {
+            /* §3.2: the answer to the request is the push (mode coap: CoAP download). */
+            otahil_json_escape(esc, sizeof(esc), g_cfg.version);
+            snprintf(msg, sizeof(msg), g_cfg.dl_coap ? "{\"id\":0,\"params\":{\"mode\":\"coap\","
+                     "\"version\":\"%s\"}}" : "{\"id\":0,\"params\":{\"version\":\"%s\"}}", esc);
+            if (coap_post(g_topic_upgrade, msg, 0, 0) == 0 && g_cr.code == IOTX_COAP_RESP_CODE_CONTENT &&
+                g_cr.full_len > 0)
+                on_push(NULL, 0, g_cr.data, g_cr.full_len, NULL);
+        }
+        ota_msleep(AGENT_COAP_POLL_MS);
+    }
+    return NULL;
+}
+
+static int coap_start(void)
+{
+    static iotx_deviceinfo_t dev;
+    static iotx_coap_config_t cc;
+    memset(&dev, 0, sizeof(dev));
+    snprintf(dev.product_key, sizeof(dev.product_key), "%s", g_cfg.pk);
+    snprintf(dev.device_name, sizeof(dev.device_name), "%s", g_cfg.dn);
+    snprintf(dev.device_secret, sizeof(dev.device_secret), "%s", g_cfg.ds);
+    /* G1 puts the product secret in device_id: it becomes the clientId. */
+    char ps[PRODUCT_SECRET_MAXLEN] = { 0 };
+    (void)ota_HAL_GetProductSecret(ps);
+    snprintf(dev.device_id, sizeof(dev.device_id), "%s", ps);
+    cc.p_url = (char *)g_cfg.coap_url;
+    cc.p_devinfo = &dev;
+    g_coap_sem = ota_semaphore_init();
+    g_coap = g_coap_sem ? ota_IOT_CoAP_Init(&cc) : NULL;
+    if (!g_coap) {
+        otahil_event("agent", "agent.coap_failed", "\"url\":\"%s\"", g_cfg.coap_url);
+        return -1;
+    }
+    void *h = NULL;
+    hal_os_thread_param_t p = { os_thread_priority_normal, NULL, 4096, 1, "ota_coap" };
+    return ota_thread_create(&h, coap_service, NULL, &p, NULL) == 0 ? 0 : -1;
+}
+
 int agent_start(const struct agent_cfg *cfg)
 {
     g_cfg = *cfg;
-    snprintf(g_topic_upgrade, sizeof(g_topic_upgrade), "/ota/device/%s/%s/%s", "upgrade",
+    const char *pre = cfg->coap_url ? "/topic" : ""; /* CoAP Uri-Path (spec §3.2) */
+    snprintf(g_topic_upgrade, sizeof(g_topic_upgrade), "%s/ota/device/%s/%s/%s", pre,
+             cfg->coap_url ? "request" : "upgrade", cfg->pk, cfg->dn);
+    snprintf(g_topic_inform, sizeof(g_topic_inform), "%s/ota/device/%s/%s/%s", pre, "inform",
              cfg->pk, cfg->dn);
-    snprintf(g_topic_inform, sizeof(g_topic_inform), "/ota/device/%s/%s/%s", "inform", cfg->pk,
-             cfg->dn);
-    snprintf(g_topic_progress, sizeof(g_topic_progress), "/ota/device/%s/%s/%s", "progress",
+    snprintf(g_topic_progress, sizeof(g_topic_progress), "%s/ota/device/%s/%s/%s", pre, "progress",
              cfg->pk, cfg->dn);
     /* version_init(): KV app_version holds the running version, no NUL. */
     ota_kv_set(KEY_APP_VERSION, cfg->version, (int)strlen(cfg->version), 1);
+    if (cfg->coap_url)
+        return coap_start();
     int rc = ota_hal_mqtt_init_instance((char *)cfg->pk, (char *)cfg->dn, (char *)cfg->ds, 2048);
     if (rc < 0) {
         otahil_event("agent", "agent.mqtt_failed", "\"rc\":%d", rc);
@@ -664,6 +821,84 @@ static int http_download(struct dl *d, const struct url *u, const char **why)
     return rc;
 }
 
+/* ---- CoAP block download (spec §3.3) ---------------------------------- */
+
+static char g_dl_path[128];
+
+static int coap_download(struct dl *d, const char **why)
+{
+    unsigned bsize = AGENT_COAP_BLOCK;
+    unsigned char etag[8];
+    int etag_len = -2, retries = 0; /* -2: no block seen yet */
+    snprintf(g_dl_path, sizeof(g_dl_path), "/topic/ota/device/download/%s/%s", g_cfg.pk, g_cfg.dn);
+    d->clen = g_push.size - d->base;
+    otahil_event("agent", "agent.coap_download", "\"from\":%lu,\"block\":%lu,\"size\":%u",
+                 (unsigned long)d->base, (unsigned long)(d->base / bsize), bsize);
+    while (d->received < d->clen) {
+        uint32_t pos = d->base + d->received;
+        uint32_t num = pos / bsize; /* block_cur_num = breakpoint / block size */
+        const char *bad = NULL;
+        if (coap_post(g_dl_path, NULL, (int)num, bsize) != 0)
+            bad = "no answer";
+        else if (g_cr.code != IOTX_COAP_RESP_CODE_CONTENT)
+            bad = "not 2.05";
+        else if (!g_cr.has_block)
+            bad = "no Block2 option";
+        if (!bad && (g_cr.size < 16 || g_cr.size > 1024)) {
+            *why = "the server's Block2 size is outside 16..1024 (SZX 7 is reserved)";
+            return DL_SERVER;
+        }
+        if (!bad && g_cr.has_size2 && g_cr.size2 != g_push.size) {
+            *why = "Size2 does not match the push size";
+            return DL_SERVER;
+        }
+        if (!bad && etag_len != -2 &&
+            (g_cr.etag_len != etag_len || (etag_len > 0 && memcmp(etag, g_cr.etag, (size_t)etag_len)))) {
+            *why = "the ETag changed during the download (the file changed)";
+            return DL_SERVER;
+        }
+        uint32_t off = 0;
+        if (!bad) {
+            off = g_cr.num * g_cr.size;
+            if (g_cr.len != g_cr.full_len || (uint32_t)g_cr.len > g_cr.size)
+                bad = "payload larger than its block";
+            else if (off > pos || off + (uint32_t)g_cr.len <= pos)
+                bad = "block number not the one asked for";
+            else if (!g_cr.more && off + (uint32_t)g_cr.len != g_push.size)
+                bad = "last block does not end at the push size";
+        }
+        if (bad) {
+            otahil_event("agent", "agent.coap_block_retry", "\"num\":%lu,\"why\":\"%s\",\"code\":%d",
+                         (unsigned long)num, bad, g_cr.code);
+            if (++retries > AGENT_COAP_RETRIES) {
+                *why = "block exchange failed 11 times";
+                return DL_NET;
+            }
+            continue;
+        }
+        retries = 0;
+        if (etag_len == -2) {
+            etag_len = g_cr.etag_len;
+            if (etag_len > 0)
+                memcpy(etag, g_cr.etag, (size_t)etag_len);
+        }
+        bsize = g_cr.size; /* then the size the server chose */
+        unsigned more = g_cr.more; /* body()'s progress report reuses g_cr */
+        int rc = body(d, (const char *)g_cr.data + (pos - off), (uint32_t)g_cr.len - (pos - off));
+        if (rc != DL_OK) {
+            *why = "flash write failed";
+            return rc;
+        }
+        if (!more)
+            break;
+    }
+    if (d->received != d->clen) {
+        *why = "the server ended the transfer early";
+        return DL_SERVER;
+    }
+    return DL_OK;
+}
+
 /* ---- footer check (spec §6.2) ----------------------------------------- */
 
 static int check_footer(const char **why)
@@ -695,7 +930,7 @@ static void *download_thread(void *arg)
     union hash_ctx h;
     struct url u;
     const char *why = "";
-    if (parse_url(g_push.url, &u) != 0)
+    if (!(g_cfg.coap_url && g_cfg.dl_coap) && parse_url(g_push.url, &u) != 0)
         fail(ST_DOWNLOAD_FAILED, "bad url");
     int h_ok = 0;
     uint32_t off = load_breakpoint(&h, &h_ok);
@@ -711,7 +946,7 @@ static void *download_thread(void *arg)
         fail(ST_INIT_FAILED, "cannot read back the partial image");
 
     struct dl d = { &h, off, 0, 0, 10, off, 0 };
-    int rc = http_download(&d, &u, &why);
+    int rc = g_cfg.coap_url && g_cfg.dl_coap ? coap_download(&d, &why) : http_download(&d, &u, &why);
     otahil_event("agent", "agent.download.end", "\"rc\":%d,\"received\":%lu,\"why\":\"%s\"", rc,
                  (unsigned long)d.received, rc ? why : "");
     if (rc == DL_WRITE)

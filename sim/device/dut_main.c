@@ -54,7 +54,7 @@ static void usage(FILE *f)
             "usage: otahil-dut --board B --flash FILE --broker HOST:PORT [--pk PK] [--dn DN]\n"
             "                  [--secret S] [--events FILE] [--reboot-delay-ms N] [--no-resume]\n"
             "                  [--flash-delay-us N] [--ca FILE] [--mqtts] [--tls-fragment N]\n"
-            "                  [--tls-heap BYTES]\n"
+            "                  [--tls-heap BYTES] [--coap coap://HOST:PORT [--coap-dl]]\n"
             "One boot of the simulated device; normally started by `otahil device` or `otahil run`.\n");
 }
 
@@ -114,7 +114,8 @@ int main(int argc, char **argv)
     int resume = 1;
     unsigned long flash_delay_us = 0, tls_fragment = 0, tls_heap = 0;
     const char *ca_path = NULL;
-    int mqtts = 0;
+    int mqtts = 0, coap_dl = 0;
+    const char *coap_url = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--board")) board_arg = need(argc, argv, &i);
@@ -137,6 +138,15 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "--ca")) ca_path = need(argc, argv, &i);
         else if (!strcmp(a, "--mqtts")) mqtts = 1;
+        else if (!strcmp(a, "--coap")) {
+            coap_url = need(argc, argv, &i);
+            if (strncmp(coap_url, "coap://", 7) && strncmp(coap_url, "coaps://", 8)) {
+                fprintf(stderr, "otahil-dut: --coap '%s': expected coap://HOST:PORT or "
+                        "coaps://HOST:PORT\n", coap_url);
+                return DUT_EXIT_HARNESS;
+            }
+        }
+        else if (!strcmp(a, "--coap-dl")) coap_dl = 1;
         else if (!strcmp(a, "--tls-fragment")) {
             if (parse_ulong(a, need(argc, argv, &i), 4096, &tls_fragment) != 0 ||
                 (tls_fragment && tls_fragment != 512 && tls_fragment != 1024 &&
@@ -157,6 +167,10 @@ int main(int argc, char **argv)
     }
     if (!flash || !broker) {
         usage(stderr);
+        return DUT_EXIT_HARNESS;
+    }
+    if (coap_dl && !coap_url) {
+        fprintf(stderr, "otahil-dut: --coap-dl needs --coap URL (the CoAP signal channel)\n");
         return DUT_EXIT_HARNESS;
     }
     if (mqtts && !ca_path) {
@@ -251,10 +265,13 @@ int main(int argc, char **argv)
     struct agent_cfg ac = { pk, dn, ds, br.image.version,
                             !(br.image.flags & IMAGE_F_NEVER_CONFIRM),
                             (uint32_t)(reboot_delay < 0 ? 0 : reboot_delay), resume,
-                            b.checkpoint, ca_pem, ca_len };
+                            b.checkpoint, ca_pem, ca_len, coap_url, coap_dl };
     if (ca_path || tls_heap || tls_fragment)
         evlog_emit("device", "device.tls", "\"ca\":%s,\"mqtts\":%s,\"fragment\":%lu,\"heap_budget\":%lu",
                    ca_pem ? "true" : "false", mqtts ? "true" : "false", tls_fragment, tls_heap);
+    evlog_emit("device", "device.transport", "\"signal\":\"%s\",\"download\":\"%s\"",
+               coap_url ? (strncmp(coap_url, "coaps", 5) ? "coap" : "coaps") : mqtts ? "mqtts" : "mqtt",
+               coap_dl ? "coap" : "url");
     evlog_emit("app", "app.start", "\"version\":\"%s\",\"confirms\":%s", br.image.version,
                ac.confirm ? "true" : "false");
     if (agent_start(&ac) != 0) {

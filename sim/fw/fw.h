@@ -12,7 +12,7 @@
  *   fault plan for this boot   ---cfg-->   flashsim_fault_arm()
  *   event(), flash_op()        <--ops---   otahil_event(), every flash op
  *   reboot(), power_cut()      <--ops---   hal_reboot(), a cut op (never return)
- *   mqtt_*, socket_*, ...      <--ops---   the OS port layer (ota_hal_os.h)
+ *   mqtt_*, socket_*, coap ... <--ops---   the OS port layer (ota_hal_os.h)
  *   idle()                     <--ops---   the device waits for messages
  *
  * A boot ends by returning (bricked, crashed, idle with nothing left to do,
@@ -30,7 +30,7 @@
 #include "sim/flash/flashsim.h"
 #include "sim/image/image.h"
 
-#define OTAHIL_FW_ABI 2
+#define OTAHIL_FW_ABI 3
 #define OTAHIL_FW_ENTRY "otahil_fw_boot"
 #define OTAHIL_FW_MAX_KV 4
 
@@ -60,6 +60,23 @@ struct otahil_fw_config {
 
 typedef void (*otahil_fw_msg_cb)(char *topic, int topic_len, void *payload, int payload_len,
                                  void *ctx);
+
+/* The CoAP client calls of ota_hal_os.h (spec §11), as a host provides
+ * them (the native host: sim/posix/os_posix.c's own). The firmware's
+ * ota_IOT_CoAP_* forward to these. */
+struct otahil_fw_coap {
+    void *(*init)(void *p_config);
+    int   (*auth)(void *p_context);
+    int   (*send)(void *p_context, char *p_path, void *p_message);
+    int   (*send_block)(void *p_context, char *p_path, void *p_message, unsigned char block_type,
+                        int num, unsigned char more, unsigned int size);
+    int   (*parse_block)(void *p_message, int type, unsigned int *num, unsigned int *more,
+                         unsigned int *size);
+    int   (*payload)(void *p_message, unsigned char **pp_payload, int *p_len);
+    int   (*code)(void *p_message, void *p_resp_code);
+    int   (*option)(void *p_message, int number, unsigned char *buf, int *len);
+    int   (*deinit)(void **pp_context);
+};
 
 /* The host's services. ctx is the host's own pointer, passed back. */
 struct otahil_fw_ops {
@@ -94,6 +111,11 @@ struct otahil_fw_ops {
     int  (*image_known)(void *ctx, const uint8_t *mem, uint32_t len, struct image_info *info);
     /* Optional: the device is at a quiescent point (otahil_sync()). */
     void (*sync)(void *ctx);
+    /* Optional: a CoAP client; NULL: the CoAP calls fail (no CoAP stack). */
+    const struct otahil_fw_coap *coap;
+    /* With coap: the agent's CoAP settings (agent_cfg.coap_url, .dl_coap). */
+    const char *coap_url;
+    int         dl_coap;
 };
 
 /* How a boot ended when it returns. */

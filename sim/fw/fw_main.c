@@ -147,7 +147,8 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
     hal_ota_register_module(&OTAHIL_PORT_MODULE);
     struct agent_cfg ac = { cfg->pk, cfg->dn, cfg->ds, br.image.version,
                             !(br.image.flags & IMAGE_F_NEVER_CONFIRM), cfg->reboot_delay_ms,
-                            cfg->resume, cfg->checkpoint, NULL, 0 }; /* no TLS stack: no CA */
+                            cfg->resume, cfg->checkpoint, NULL, 0, /* no TLS stack: no CA */
+                            ops->coap ? ops->coap_url : NULL, ops->coap ? ops->dl_coap : 0 };
     otahil_event("app", "app.start", "\"version\":\"%s\",\"confirms\":%s", vesc,
                  ac.confirm ? "true" : "false");
     if (agent_start(&ac) != 0)
@@ -260,6 +261,40 @@ int ota_hal_mqtt_subscribe(char *topic,
 }
 
 int ota_hal_mqtt_deinit_instance(void) { return g_ops->mqtt_deinit(g_ops->ctx); }
+
+/* CoAP: the host's client, when it has one. */
+#define FW_COAP(call, fail) (g_ops->coap ? g_ops->coap->call : (fail))
+void *ota_IOT_CoAP_Init(void *p_config) { return FW_COAP(init(p_config), NULL); }
+int ota_IOT_CoAP_DeviceNameAuth(void *p_context) { return FW_COAP(auth(p_context), -1); }
+int ota_IOT_CoAP_SendMessage(void *p_context, char *p_path, void *p_message)
+{
+    return FW_COAP(send(p_context, p_path, p_message), -1);
+}
+int ota_IOT_CoAP_SendMessage_block(void *p_context, char *p_path, void *p_message,
+                                   unsigned char block_type, int num, unsigned char more,
+                                   unsigned int size)
+{
+    return FW_COAP(send_block(p_context, p_path, p_message, block_type, num, more, size), -1);
+}
+int ota_IOT_CoAP_ParseOption_block(void *p_message, int type, unsigned int *num,
+                                   unsigned int *more, unsigned int *size)
+{
+    return FW_COAP(parse_block(p_message, type, num, more, size), -1);
+}
+int ota_IOT_CoAP_GetMessagePayload(void *p_message, unsigned char **pp_payload, int *p_len)
+{
+    return FW_COAP(payload(p_message, pp_payload, p_len), -1);
+}
+int ota_IOT_CoAP_GetMessageCode(void *p_message, void *p_resp_code)
+{
+    return FW_COAP(code(p_message, p_resp_code), -1);
+}
+int ota_IOT_CoAP_GetMessageOption(void *p_message, int number, unsigned char *buf, int *len)
+{
+    return FW_COAP(option(p_message, number, buf, len), -1);
+}
+int ota_IOT_CoAP_Deinit(void **pp_context) { return FW_COAP(deinit(pp_context), -1); }
+#undef FW_COAP
 
 void otahil_port_log(const char *tag, const char *fmt, ...)
 {

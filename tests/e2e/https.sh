@@ -89,7 +89,7 @@ grep -q '"ev":"mqtt.connected"' "$T/second/events.jsonl" || die "https-second-se
 # plan keys: bad values and a tls key without a TLS transport name the line and key
 printf '[plan]\ntransport = ftp\n' >"$T/x.plan"
 "$OTAHIL" run update --plan "$T/x.plan" --out "$T/x" >"$T/x.out" 2>&1; rc=$?
-[ "$rc" -eq 2 ] && grep -q "x.plan:2: key 'transport': expected http, https, mqtts or mqtts+https" "$T/x.out" \
+[ "$rc" -eq 2 ] && grep -q "x.plan:2: key 'transport': expected mqtt+http, mqtt+https, mqtts+http, mqtts+https, coap+http" "$T/x.out" \
   || { cat "$T/x.out"; die "bad transport: exit $rc"; }
 printf '[plan]\ntls = expired\n' >"$T/y.plan"
 "$OTAHIL" run update --plan "$T/y.plan" --out "$T/y" >"$T/y.out" 2>&1; rc=$?

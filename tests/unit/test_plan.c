@@ -323,6 +323,41 @@ static void test_tls_keys(void **state)
     assert_int_equal(plan_check(&p, err, sizeof err), 0);
     assert_string_equal(plan_transport_name(&p), "https");
     plan_free(&p);
+    /* CoAP (spec §3): the signal channel, the download, the [coap] and [proxy.coap] sections */
+    assert_int_equal(load_text("[plan]\ntransport = coap+coap\n\n[coap]\ndrop_block = 3\n"
+                               "drop_times = 2\ncode_block = 4\ncode = 4.04\n\n[proxy.coap]\n"
+                               "fault = both:loss=0.1\n", &p, err, sizeof err), 0);
+    assert_int_equal(p.coap, 1);
+    assert_int_equal(p.coap_dl, 1);
+    assert_int_equal(p.https, 0);
+    assert_int_equal(p.coapf.drop_block, 3);
+    assert_int_equal(p.coapf.drop_times, 2);
+    assert_int_equal(p.coapf.code, 404);
+    assert_int_equal(p.nproxy_coap, 1);
+    assert_string_equal(plan_transport_name(&p), "coap+coap");
+    assert_non_null(strstr(plan_summary(&p, sum, sizeof sum),
+                           "coap drop_block=3 drop_times=2 code_block=4 code=4.04; proxy.coap 1 fault"));
+    plan_free(&p);
+    assert_int_equal(load_text("[plan]\ntransport = coap+https\n", &p, err, sizeof err), 0);
+    assert_int_equal(p.coap, 1);
+    assert_int_equal(p.coap_dl, 0);
+    assert_int_equal(p.https, 1);
+    assert_string_equal(plan_transport_name(&p), "coap+https");
+    plan_free(&p);
+    assert_int_equal(load_text("[plan]\ntransport = coaps+coaps\n", &p, err, sizeof err), 0);
+    assert_int_equal(p.coap, 2);
+    assert_int_equal(p.coap_dl, 1);
+    assert_string_equal(plan_transport_name(&p), "coaps+coaps");
+    plan_free(&p);
+    /* a TCP-only fault on the UDP proxy, a CoAP key out of range, a key without its partner */
+    expect_error("[proxy.coap]\nfault = down:slicer=64/16/200us\n",
+                 "2: key 'fault': slicer is a TCP fault; this proxy forwards UDP");
+    expect_error("[coap]\nblock_szx = 8\n",
+                 "2: key 'block_szx': expected an SZX 0..7 (block size 16 << SZX; 7 is reserved), "
+                 "got '8'");
+    expect_error("[coap]\ndrop_block = 1\ncode = 4.04\n", "3: key 'code': code needs code_block");
+    expect_error("[coap]\ncode = 2.05\n", "2: key 'code': expected a CoAP response code C.DD from "
+                 "2.01 to 5.31 other than 2.05, got '2.05'");
 }
 
 static void test_bad_lines(void **state)
@@ -338,7 +373,9 @@ static void test_bad_lines(void **state)
                  "tls_fragment, tls_heap)");
     /* TLS keys (docs/faults.md, "Low-memory TLS") */
     expect_error("[plan]\ntransport = ftp\n",
-                 "2: key 'transport': expected http, https, mqtts or mqtts+https, got 'ftp'");
+                 "2: key 'transport': expected mqtt+http, mqtt+https, mqtts+http, mqtts+https, "
+                 "coap+http, coap+https, coap+coap, coaps+http, coaps+https or coaps+coaps (http, "
+                 "https, mqtts: the same over MQTT), got 'ftp'");
     expect_error("[plan]\ntransport = https\ntls = self-signed\n",
                  "3: key 'tls': expected good, untrusted-ca, expired or wrong-host, got 'self-signed'");
     expect_error("[plan]\ntls = expired\n",
@@ -456,8 +493,8 @@ static void test_bad_lines(void **state)
     expect_error("[http:0]\n", "1: section [http:0]: N in [http:N] must be a firmware GET number 1..1000000");
     expect_error("[http:x]\n", "1: section [http:x]: N in [http:N] must be a firmware GET number 1..1000000");
     expect_error("[https]\n",
-                 "1: section [https]: unknown section (expected plan, http, http:N, mqtt, proxy.mqtt or "
-                 "proxy.http)");
+                 "1: section [https]: unknown section (expected plan, http, http:N, mqtt, coap, "
+                 "proxy.mqtt, proxy.http or proxy.coap)");
     expect_error("[mqtt]\n[mqtt]\n", "2: section [mqtt]: given twice (first at line 1)");
     expect_error("[http:2]\nstatus = 500\n\n[http:2]\n", "4: section [http:2]: given twice (first at line 1)");
     /* syntax */
@@ -516,7 +553,7 @@ static void test_options(void **state)
     assert_string_equal(err, "section [http:0]: N in [http:N] must be a firmware GET number 1..1000000");
     assert_int_equal(plan_add_cli(&p, "tcp", "x=1", err, sizeof err), -1);
     assert_string_equal(err, "section [tcp]: unknown section (expected plan, http, http:N, mqtt, "
-                             "proxy.mqtt or proxy.http)");
+                             "coap, proxy.mqtt, proxy.http or proxy.coap)");
     plan_free(&p);
 
     /* added to a loaded plan: the option wins over the file */
