@@ -109,6 +109,18 @@ const struct cat_case cat_cases[] = {
     { "OTA-DL-016", CAT_CHECK, "OTA-DL-015", "progress-reported", MH, "§1.6",
       "The cloud hears progress between 0 and 100",
       "Read from the cloud's side of the run of OTA-DL-015.", 0 },
+    { "OTA-DL-017", CAT_PLAN, "coap-etag-change", NULL, CAP_COAP_COAP, "§3.3",
+      "A CoAP download whose ETag changes mid-transfer stops cleanly",
+      "Blocks of two files must never be joined into one image.", 0 },
+    { "OTA-DL-018", CAT_PLAN, "coap-size2-lie", NULL, CAP_COAP_COAP, "§3.3",
+      "A Size2 larger than the pushed size stops the CoAP download before writing",
+      "The pushed size and the server's Size2 must agree before a block reaches flash.", 0 },
+    { "OTA-DL-019", CAT_PLAN, "coap-absurd-block", NULL, CAP_COAP_COAP, "§3.3",
+      "A reserved block size (SZX 7) is refused cleanly",
+      "G1 logs a size above 512 as an error and uses it anyway.", 0 },
+    { "OTA-DL-020", CAT_PLAN, "coap-block-code", NULL, CAP_COAP_COAP, "§3.3",
+      "A block answered with 5.03 eleven times ends the download cleanly",
+      "A non-2.05 answer must count against the retries, never be written as data.", 0 },
 
     /* ---- OTA-BRK ---- */
     { "OTA-BRK-001", CAT_PLAN, "resume-after-drop", NULL, MH | CAP_RESUME, "§5.1, §5.4",
@@ -141,6 +153,9 @@ const struct cat_case cat_cases[] = {
     { "OTA-BRK-009", CAT_PLAN, "resume-other-firmware", NULL, MH | CAP_RESUME, "§5.1, §5.2",
       "A retry that names other firmware starts afresh, not from the old breakpoint",
       "The breakpoint belongs to one file; resuming it for another digest splices two images.", 0 },
+    { "OTA-BRK-010", CAT_PLAN, "coap-resume-after-drop", NULL, CAP_COAP_COAP | CAP_RESUME, "§3.3, §5",
+      "A CoAP block download resumes at the breakpoint's block",
+      "block_cur_num = breakpoint / block size: a resume from another block splices the image.", 0 },
 
     /* ---- OTA-INT ---- */
     { "OTA-INT-001", CAT_PLAN, "wrong-digest", NULL, MH | CAP_MD5, "§6.1",
@@ -229,6 +244,12 @@ const struct cat_case cat_cases[] = {
     { "OTA-NET-009", CAT_PLAN, "stall-45s", NULL, MH | CAP_RESUME, "§4.1",
       "A 45 s stall beyond the retry budget is recovered",
       "The read gives up after 7 timeouts; the update must still end in a valid image.", 0 },
+    { "OTA-NET-010", CAT_PLAN, "coap-dup-reorder", NULL, CAP_COAP_COAP, "§3.3",
+      "Duplicated, reordered and late blocks are survived",
+      "UDP delivers blocks twice, out of order or late; only the block at the offset may be written.", 0 },
+    { "OTA-NET-011", CAT_PLAN, "coap-udp-loss", NULL, CAP_COAP_COAP, "§3.1, §3.3",
+      "Datagram loss, duplication and reordering on the CoAP path are survived",
+      "CoAP's retransmissions, not luck, must carry the update through a lossy link.", 0 },
 
     /* ---- OTA-SEC ---- */
     { "OTA-SEC-001", CAT_PLAN, "https-download", NULL, CAP_MQTT_HTTPS, "§4, §12 #16",
@@ -280,6 +301,25 @@ const struct cat_case cat_cases[] = {
       "as a download failure, not crash or install anything.", 0 },
 };
 const int cat_ncases = (int)(sizeof(cat_cases) / sizeof(cat_cases[0]));
+
+/* The update, the version rule, the digest and the footer: what every transport must carry
+ * the same way. The faults of the other cases act on one protocol's details. */
+const char *const cat_matrix[] = { "OTA-DL-001", "OTA-VER-002", "OTA-INT-001", "OTA-INT-003", NULL };
+
+const struct cat_transport cat_transports[] = {
+    { "mqtt+https", "https", CAP_MQTT_HTTPS },
+    { "coap+http", "coap+http", CAP_COAP_HTTP },
+    { "coap+coap", "coap+coap", CAP_COAP_COAP },
+};
+const int cat_ntransports = (int)(sizeof(cat_transports) / sizeof(cat_transports[0]));
+
+int cat_in_matrix(const char *id)
+{
+    for (int i = 0; cat_matrix[i]; i++)
+        if (!strcmp(cat_matrix[i], id))
+            return 1;
+    return 0;
+}
 
 const struct cat_case *cat_find(const char *id)
 {
@@ -458,7 +498,22 @@ int cat_write_markdown(FILE *out, const char *faults_dir, const char *ports_dir,
             "a throttle, a link that goes down), so with `--jobs 2` a shared cloud would let one case's "
             "faults reach the case beside it, and its verdict and event sequence would depend on the "
             "schedule. Separate clouds keep each run's verdict and events a function of its seed "
-            "alone, which is what makes a repro folder replay exactly.\n\n"
+            "alone, which is what makes a repro folder replay exactly.\n\n");
+    fprintf(out, "## Transport matrix\n\n"
+            "These cases run once as catalogued (MQTT signalling, HTTP download) and once more over "
+            "each other transport the profile claims, each run a row of its own with its transport "
+            "(`OTA-DL-001 [coap+coap]` in junit.xml; SKIP where the profile claims no such transport); "
+            "report.html shows them as a matrix. The other cases act on one protocol's details "
+            "(an HTTP status, a Block2 option, a TLS certificate) and carry the transport they need.\n\n"
+            "| case | title | transports |\n|---|---|---|\n");
+    for (int i = 0; cat_matrix[i]; i++) {
+        const struct cat_case *c = cat_find(cat_matrix[i]);
+        fprintf(out, "| %s | %s | mqtt+http", c ? c->id : cat_matrix[i], c ? c->title : "");
+        for (int t = 0; t < cat_ntransports; t++)
+            fprintf(out, ", %s", cat_transports[t].name);
+        fprintf(out, " |\n");
+    }
+    fprintf(out, "\n"
             "## Port profiles\n\n"
             "A profile says what the port claims; cases that need more are SKIP with the reason, "
             "never dropped. The reference port's is boards/ports/reference/profile.ini:\n\n"

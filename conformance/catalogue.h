@@ -39,6 +39,20 @@ struct cat_case {
 extern const struct cat_case cat_cases[];
 extern const int cat_ncases;
 
+/* The transport matrix: cases run once more over every other transport the
+ * profile claims (issue's mqtt+http, mqtt+https, coap+http, coap+coap), each
+ * such run reported as a row of its own with its transport. */
+struct cat_transport {
+    const char *name;       /* "coap+coap": the row's transport, as profiles spell it */
+    const char *plan;       /* the plan key's value: "https", "coap+coap", ... */
+    unsigned    cap;        /* CAP_* */
+};
+extern const char *const cat_matrix[];          /* case IDs, NULL-terminated */
+extern const struct cat_transport cat_transports[]; /* the other transports, in report order */
+extern const int cat_ntransports;
+/* 1 if the case with this ID runs over the matrix. */
+int cat_in_matrix(const char *id);
+
 struct cat_group {
     const char *id;          /* "OTA-DL" */
     const char *title;

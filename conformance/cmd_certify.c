@@ -45,6 +45,9 @@ struct unit {
     int    selected;           /* reported (else only run for a CAT_CHECK that reads it) */
     int    skip;               /* not run: reason in res.reason */
     int    norun;              /* not run for the harness's own failure: ERROR, reason in res */
+    const struct cat_transport *tr; /* a transport matrix run over this transport; NULL: the
+                                     * case as catalogued */
+    unsigned needs;            /* CAP_* the run needs */
     int    slow;
     double cost;               /* scheduling estimate, seconds */
     pid_t  pid;
@@ -148,10 +151,11 @@ static int check_only(const char *only, char *bad, size_t n)
     return 0;
 }
 
-static int unit_of(const struct unit *u, int nu, const struct cat_case *c)
+static int unit_of(const struct unit *u, int nu, const struct cat_case *c,
+                   const struct cat_transport *tr)
 {
     for (int i = 0; i < nu; i++)
-        if (u[i].c == c)
+        if (u[i].c == c && u[i].tr == tr)
             return i;
     return -1;
 }
@@ -248,6 +252,22 @@ static void run_unit(const struct unit *u, const struct certify_opts *co, struct
             ro.seed = plan->seed;
         ro.plan = plan;
     }
+    if (u->tr) { /* a matrix run: the case over another transport */
+        char kv[64];
+        if (!plan && (plan = calloc(1, sizeof(*plan))) != NULL)
+            snprintf(plan->name, sizeof(plan->name), "options");
+        snprintf(kv, sizeof(kv), "transport=%s", u->tr->plan);
+        if (!plan || plan_add_cli(plan, "plan", kv, err, sizeof(err)) != 0) {
+            r->verdict = V_ERROR;
+            snprintf(r->reason, sizeof(r->reason), "transport %s: %s", u->tr->name,
+                     plan ? err : "out of memory");
+            if (plan)
+                plan_free(plan);
+            free(plan);
+            return;
+        }
+        ro.plan = plan;
+    }
     run_case(c->kind == CAT_PLAN ? "update" : c->what, &ro, r);
     plan_free(plan);
     free(plan);
@@ -262,7 +282,9 @@ static void write_repro(const struct cat_case *c, const struct unit *u, const st
 {
     char dir[4400], p[4600], q[4600], err[512], text[8192], plan[4400] = "";
     const struct cat_case *base = u->c;
-    snprintf(dir, sizeof(dir), "%s/repro/%s", out, c->id);
+    char name[96];
+    snprintf(name, sizeof(name), "%s%s%s", c->id, u->tr ? "@" : "", u->tr ? u->tr->name : "");
+    snprintf(dir, sizeof(dir), "%s/repro/%s", out, name);
     if (mkdir_p(dir) != 0)
         return;
     if (base->kind == CAT_PLAN) {
@@ -297,6 +319,10 @@ static void write_repro(const struct cat_case *c, const struct unit *u, const st
         size_t l = strlen(text);
         snprintf(text + l, sizeof(text) - l, "check = %s\n", c->check);
     }
+    if (u->tr) {
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof(text) - l, "transport = %s\n", u->tr->plan);
+    }
     snprintf(p, sizeof(p), "%s/repro.ini", dir);
     write_file_atomic(p, text, strlen(text), err, sizeof(err));
     snprintf(text, sizeof(text), "#!/bin/sh\n# Replays %s as it ran in the certification.\n"
@@ -304,7 +330,7 @@ static void write_repro(const struct cat_case *c, const struct unit *u, const st
     snprintf(p, sizeof(p), "%s/command.sh", dir);
     if (write_file_atomic(p, text, strlen(text), err, sizeof(err)) == 0)
         chmod(p, 0755);
-    snprintf(rel, reln, "repro/%s", c->id);
+    snprintf(rel, reln, "repro/%s", name);
 }
 
 /* ---- the command -------------------------------------------------------------- */
@@ -512,37 +538,50 @@ int cmd_certify(int argc, char **argv)
     }
 
     /* units: every case that runs, in catalogue order */
-    struct unit *u = calloc((size_t)cat_ncases, sizeof(*u));
-    struct run_result *res = mmap(NULL, sizeof(*res) * (size_t)cat_ncases, PROT_READ | PROT_WRITE,
+    int maxu = cat_ncases * (1 + cat_ntransports); /* room for the matrix rows */
+    struct unit *u = calloc((size_t)maxu, sizeof(*u));
+    struct run_result *res = mmap(NULL, sizeof(*res) * (size_t)maxu, PROT_READ | PROT_WRITE,
                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    struct report_case *rc = calloc((size_t)cat_ncases, sizeof(*rc));
+    struct report_case *rc = calloc((size_t)maxu, sizeof(*rc));
     if (!u || res == MAP_FAILED || !rc) {
         fprintf(stderr, "otahil certify: out of memory\n");
         return OTAHIL_EXIT_HARNESS;
     }
     int nu = 0, ncase = 0;
-    int *sel = calloc((size_t)cat_ncases, sizeof(int));
+    int *sel = calloc((size_t)maxu, sizeof(int));
+    const struct cat_transport **selt = calloc((size_t)maxu, sizeof(*selt));
+    if (!sel || !selt) {
+        fprintf(stderr, "otahil certify: out of memory\n");
+        return OTAHIL_EXIT_HARNESS;
+    }
     for (int k = 0; k < cat_ncases; k++) {
         const struct cat_case *c = &cat_cases[k];
         if (!case_selected(c, &co))
             continue;
         const struct cat_case *b = cat_base(c);
-        sel[ncase++] = k;
-        int ui = unit_of(u, nu, b);
-        if (ui < 0) {
-            ui = nu++;
-            u[ui].c = b;
-            snprintf(u[ui].dir, sizeof(u[ui].dir), "%s/runs/%s", base, b->id);
+        for (int t = -1; t < (c == b && cat_in_matrix(c->id) ? cat_ntransports : 0); t++) {
+            const struct cat_transport *tr = t < 0 ? NULL : &cat_transports[t];
+            sel[ncase] = k;
+            selt[ncase++] = tr;
+            int ui = unit_of(u, nu, b, tr);
+            if (ui < 0) {
+                ui = nu++;
+                u[ui].c = b;
+                u[ui].tr = tr;
+                u[ui].needs = tr ? (b->needs & ~CAP_MQTT_HTTP) | tr->cap : b->needs;
+                snprintf(u[ui].dir, sizeof(u[ui].dir), "%s/runs/%s%s%s", base, b->id, tr ? "@" : "",
+                         tr ? tr->name : "");
+            }
+            if (c == b)
+                u[ui].selected = 1;
         }
-        if (c == b)
-            u[ui].selected = 1;
     }
     /* skips and costs */
     char fdir[4096];
     otahil_faults_dir(fdir, sizeof(fdir));
     for (int i = 0; i < nu; i++) {
         const struct cat_case *c = u[i].c;
-        unsigned missing = c->needs & ~caps;
+        unsigned missing = u[i].needs & ~caps;
         res[i].verdict = V_ERROR;
         snprintf(res[i].reason, sizeof(res[i].reason), "the run did not report (it crashed)");
         u[i].cost = c->kind == CAT_SWEEP ? 3 : 1;
@@ -644,7 +683,7 @@ int cmd_certify(int argc, char **argv)
     for (int k = 0; k < ncase; k++) {
         const struct cat_case *c = &cat_cases[sel[k]];
         const struct cat_case *b = cat_base(c);
-        int ui = unit_of(u, nu, b);
+        int ui = unit_of(u, nu, b, selt[k]);
         const struct run_result *r = &res[ui];
         struct report_case *x = &rc[k];
         char grp[32];
@@ -655,8 +694,10 @@ int cmd_certify(int argc, char **argv)
                 x->group = cat_groups[g].id;
         x->title = c->title;
         x->spec = c->spec;
-        x->transport = c->needs & CAP_MQTT_HTTPS ? "mqtt+https" : c->needs & CAP_COAP_COAP ? "coap+coap"
-                     : c->needs & CAP_COAP_HTTP ? "coap+http" : "mqtt+http";
+        x->transport = selt[k] ? selt[k]->name : c->needs & CAP_MQTT_HTTPS ? "mqtt+https"
+                     : c->needs & CAP_COAP_COAP ? "coap+coap" : c->needs & CAP_COAP_HTTP ? "coap+http"
+                     : "mqtt+http";
+        x->matrix = selt[k] != NULL;
         x->seconds = c == b ? r->seconds : 0;
         x->verdict = r->verdict;
         snprintf(x->reason, sizeof(x->reason), "%s", r->verdict == V_PASS && c->kind != CAT_SWEEP
@@ -685,13 +726,14 @@ int cmd_certify(int argc, char **argv)
             x->nchecks = r->nchecks;
         }
         if (!u[ui].skip && !u[ui].norun && b->kind != CAT_SWEEP) {
-            snprintf(x->events, sizeof(x->events), "runs/%s/events.jsonl", b->id);
+            const char *rd = u[ui].dir + strlen(base) + 1; /* runs/ID[@TRANSPORT] */
+            snprintf(x->events, sizeof(x->events), "%s/events.jsonl", rd);
             char ep[4400];
             snprintf(ep, sizeof(ep), "%s/%s", base, x->events);
             if (events_sequence_digest(ep, x->events_digest) != 0)
                 x->events_digest[0] = '\0';
-            snprintf(x->flash_before, sizeof(x->flash_before), "runs/%s/flash-before.bin", b->id);
-            snprintf(x->flash_after, sizeof(x->flash_after), "runs/%s/flash.bin", b->id);
+            snprintf(x->flash_before, sizeof(x->flash_before), "%s/flash-before.bin", rd);
+            snprintf(x->flash_after, sizeof(x->flash_after), "%s/flash.bin", rd);
         }
         if ((x->verdict == V_FAIL || x->verdict == V_ERROR) && !u[ui].norun) {
             write_repro(c, &u[ui], &co, r, base, x->repro, sizeof(x->repro));
@@ -719,9 +761,11 @@ int cmd_certify(int argc, char **argv)
                               "seed %llu\n", co.port_desc, prof.name, board.name, co.target,
                               (unsigned long long)co.run.seed);
         for (int k = 0; k < ncase; k++)
-            sl += (size_t)snprintf(summary + sl, cap - sl, "%-5s %-13s %5.1f s  %s%s%s\n",
-                                   verdict_name(rc[k].verdict), rc[k].id, rc[k].seconds, rc[k].title,
-                                   rc[k].reason[0] ? ": " : "", rc[k].reason);
+            sl += (size_t)snprintf(summary + sl, cap - sl, "%-5s %-13s %5.1f s  %s%s%s%s%s%s\n",
+                                   verdict_name(rc[k].verdict), rc[k].id, rc[k].seconds,
+                                   rc[k].matrix ? "[" : "", rc[k].matrix ? rc[k].transport : "",
+                                   rc[k].matrix ? "] " : "", rc[k].title, rc[k].reason[0] ? ": " : "",
+                                   rc[k].reason);
         snprintf(summary + sl, cap - sl, "%d cases: %d passed, %d failed, %d skipped, %d errors; %s\n",
                  cnt.total, cnt.pass, cnt.fail, cnt.skip, cnt.error, report_status(&rep, subset));
         char spath[4200];
@@ -737,7 +781,8 @@ int cmd_certify(int argc, char **argv)
     }
     for (int k = 0; k < ncase; k++)
         if (rc[k].verdict == V_FAIL || rc[k].verdict == V_ERROR)
-            printf("%-5s %-13s %s\n      %s\n%s%s%s%s%s", verdict_name(rc[k].verdict), rc[k].id,
+            printf("%-5s %-13s %s%s%s%s\n      %s\n%s%s%s%s%s", verdict_name(rc[k].verdict), rc[k].id,
+                   rc[k].matrix ? "[" : "", rc[k].matrix ? rc[k].transport : "", rc[k].matrix ? "] " : "",
                    rc[k].title, rc[k].reason, rc[k].repro[0] ? "      repro: otahil repro " : "",
                    rc[k].repro[0] ? base : "", rc[k].repro[0] ? "/" : "", rc[k].repro,
                    rc[k].repro[0] ? "\n" : "");
@@ -791,7 +836,7 @@ int cmd_catalogue(int argc, char **argv)
 
 struct repro {
     char id[32], kind[16], what[128], plan[256], board[1024], port[1024], fw_port[1024];
-    char verdict[16], reason[600], check[64];
+    char verdict[16], reason[600], check[64], transport[32];
     uint64_t seed;
     long reboot_delay_ms;
     int timeout_s;
@@ -804,6 +849,7 @@ static int repro_key(struct inifile *I, const char *section, const char *key, co
         return inifile_fail(I, "section [%s]: unknown (expected [repro])", section);
 #define T(f) if (!strcmp(key, #f)) { snprintf(r->f, sizeof(r->f), "%s", v); return 0; }
     T(id) T(kind) T(what) T(plan) T(board) T(port) T(fw_port) T(verdict) T(reason) T(check)
+    T(transport)
 #undef T
     char *end;
     if (!strcmp(key, "seed")) {
@@ -928,6 +974,21 @@ int cmd_repro(int argc, char **argv)
         }
         if (plan->has_seed)
             ro.seed = plan->seed;
+        ro.plan = plan;
+    }
+    if (r.transport[0]) { /* a transport matrix run */
+        char kv[64];
+        if (!plan && (plan = calloc(1, sizeof(*plan))) != NULL)
+            snprintf(plan->name, sizeof(plan->name), "options");
+        snprintf(kv, sizeof(kv), "transport=%s", r.transport);
+        if (!plan || plan_add_cli(plan, "plan", kv, err, sizeof(err)) != 0) {
+            fprintf(stderr, "otahil repro: %s/repro.ini: key 'transport': %s\n", dir,
+                    plan ? err : "out of memory");
+            if (plan)
+                plan_free(plan);
+            free(plan);
+            return OTAHIL_EXIT_HARNESS;
+        }
         ro.plan = plan;
     }
     evlog_set_echo(1);

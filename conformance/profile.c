@@ -195,9 +195,9 @@ int profile_reference(struct profile *p, char *err, size_t n)
     snprintf(p->board, sizeof(p->board), "%s", OTAHIL_DEFAULT_BOARD);
     snprintf(p->module, sizeof(p->module), "reference_ota_module");
     snprintf(p->hashes, sizeof(p->hashes), "md5, sha256");
-    snprintf(p->transports, sizeof(p->transports), "mqtt+http, mqtt+https");
+    snprintf(p->transports, sizeof(p->transports), "mqtt+http, mqtt+https, coap+http, coap+coap");
     p->resume = 1;
-    p->caps = CAP_ROLLBACK | CAP_RESUME | CAP_MD5 | CAP_SHA256 | CAP_MQTT_HTTP | CAP_MQTT_HTTPS | CAP_FOOTER |
-              CAP_BOOT_COPY | CAP_BOOT_PP;
+    p->caps = CAP_ROLLBACK | CAP_RESUME | CAP_MD5 | CAP_SHA256 | CAP_MQTT_HTTP | CAP_MQTT_HTTPS |
+              CAP_COAP_HTTP | CAP_COAP_COAP | CAP_FOOTER | CAP_BOOT_COPY | CAP_BOOT_PP;
     return 0;
 }

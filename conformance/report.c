@@ -330,6 +330,7 @@ static cJSON *json_case(const struct report_case *c)
     json_str(o, "title", c->title);
     json_str(o, "spec", c->spec);
     json_str(o, "transport", c->transport);
+    cJSON_AddBoolToObject(o, "matrix", c->matrix);
     json_str(o, "verdict", verdict_name(c->verdict));
     cJSON_AddNumberToObject(o, "seconds", ms3(c->seconds));
     json_str(o, "reason", c->reason);
@@ -582,6 +583,11 @@ int report_write_junit(const struct report *r, const char *dir, char *err, size_
             esc(m.f, groups[g]);
             fputs("\" name=\"", m.f);
             esc(m.f, rc->id);
+            if (rc->matrix) {
+                fputs(" [", m.f);
+                esc(m.f, rc->transport);
+                fputc(']', m.f);
+            }
             fputc(' ', m.f);
             esc(m.f, rc->title);
             fprintf(m.f, "\" time=\"%.3f\"", rc->seconds);
@@ -1346,6 +1352,7 @@ static const char html_css[] =
     "border-bottom:2px solid var(--line);padding:4px 8px}\n"
     "table.cases td{border-bottom:1px solid var(--line);padding:5px 8px;vertical-align:top}\n"
     "table.cases tr{break-inside:avoid}\n"
+    "table.matrix{table-layout:auto}\n"
     "td.num,table.cases th.num{text-align:right;white-space:nowrap}\n"
     "td.id{white-space:nowrap}\n"
     ".note{display:block;color:var(--dim);font-size:12.5px}\n"
@@ -1413,15 +1420,25 @@ static void badge(FILE *f, enum verdict v)
 }
 
 /* An id usable as an HTML fragment: letters, digits, '-', '_', '.'. */
-static void anchor(FILE *f, const char *id)
+static void anchor_text(FILE *f, const char *id)
 {
-    fputs("case-", f);
     for (const unsigned char *s = (const unsigned char *)S(id); *s; s++)
         fputc((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
                       *s == '-' || *s == '_' || *s == '.'
                   ? *s
                   : '_',
               f);
+}
+
+/* A case's fragment: "case-ID", and "case-ID.TRANSPORT" for a matrix row. */
+static void anchor(FILE *f, const struct report_case *c)
+{
+    fputs("case-", f);
+    anchor_text(f, c->id);
+    if (c->matrix) {
+        fputc('.', f);
+        anchor_text(f, c->transport);
+    }
 }
 
 static void html_header(FILE *f, const struct report *r, const char *status,
@@ -1549,7 +1566,7 @@ static void html_groups(FILE *f, const struct report *r, const char **groups, in
             fputs("<tr><td class=\"id\">", f);
             if (detail) {
                 fputs("<a href=\"#", f);
-                anchor(f, c->id);
+                anchor(f, c);
                 fputs("\">", f);
             }
             esc(f, c->id);
@@ -1573,12 +1590,91 @@ static void html_groups(FILE *f, const struct report *r, const char **groups, in
     }
 }
 
+/* The transport matrix: a row per case that ran over more than one transport,
+ * a column per transport, in the order the rows first name them. */
+static void html_matrix(FILE *f, const struct report *r)
+{
+    const char *tr[16];
+    int nt = 0, nrows = 0;
+
+    for (int i = 0; i < r->ncases; i++) {
+        const struct report_case *c = &r->cases[i];
+        int seen = 0;
+
+        if (!c->matrix)
+            continue;
+        nrows++;
+        for (int j = 0; j < r->ncases; j++) /* the catalogued row's transport first */
+            if (!r->cases[j].matrix && !strcmp(S(r->cases[j].id), S(c->id))) {
+                for (int t = 0; t < nt; t++)
+                    seen |= !strcmp(tr[t], S(r->cases[j].transport));
+                if (!seen && nt < 16)
+                    tr[nt++] = S(r->cases[j].transport);
+            }
+        seen = 0;
+        for (int t = 0; t < nt; t++)
+            seen |= !strcmp(tr[t], S(c->transport));
+        if (!seen && nt < 16)
+            tr[nt++] = S(c->transport);
+    }
+    if (!nrows)
+        return;
+    fputs("<h2>Transport matrix</h2>\n<p class=\"dim\">The cases every transport must carry alike, "
+          "run over each transport the profile claims (SKIP where it claims none).</p>\n"
+          "<table class=\"cases matrix\"><thead><tr><th>ID</th><th>Title</th>", f);
+    for (int t = 0; t < nt; t++) {
+        fputs("<th>", f);
+        esc(f, tr[t]);
+        fputs("</th>", f);
+    }
+    fputs("</tr></thead><tbody>\n", f);
+    for (int i = 0; i < r->ncases; i++) {
+        const struct report_case *c = &r->cases[i];
+        int first = 1;
+
+        if (c->matrix)
+            continue;
+        for (int j = 0; j < r->ncases; j++)
+            if (r->cases[j].matrix && !strcmp(S(r->cases[j].id), S(c->id)))
+                first = 0;
+        if (first) /* no matrix rows */
+            continue;
+        fputs("<tr><td class=\"id\">", f);
+        esc(f, c->id);
+        fputs("</td><td>", f);
+        esc(f, c->title);
+        fputs("</td>", f);
+        for (int t = 0; t < nt; t++) {
+            const struct report_case *cell = NULL;
+
+            for (int j = 0; j < r->ncases; j++)
+                if (!strcmp(S(r->cases[j].id), S(c->id)) && !strcmp(S(r->cases[j].transport), tr[t]))
+                    cell = &r->cases[j];
+            fputs("<td>", f);
+            if (!cell) {
+                fputs("&#8212;", f);
+            } else if (cell->verdict == V_FAIL || cell->verdict == V_ERROR) {
+                fputs("<a href=\"#", f);
+                anchor(f, cell);
+                fputs("\">", f);
+                badge(f, cell->verdict);
+                fputs("</a>", f);
+            } else {
+                badge(f, cell->verdict);
+            }
+            fputs("</td>", f);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</tbody></table>\n", f);
+}
+
 static void html_case(FILE *f, const char *dir, const struct report *r, const struct report_case *c)
 {
     char tb[32];
 
     fprintf(f, "<section class=\"case %s\" id=\"", verdict_name(c->verdict));
-    anchor(f, c->id);
+    anchor(f, c);
     fputs("\">\n<h3>", f);
     badge(f, c->verdict);
     fputs(" ", f);
@@ -1656,6 +1752,7 @@ int report_write_html(const struct report *r, const char *dir, char *err, size_t
     fputs("</style>\n</head>\n<body>\n<div class=\"page\">\n", m.f);
     html_header(m.f, r, status, &c);
     html_counts(m.f, &c);
+    html_matrix(m.f, r);
     html_groups(m.f, r, groups, ng);
     for (int i = 0; i < r->ncases; i++)
         nbad += r->cases[i].verdict == V_FAIL || r->cases[i].verdict == V_ERROR;

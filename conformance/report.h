@@ -22,6 +22,8 @@ struct report_case {
     const char  *title;
     const char  *spec;          /* spec sections it enforces: "§4.1, §5.1" */
     const char  *transport;     /* "mqtt+http", ... */
+    int          matrix;        /* a transport matrix row: the case run again over transport
+                                 * (its catalogued row has the same id) */
     enum verdict verdict;
     double       seconds;
     char         reason[512];   /* why it failed, errored or was skipped; "" on PASS */

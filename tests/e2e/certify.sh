@@ -9,16 +9,25 @@ s="$T/c/summary.txt"
 grep -q '^PASS  OTA-DL-001 ' "$s" || die "OTA-DL-001 not PASS"
 grep -q '^SKIP  OTA-RB-001 .*needs a pingpong bootloader' "$s" || die "OTA-RB-001 not SKIP on a copy board"
 grep -q '^SKIP  OTA-NET-009 .*left out by --quick' "$s" || die "slow case not SKIP under --quick"
-# every catalogue case has its line, and none failed
+# every catalogue case has its line, and none failed; the transport matrix adds a row per
+# case and other transport ("[coap+coap] title"), all four transports claimed by the reference
 n=$("$OTAHIL" catalogue | wc -l)
-[ "$(grep -cE '^(PASS|SKIP) ' "$s")" -eq "$n" ] || { cat "$s"; die "not every case PASS or SKIP"; }
+[ "$(grep -E '^(PASS|SKIP) ' "$s" | grep -vc ' s  \[')" -eq "$n" ] || { cat "$s"; die "not every case PASS or SKIP"; }
+[ "$(grep -cE '^(PASS|SKIP|FAIL|ERROR) ' "$s")" -eq "$(grep -cE '^(PASS|SKIP) ' "$s")" ] || die "a matrix row failed"
+for t in mqtt+https coap+http coap+coap; do
+  grep -q "^PASS  OTA-DL-001 .*\[$t\] " "$s" || die "OTA-DL-001 over $t: not PASS"
+done
+grep -q 'Transport matrix' "$T/c/report.html" || die "report.html has no transport matrix"
 grep -q "certified$" "$s" || die "status not certified"
 # the JSON and JUnit reports agree with the summary
 python3 - "$T/c" "$n" <<'PY' || die "reports"
 import json, sys, xml.etree.ElementTree as ET
 d, n = sys.argv[1], int(sys.argv[2])
 r = json.load(open(d + "/results.json"))
-assert len(r["cases"]) == n, len(r["cases"])
+assert len([c for c in r["cases"] if not c["matrix"]]) == n, len(r["cases"])
+m = [c for c in r["cases"] if c["matrix"]]
+assert len(m) == 12 and {c["transport"] for c in m} == {"mqtt+https", "coap+http", "coap+coap"}, m
+n += len(m)
 assert all(c["verdict"] in ("PASS", "SKIP") for c in r["cases"])
 t = ET.parse(d + "/junit.xml").getroot()
 cases = t.findall(".//testcase")

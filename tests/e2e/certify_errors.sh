@@ -19,11 +19,11 @@ PY
 # the broker binary deleted: every case that needs the cloud is ERROR, the sweep still runs
 mkdir -p "$T/bin" && cp "$(command -v mosquitto || echo /usr/sbin/mosquitto)" "$T/bin/mosquitto"
 rm "$T/bin/mosquitto"
-OTAHIL_MOSQUITTO=$T/bin/mosquitto "$OTAHIL" certify --only OTA-DL-001,OTA-BOOT-001 --out "$T/nobroker" \
+OTAHIL_MOSQUITTO=$T/bin/mosquitto "$OTAHIL" certify --only OTA-DL-002,OTA-BOOT-001 --out "$T/nobroker" \
   >"$T/nobroker.out" 2>&1; rc=$?
 cat "$T/nobroker.out"
 [ "$rc" -eq 2 ] || die "no broker: exit $rc, expected 2"
-grep -q '^ERROR OTA-DL-001 ' "$T/nobroker.out" || die "no broker: OTA-DL-001 is not ERROR"
+grep -q "^ERROR OTA-DL-002 " "$T/nobroker.out" || die "no broker: OTA-DL-002 is not ERROR"
 grep -q 'no mosquitto broker binary' "$T/nobroker.out" || die "no broker: the reason does not say so"
 errors "$T/nobroker" 2
 OTAHIL_MOSQUITTO=$T/bin/mosquitto "$OTAHIL" run update --out "$T/nobroker-run" >"$T/run.out" 2>&1; rc=$?
@@ -39,7 +39,7 @@ trap 'kill $holder 2>/dev/null; cleanup' EXIT
 for _ in $(seq 1 100); do [ -s "$T/port" ] && break; sleep 0.05; done
 P=$(cat "$T/port")
 for kind in mqtt http; do
-  "$OTAHIL" certify --only OTA-DL-001,OTA-VER-001 --$kind-port "$P" --out "$T/$kind" >"$T/$kind.out" 2>&1; rc=$?
+  "$OTAHIL" certify --only OTA-DL-002,OTA-VER-001 --$kind-port "$P" --out "$T/$kind" >"$T/$kind.out" 2>&1; rc=$?
   cat "$T/$kind.out"
   [ "$rc" -eq 2 ] || die "$kind port in use: exit $rc, expected 2"
   k=$(echo $kind | tr a-z A-Z)

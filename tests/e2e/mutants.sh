@@ -27,12 +27,13 @@ boards() {
   IFS=', ' read -ra its <<<"$1"
   for it in "${its[@]}"; do [[ "$it" == *@* ]] && echo "${it#*@}" || echo native; done | sort -u
 }
-# verdicts JSON: "ID VERDICT" per case, then the case's reason and failing checks, tab-indented
+# verdicts JSON: "ID VERDICT" per case ("ID@TRANSPORT VERDICT" for a transport matrix row), then
+# the case's reason and failing checks, tab-indented
 verdicts() {
   python3 - "$1" <<'PY'
 import json, sys
 for c in json.load(open(sys.argv[1]))["cases"]:
-    print(c["id"], c["verdict"])
+    print(c["id"] + ("@" + c["transport"] if c.get("matrix") else ""), c["verdict"])
     if c.get("reason"):
         print("\t" + c["reason"])
     for k in c.get("checks", []):
@@ -91,12 +92,16 @@ for name in "${mutants[@]}"; do
     for id in $(ids "$b" "$by" | tr , ' '); do
       v=$(awk -v id="$id" '$1 == id { print $2 }' "$r.verdicts")
       why=$(awk -v id="$id" '/^\t/ { if (on) print; next } { on = ($1 == id) }' "$r.verdicts")
+      # a matrix case's other transports: reported, not required (a bug may live in one
+      # transport's code path only)
+      also=$(awk -v id="$id" 'index($1, id "@") == 1 && $2 == "FAIL" { sub(/.*@/, "", $1); print $1 }' \
+        "$r.verdicts" | paste -sd, -)
       if [ "$v" != FAIL ]; then
         echo "FAIL $name: $id is ${v:-missing} on $b, expected FAIL"; ok=0
       elif ! grep -qE -- "$cause" <<<"$why"; then
         echo "FAIL $name: $id failed on $b, but not for the cause '$cause':"; sed 's/^/     | /' <<<"$why"; ok=0
       else
-        got+=("$id$([ "$b" != native ] && echo "@$b")")
+        got+=("$id$([ "$b" != native ] && echo "@$b")${also:+ (also $also)}")
       fi
     done
   done
