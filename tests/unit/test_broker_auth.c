@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "mock_cloud/alisign.h"
 #include "mock_cloud/broker.h"
 #include "mock_cloud/cloud.h"
@@ -44,11 +46,6 @@
 
 static char tmpdir[64], events[128], image[128];
 static struct cloud *cl;
-
-static uint64_t now_ms(void)
-{
-    return evlog_now_us() / 1000u;
-}
 
 /* ---- event log and broker log ---- */
 

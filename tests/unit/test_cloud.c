@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "conformance/cmd_cloud.h"
 #include "mock_cloud/alisign.h"
 #include "mock_cloud/cloud.h"
@@ -60,44 +62,8 @@ static int fw_id;                /* image in the store */
 static uint64_t job1_push_id;    /* push id of job 1 under SEED */
 static pid_t cmd_child;          /* a running `otahil cloud`, killed at teardown if a test failed */
 
-static uint64_t now_ms(void)
-{
-    return evlog_now_us() / 1000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
-static void hexdigest(const EVP_MD *md, const void *buf, size_t len, char *out)
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-
-    assert_true(EVP_Digest(buf, len, d, &n, md, NULL));
-    for (unsigned i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-}
-
 /* An otahil image as the store reads it: magic at 0, version at 24, the
  * rest a byte pattern. */
-/* Ends an image of size bytes with the AliOS footer (spec §6.2), as the
- * cloud's format check wants: magic 0xEFEFEFEF, image_size, MD5 of the rest. */
-static void add_footer(unsigned char *b, size_t size)
-{
-    unsigned char *f = b + size - 28;
-    uint32_t n = (uint32_t)(size - 28);
-
-    memset(f, 0xEF, 4);
-    for (int k = 0; k < 4; k++)
-        f[4 + k] = (unsigned char)(n >> (8 * k));
-    assert_int_equal(EVP_Digest(b, n, f + 8, NULL, EVP_md5(), NULL), 1);
-    memset(f + 24, 0xFF, 4);
-}
-
 static unsigned char *make_image(const char *path, const char *version, size_t size)
 {
     unsigned char *b = malloc(size);
@@ -1320,37 +1286,6 @@ static void test_broker_loss(void **state)
 
 /* ---- the commands ---- */
 
-/* Runs fn with stdout and stderr captured into out. */
-static int run_captured(int (*fn)(int, char **), char **argv, char *out, size_t outlen)
-{
-    char path[128];
-    int argc = 0, fd, s1, s2, rc;
-    ssize_t n;
-
-    while (argv[argc])
-        argc++;
-    snprintf(path, sizeof path, "%s/captured.txt", tmpdir);
-    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    fflush(stdout);
-    fflush(stderr);
-    s1 = dup(1);
-    s2 = dup(2);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    rc = fn(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(s1, 1);
-    dup2(s2, 2);
-    close(s1);
-    close(s2);
-    n = pread(fd, out, outlen - 1, 0);
-    close(fd);
-    out[n > 0 ? n : 0] = '\0';
-    return rc;
-}
-
 /* waitpid with a deadline: a child still running then is killed and the
  * test fails. */
 static int wait_child(pid_t pid, unsigned timeout_ms)
@@ -1377,37 +1312,37 @@ static void test_cmd_options(void **state)
     char out[8192];
 
     (void)state;
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--help", NULL }, out, sizeof out), 0);
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--help", NULL }, out, sizeof out), 0);
     assert_non_null(strstr(out, "usage: otahil cloud"));
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--help", NULL }, out, sizeof out), 0);
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--help", NULL }, out, sizeof out), 0);
     assert_non_null(strstr(out, "usage: otahil push"));
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--bogus", NULL }, out, sizeof out), 2);
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--bogus", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--bogus"));
     assert_null(strchr(strchr(out, '\n') + 1, '\n')); /* one line */
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--mqtt-port", "70000", NULL }, out,
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--mqtt-port", "70000", NULL }, out,
                                   sizeof out), 2);
     assert_non_null(strstr(out, "--mqtt-port"));
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--device", "pk-only", NULL }, out,
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--device", "pk-only", NULL }, out,
                                   sizeof out), 2);
     assert_non_null(strstr(out, "--device"));
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", NULL }, out, sizeof out), 2);
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--image"));
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--frobnicate", NULL }, out, sizeof out), 2);
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--frobnicate", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--frobnicate"));
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--sign-method", "crc",
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--sign-method", "crc",
                                                         NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--sign-method"));
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--retries", "101",
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--retries", "101",
                                                         NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--retries"));
     assert_null(strchr(strchr(out, '\n') + 1, '\n')); /* one line */
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--retries", "x",
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--retries", "x",
                                                         NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--retries"));
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--help", NULL }, out, sizeof out), 0);
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--help", NULL }, out, sizeof out), 0);
     assert_non_null(strstr(out, "--retries N"));
     assert_non_null(strstr(out, "--at-inform"));
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--workdir",
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--workdir",
                                                         "/nonexistent", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "/nonexistent/cloud.json"));
 }
@@ -1468,7 +1403,7 @@ static void test_cmd_cloud_and_push(void **state)
     dev_connect(&d2, mp->valueint);
     d2.mode = DEV_SUCCEED;
     dev_publish_nul(&d2, T_TOPIC_INFORM, "{\"id\":0,\"params\":{\"version\":\"" OLD_VER "\"}}");
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--workdir", wd,
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--workdir", wd,
                                                         "--wait", "--timeout", "10", NULL },
                                   out, sizeof out), 0);
     assert_non_null(strstr(out, "job 1"));
@@ -1479,7 +1414,7 @@ static void test_cmd_cloud_and_push(void **state)
     pthread_mutex_lock(&d2.mu);
     d2.mode = DEV_FAIL;
     pthread_mutex_unlock(&d2.mu);
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
                                                         "--sign-method", "Sha256", "--wait", NULL },
                                   out, sizeof out), 1);
     assert_non_null(strstr(out, "device reported step -2 (ota download failed)"));
@@ -1488,7 +1423,7 @@ static void test_cmd_cloud_and_push(void **state)
     pthread_mutex_lock(&d2.mu);
     pushes = d2.pushes;
     pthread_mutex_unlock(&d2.mu);
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
                                                         "--retries", "4", "--at-inform", NULL },
                                   out, sizeof out), 0);
     assert_non_null(strstr(out, "job 3:"));
@@ -1505,13 +1440,13 @@ static void test_cmd_cloud_and_push(void **state)
     pthread_mutex_unlock(&d2.mu);
 
     /* a device that never shows up: timeout, exit 2 */
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
                                                         "--device", "a1Cmd/dev-c", "--wait",
                                                         "--timeout", "1", NULL },
                                   out, sizeof out), 2);
     assert_non_null(strstr(out, "still WAITING"));
     /* an unknown device is refused */
-    assert_int_equal(run_captured(cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
+    assert_int_equal(run_captured(tmpdir, cmd_push, (char *[]){ "push", "--image", image, "--api", apiurl,
                                                         "--device", "a1Cmd/ghost", NULL },
                                   out, sizeof out), 2);
     assert_non_null(strstr(out, "ghost"));

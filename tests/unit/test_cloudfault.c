@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "conformance/plan.h"
 #include "mock_cloud/alisign.h"
 #include "mock_cloud/cloud.h"
@@ -55,42 +57,6 @@ static struct cloud *cl;
 static int port;                 /* firmware server */
 static char path1[64], path2[64];/* /fw/1/app.bin, /fw/2/other.bin */
 static unsigned gets;            /* firmware GETs made so far: the server's count */
-
-static uint64_t now_ms(void)
-{
-    return evlog_now_us() / 1000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
-static void hexdigest(const EVP_MD *md, const void *buf, size_t len, char *out)
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-
-    assert_true(EVP_Digest(buf, len, d, &n, md, NULL));
-    for (unsigned i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-}
-
-/* Ends an image of size bytes with the AliOS footer (spec §6.2), as the
- * cloud's format check wants: magic 0xEFEFEFEF, image_size, MD5 of the rest. */
-static void add_footer(unsigned char *b, size_t size)
-{
-    unsigned char *f = b + size - 28;
-    uint32_t n = (uint32_t)(size - 28);
-
-    memset(f, 0xEF, 4);
-    for (int k = 0; k < 4; k++)
-        f[4 + k] = (unsigned char)(n >> (8 * k));
-    assert_int_equal(EVP_Digest(b, n, f + 8, NULL, EVP_md5(), NULL), 1);
-    memset(f + 24, 0xFF, 4);
-}
 
 static unsigned char *make_image(const char *path, const char *version, size_t size, unsigned salt)
 {

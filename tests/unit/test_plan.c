@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "conformance/cmd_cloud.h"
 #include "conformance/commands.h"
 #include "conformance/plan.h"
@@ -58,36 +60,6 @@ static void expect_error(const char *text, const char *msg)
         fail_msg("plan:\n%s\nerror: %s\nwanted: %s", text, err, want);
     assert_null(strchr(err, '\n'));
     plan_free(&p);
-}
-
-static int run_captured(int (*fn)(int, char **), char **argv, char *out, size_t outlen)
-{
-    char path[128];
-    int argc = 0, fd, s1, s2, rc;
-    ssize_t n;
-
-    while (argv[argc])
-        argc++;
-    snprintf(path, sizeof path, "%s/out.txt", tmpdir);
-    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    fflush(stdout);
-    fflush(stderr);
-    s1 = dup(1);
-    s2 = dup(2);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    rc = fn(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(s1, 1);
-    dup2(s2, 2);
-    close(s1);
-    close(s2);
-    n = pread(fd, out, outlen - 1, 0);
-    close(fd);
-    out[n > 0 ? n : 0] = '\0';
-    return rc;
 }
 
 static int setup(void **state)
@@ -572,40 +544,40 @@ static void test_commands_refuse_bad_plans(void **state)
     (void)state;
     snprintf(wd, sizeof wd, "%s/cloud", tmpdir);
     write_plan("[plan]\nname = x\n[http]\nstatus = 999\n");
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--plan", pfile, NULL },
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--plan", pfile, NULL },
                                   out, sizeof out), 2);
     snprintf(want, sizeof want, "otahil cloud: %s:4: key 'status': expected a status 100..599 other "
              "than 200 and 206, got '999'\n", pfile);
     assert_string_equal(out, want);
     assert_int_equal(access(wd, F_OK), -1); /* nothing was started */
 
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--http-fault",
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--http-fault",
                                                          "3:close_at=x", NULL },
                                   out, sizeof out), 2);
     assert_string_equal(out, "otahil cloud: --http-fault '3:close_at=x': key 'close_at': expected a "
                              "body offset in bytes (0 or more, decimal), got 'x'\n");
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--mqtt-fault",
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--mqtt-fault",
                                                          "sign=crc32", NULL },
                                   out, sizeof out), 2);
     assert_string_equal(out, "otahil cloud: --mqtt-fault 'sign=crc32': key 'sign': expected md5 or "
                              "sha256, got 'crc32'\n");
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--http-fault",
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--workdir", wd, "--http-fault",
                                                          "stall_ms=5", NULL },
                                   out, sizeof out), 2);
     assert_string_equal(out, "otahil cloud: section [http]: key 'stall_ms': needs stall_at = N in the "
                              "same section\n");
     assert_int_equal(access(wd, F_OK), -1);
 
-    assert_int_equal(run_captured(cmd_run, (char *[]){ "run", "update", "--plan", pfile, NULL }, out,
+    assert_int_equal(run_captured(tmpdir, cmd_run, (char *[]){ "run", "update", "--plan", pfile, NULL }, out,
                                   sizeof out), 2);
     snprintf(want, sizeof want, "otahil run: %s:4: key 'status': expected a status 100..599 other "
              "than 200 and 206, got '999'\n", pfile);
     assert_string_equal(out, want);
-    assert_int_equal(run_captured(cmd_cloud, (char *[]){ "cloud", "--help", NULL }, out, sizeof out), 0);
+    assert_int_equal(run_captured(tmpdir, cmd_cloud, (char *[]){ "cloud", "--help", NULL }, out, sizeof out), 0);
     assert_non_null(strstr(out, "--plan FILE"));
     assert_non_null(strstr(out, "--http-fault"));
     assert_non_null(strstr(out, "--mqtt-fault"));
-    assert_int_equal(run_captured(cmd_run, (char *[]){ "run", "--help", NULL }, out, sizeof out), 0);
+    assert_int_equal(run_captured(tmpdir, cmd_run, (char *[]){ "run", "--help", NULL }, out, sizeof out), 0);
     assert_non_null(strstr(out, "--plan FILE"));
 }
 

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "conformance/cmd_proxy.h"
 #include "mock_cloud/proxy.h"
 #include "sim/util/evlog.h"
@@ -45,19 +47,6 @@ static char events[128];
 static pid_t cmd_child;          /* a running `otahil proxy`, killed at teardown if a test failed */
 
 /* ---- time ---- */
-
-static uint64_t now_ms(void)
-{
-    return evlog_now_us() / 1000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 /* ---- data ---- */
 
@@ -1419,62 +1408,32 @@ static void test_stop_busy(void **state)
 
 /* ---- the command ---- */
 
-static int run_captured(int (*fn)(int, char **), char **argv, char *out, size_t outlen)
-{
-    char path[160];
-    int argc = 0, fd, s1, s2, rc;
-    ssize_t n;
-
-    while (argv[argc])
-        argc++;
-    snprintf(path, sizeof path, "%s/cmd.out", tmpdir);
-    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    fflush(stdout);
-    fflush(stderr);
-    s1 = dup(1);
-    s2 = dup(2);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    rc = fn(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(s1, 1);
-    dup2(s2, 2);
-    close(s1);
-    close(s2);
-    n = pread(fd, out, outlen - 1, 0);
-    close(fd);
-    out[n > 0 ? n : 0] = '\0';
-    return rc;
-}
-
 static void test_cmd_options(void **state)
 {
     char out[8192];
 
     (void)state;
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", "--help", NULL }, out, sizeof out), 0);
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", "--help", NULL }, out, sizeof out), 0);
     assert_non_null(strstr(out, "usage: otahil proxy"));
     assert_non_null(strstr(out, "--fault SPEC"));
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", NULL }, out, sizeof out), 2);
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--upstream"));
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", "--upstream", "localhost", NULL }, out,
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", "--upstream", "localhost", NULL }, out,
                                   sizeof out), 2);
     assert_non_null(strstr(out, "bad --upstream localhost"));
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", "--upstream", "127.0.0.1:1", "--fault",
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", "--upstream", "127.0.0.1:1", "--fault",
                                                          "down:latency=20", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "a duration needs a unit"));
     assert_null(strchr(strchr(out, '\n') + 1, '\n')); /* one line */
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", "--upstream", "127.0.0.1:1", "--fault",
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", "--upstream", "127.0.0.1:1", "--fault",
                                                          "up:loss=0.2", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "datagram fault"));
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", "--upstream=127.0.0.1:1", "--listen",
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", "--upstream=127.0.0.1:1", "--listen",
                                                          "99999", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--listen"));
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", "--frobnicate", NULL }, out, sizeof out), 2);
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", "--frobnicate", NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--frobnicate"));
-    assert_int_equal(run_captured(cmd_proxy, (char *[]){ "proxy", "--bench", "--upstream", "127.0.0.1:1",
+    assert_int_equal(run_captured(tmpdir, cmd_proxy, (char *[]){ "proxy", "--bench", "--upstream", "127.0.0.1:1",
                                                          NULL }, out, sizeof out), 2);
     assert_non_null(strstr(out, "--bench"));
 }
