@@ -70,8 +70,10 @@ static const char cloud_usage[] =
     "  --transport T          http (default), https, mqtts or mqtts+https: an HTTPS listener and\n"
     "                         https:// firmware URLs, a TLS listener on the broker, both; the\n"
     "                         test CA is made in WORKDIR/tls (docs/cloud.md)\n"
-    "  --tls CERT             the HTTPS listener's certificate: good, untrusted-ca, expired,\n"
-    "                         wrong-host (the plan's [plan] tls)\n"
+    "  --tls CERT             the certificate of the HTTPS listener (and of the coaps port):\n"
+    "                         good, untrusted-ca, expired, wrong-host (the plan's [plan] tls)\n"
+    "  --dtls certificate|psk with --transport coaps+...: the coaps port presents the test\n"
+    "                         certificate and cloud.json names the CA (default), or PSK only\n"
     "  --tls-fragment N, --tls-heap BYTES  kept in the plan for the device (docs/faults.md)\n"
     "  --help                 this text\n"
     "Writes WORKDIR/cloud.json for `otahil push`. Exit: 0 after Ctrl-C/SIGTERM, 2 when the\n"
@@ -227,6 +229,7 @@ const char *cmd_tls_key(char kind)
     case 'C': return "tls";
     case 'F': return "tls_fragment";
     case 'H': return "tls_heap";
+    case 'D': return "dtls";
     default: return NULL;
     }
 }
@@ -238,13 +241,14 @@ const char *cmd_tls_opt(char kind)
     case 'C': return "--tls";
     case 'F': return "--tls-fragment";
     case 'H': return "--tls-heap";
+    case 'D': return "--dtls";
     default: return NULL;
     }
 }
 
 char cmd_tls_kind(const char *opt)
 {
-    static const char kinds[] = "TCFH";
+    static const char kinds[] = "TCFHD";
     for (int i = 0; kinds[i]; i++)
         if (!strcmp(opt, cmd_tls_opt(kinds[i])))
             return kinds[i];
@@ -254,7 +258,7 @@ char cmd_tls_kind(const char *opt)
 /* cmd_opt for any of the TLS options; *kind says which. */
 static int cmd_tls_opt_parse(int argc, char **argv, int *i, char *kind, const char **val)
 {
-    static const char kinds[] = "TCFH";
+    static const char kinds[] = "TCFHD";
     for (int k = 0; kinds[k]; k++) {
         int m = cmd_opt(argc, argv, i, cmd_tls_opt(kinds[k]), val);
         if (m) {

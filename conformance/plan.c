@@ -38,11 +38,11 @@ enum plan_sec { SEC_NONE = 0, SEC_PLAN, SEC_HTTP, SEC_MQTT, SEC_PROXY_MQTT, SEC_
 enum plan_key { PK_NAME, PK_DESCRIPTION, PK_FIELD, PK_SEED, PK_EXPECT, PK_RETRIES, PK_IMAGE_SIZE,
                 PK_IMAGE_FOOTER, PK_BASE_VERSION, PK_TARGET_VERSION, PK_FLASH_WRITE_US,
                 PK_INFORM_WITHIN_MS, PK_FAIL_STEP, PK_SLOW, PK_FILE_SIZE, PK_TRANSPORT, PK_TLS,
-                PK_TLS_FRAGMENT, PK_TLS_HEAP, PK_COUNT };
+                PK_TLS_FRAGMENT, PK_TLS_HEAP, PK_DTLS, PK_COUNT };
 static const char *const plan_keys[PK_COUNT] = {
     "name", "description", "field", "seed", "expect", "retries", "image_size", "image_footer",
     "base_version", "target_version", "flash_write_us", "inform_within_ms", "fail_step", "slow", "file_size",
-    "transport", "tls", "tls_fragment", "tls_heap",
+    "transport", "tls", "tls_fragment", "tls_heap", "dtls",
 };
 _Static_assert(PK_COUNT <= PLAN_KEYS_MAX, "plan_line has no room for every [plan] key");
 
@@ -380,7 +380,7 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
             { "mqtts+https", 1, 1, 0, 0 }, { "coap+http", 0, 0, 1, 0 },
             { "coap+https", 0, 1, 1, 0 },  { "coap+coap", 0, 0, 1, 1 },
             { "coaps+http", 0, 0, 2, 0 },  { "coaps+https", 0, 1, 2, 0 },
-            { "coaps+coaps", 0, 0, 2, 1 }, /* coaps: DTLS with a pre-shared key */
+            { "coaps+coaps", 0, 0, 2, 1 }, /* coaps: DTLS (key dtls: certificate or psk) */
         };
         for (size_t i = 0; i < sizeof tr / sizeof tr[0]; i++)
             if (!strcmp(value, tr[i].name)) {
@@ -405,6 +405,13 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
         p->tls_cert = c;
         return k;
     }
+    case PK_DTLS:
+        if (strcmp(value, "certificate") && strcmp(value, "psk")) {
+            snprintf(why, whylen, "expected certificate or psk, got '%s'", value);
+            return -1;
+        }
+        p->dtls_psk = value[0] == 'p';
+        return k;
     case PK_TLS_FRAGMENT:
         errno = 0;
         u = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 1;
@@ -448,7 +455,8 @@ static int plan_plan_key(struct fault_plan *p, const char *key, const char *valu
     }
     snprintf(why, whylen, "unknown key (expected one of: name, description, field, seed, expect, "
              "retries, image_size, image_footer, base_version, target_version, flash_write_us, "
-             "inform_within_ms, fail_step, slow, file_size, transport, tls, tls_fragment, tls_heap)");
+             "inform_within_ms, fail_step, slow, file_size, transport, tls, tls_fragment, tls_heap, "
+             "dtls)");
     return -1;
 }
 
@@ -627,10 +635,16 @@ static char *plan_reader(char *str, int num, void *stream)
 /* The TLS keys need a TLS transport. 0, or -1 with the key (PK_*) and why. */
 static int plan_tls_check(const struct fault_plan *p, int *key, char *why, size_t whylen)
 {
-    if (p->tls_cert != TESTCA_GOOD && !p->https) {
+    if (p->dtls_psk && (p->coap != 2 || p->https || p->mqtts)) {
+        *key = PK_DTLS;
+        snprintf(why, whylen, p->coap != 2 ? "needs transport = coaps+http or coaps+coaps"
+                 : "coaps+https gives the device the test CA, so DTLS uses certificates");
+        return -1;
+    }
+    if (p->tls_cert != TESTCA_GOOD && !p->https && (p->coap != 2 || p->dtls_psk)) {
         *key = PK_TLS;
-        snprintf(why, whylen, "the firmware server's certificate matters only with transport = "
-                 "https or mqtts+https");
+        snprintf(why, whylen, "the server's certificate matters only with transport = https, "
+                 "mqtts+https or coaps+... (dtls = certificate)");
         return -1;
     }
     if ((p->tls_fragment || p->tls_heap) && !p->https && !p->mqtts) {
@@ -859,8 +873,10 @@ char *plan_summary(const struct fault_plan *p, char *buf, size_t n)
         PLAN_PUT("%sfile_size=partition%+d", len ? "; " : "", (int)p->file_size_delta);
     if (p->https || p->mqtts || p->coap)
         PLAN_PUT("%stransport=%s", len ? "; " : "", plan_transport_name(p));
-    if (p->https)
+    if (p->https || (p->coap == 2 && !p->dtls_psk))
         PLAN_PUT("%stls=%s", len ? "; " : "", testca_cert_name(p->tls_cert));
+    if (p->coap == 2)
+        PLAN_PUT("%sdtls=%s", len ? "; " : "", p->dtls_psk ? "psk" : "certificate");
     if (p->tls_fragment)
         PLAN_PUT("%stls_fragment=%u", len ? "; " : "", p->tls_fragment);
     if (p->tls_heap)
@@ -918,6 +934,12 @@ int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, siz
     }
     cloud_set_mqtt_faults(c, p->mqtt.set ? &p->mqtt : NULL);
     cloud_set_coap_faults(c, p->coapf.set ? &p->coapf : NULL);
+    /* coaps with certificates: the coaps port presents the plan's test
+     * certificate and the device is handed the CA (cloud_ca_path). */
+    if (p->coap == 2 && !p->dtls_psk && cloud_coaps_pki(c, p->tls_cert, e, sizeof e) != 0) {
+        snprintf(err, n, "plan %s: %s", p->name, e);
+        return -1;
+    }
 
     for (int i = 0; i < p->nhttp; i++) {
         size_t l;

@@ -7,7 +7,7 @@
  *   [plan]        name, description, field, seed, expect, retries, image_size,
  *                 image_footer, base_version, target_version, flash_write_us,
  *                 inform_within_ms, fail_step, slow, file_size, transport, tls,
- *                 tls_fragment, tls_heap
+ *                 tls_fragment, tls_heap, dtls
  *   [http]        firmware server rule for every firmware GET
  *   [http:N]      ... for the Nth firmware GET only
  *   [mqtt]        push faults of every job
@@ -83,7 +83,10 @@ struct fault_plan {
                                         * same over DTLS with a pre-shared key, 2 */
     int      coap_dl;                  /* [plan] transport = coap+coap or coaps+coaps: Block2
                                         * download */
-    int      tls_cert;                 /* [plan] tls: enum testca_cert the HTTPS server presents */
+    int      tls_cert;                 /* [plan] tls: enum testca_cert the HTTPS server (and, with
+                                        * coaps and dtls = certificate, the coaps port) presents */
+    int      dtls_psk;                 /* [plan] dtls = psk: coaps with the pre-shared key only (no
+                                        * CA for the device); certificate (0, default): the test CA */
     uint32_t tls_fragment;             /* [plan] tls_fragment: the device asks for records of at
                                         * most this many bytes (512..4096); 0: not asked */
     uint32_t tls_heap;                 /* [plan] tls_heap: the device's TLS heap in bytes; 0:

@@ -2059,6 +2059,33 @@ static void cloud_free(struct cloud *c)
     free(c);
 }
 
+/* The test PKI in WORKDIR/tls (testca.h), once per cloud; tls_cert is the
+ * certificate named in the cloud.tls event. 0, or -1 with err set. */
+static int cloud_make_pki(struct cloud *c, int tls_cert, char *err, size_t errlen)
+{
+    char tdir[PATH_MAX + 8], ew[PATH_MAX * 2];
+
+    if (tls_cert < 0 || tls_cert >= TESTCA_NCERTS) {
+        snprintf(err, errlen, "tls_cert %d: no such test certificate", tls_cert);
+        return -1;
+    }
+    if (c->tca)
+        return 0;
+    snprintf(tdir, sizeof tdir, "%s/tls", c->workdir);
+    if (!(c->tca = malloc(sizeof *c->tca))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (testca_generate(tdir, c->seed, c->tca, err, errlen) != 0) {
+        free(c->tca);
+        c->tca = NULL;
+        return -1;
+    }
+    evlog_emit("cloud", "cloud.tls", "\"ca\":\"%s\",\"https_cert\":\"%s\"",
+               otahil_json_escape(ew, sizeof ew, c->tca->ca), testca_cert_name(tls_cert));
+    return 0;
+}
+
 struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
 {
     struct broker_auth ba;
@@ -2107,22 +2134,8 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create %s: %s", c->fwdir, strerror(errno));
         goto fail;
     }
-    if (o->https || o->mqtts) {
-        char tdir[PATH_MAX + 8];
-        if (o->tls_cert < 0 || o->tls_cert >= TESTCA_NCERTS) {
-            snprintf(err, errlen, "tls_cert %d: no such test certificate", o->tls_cert);
-            goto fail;
-        }
-        snprintf(tdir, sizeof tdir, "%s/tls", c->workdir);
-        if (!(c->tca = malloc(sizeof *c->tca))) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        if (testca_generate(tdir, o->seed, c->tca, err, errlen) != 0)
-            goto fail;
-        evlog_emit("cloud", "cloud.tls", "\"ca\":\"%s\",\"https_cert\":\"%s\"",
-                   otahil_json_escape(ew, sizeof ew, c->tca->ca), testca_cert_name(o->tls_cert));
-    }
+    if ((o->https || o->mqtts) && cloud_make_pki(c, o->tls_cert, err, errlen) != 0)
+        goto fail;
     if (o->mqtts) {
         c->btls.port = -1; /* a free port, kept across broker restarts */
         c->btls.cafile = c->tca->ca;
@@ -2153,6 +2166,9 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
         if (!c->coap)
             goto fail;
     }
+    /* With the test PKI made, coaps offers the certificate HTTPS presents. */
+    if (c->tca && coapserver_dtls_port(c->coap) && cloud_coaps_pki(c, o->tls_cert, err, errlen) != 0)
+        goto fail;
     c->started = 1;
     evlog_emit("cloud", "cloud.started", "\"mqtt_port\":%d,\"http_port\":%d,\"mqtts_port\":%d,"
                "\"https_port\":%d,\"coap_port\":%d,\"coaps_port\":%d,\"workdir\":\"%s\"",
@@ -2215,6 +2231,18 @@ int cloud_device_mqtt_port(const struct cloud *c)
 const char *cloud_ca_path(const struct cloud *c)
 {
     return c->tca ? c->tca->ca : "";
+}
+
+int cloud_coaps_pki(struct cloud *c, int tls_cert, char *err, size_t errlen)
+{
+    if (!coapserver_dtls_port(c->coap)) {
+        snprintf(err, errlen, "coaps: libcoap has no DTLS here");
+        return -1;
+    }
+    if (cloud_make_pki(c, tls_cert, err, errlen) != 0)
+        return -1;
+    return coapserver_set_pki(c->coap, c->tca->crt[tls_cert], c->tca->key[tls_cert],
+                              testca_cert_name(tls_cert), err, errlen);
 }
 
 int cloud_coap_port(const struct cloud *c)

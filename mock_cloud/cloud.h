@@ -95,18 +95,25 @@ int cloud_https_port(const struct cloud *c);
 int cloud_fw_port(const struct cloud *c);
 int cloud_device_mqtt_port(const struct cloud *c);
 /* WORKDIR/tls/ca.pem, the CA a device trusts, when the cloud made its test
- * PKI (https or mqtts; testca.h); "" otherwise. */
+ * PKI (https, mqtts or cloud_coaps_pki(); testca.h); "" otherwise. */
 const char *cloud_ca_path(const struct cloud *c);
 /* Firmware added from now on is served at URLs with this port on 127.0.0.1
  * (a transport proxy in front of the firmware server); 0: the server's own. */
 void cloud_set_url_port(struct cloud *c, int port);
 int cloud_broker_pid(const struct cloud *c);
 /* The CoAP endpoint (mock_cloud/coapserver.h): its UDP port, and its DTLS
- * (coaps, pre-shared key = device secret) port, 0 when libcoap has no
- * DTLS. A device that authenticates over CoAP gets its pushes as the
+ * (coaps: pre-shared key = device secret, and the test certificate after
+ * cloud_coaps_pki()) port, 0 when libcoap has no DTLS. A device that authenticates over CoAP gets its pushes as the
  * answer to its next request (spec §3.2), not over MQTT. */
 int cloud_coap_port(const struct cloud *c);
 int cloud_coaps_port(const struct cloud *c);
+/* The coaps port also offers the test certificate tls_cert (enum
+ * testca_cert), making the test PKI first when the cloud has none, so
+ * cloud_ca_path() names the CA from then on. cloud_start() does this by
+ * itself when it makes the PKI (https or mqtts); plan_apply_cloud() for
+ * coaps transports. One certificate per cloud: asking again for another is
+ * an error. 0, or -1 with a one-line reason in err. */
+int cloud_coaps_pki(struct cloud *c, int tls_cert, char *err, size_t errlen);
 /* Sets the CoAP block faults (copied; NULL clears them; docs/faults.md,
  * "CoAP faults"). */
 void cloud_set_coap_faults(struct cloud *c, const struct cloud_coap_faults *f);

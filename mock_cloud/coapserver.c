@@ -36,9 +36,12 @@
 
 #include <cjson/cJSON.h>
 #include <coap3/coap.h>
+#include <limits.h>
+#include <sched.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/ssl.h>
 
 #include "sim/util/event.h"
 #include "sim/util/evlog.h"
@@ -68,6 +71,9 @@ struct coapserver {
     int              port, dtls_port;
     pthread_t        thread;
     volatile int     quit;
+    pthread_mutex_t  io;            /* held around coap_io_process(): libcoap is not thread-safe */
+    char             pki_cert[4096], pki_key[4096]; /* "" = no certificate offered */
+    char             pki_name[32];  /* which test certificate (testca.h name) */
     pthread_mutex_t  mu;            /* guards faults and the counters below */
     struct cloud_coap_faults f;
     uint32_t         dropped, coded; /* drop_times, code_times used */
@@ -587,14 +593,24 @@ static const coap_bin_const_t *cs_psk_id(coap_bin_const_t *identity, coap_sessio
     return &s->psk_key;
 }
 
-/* DTLS sessions: connected, or an error libcoap reports on an established one. */
+/* DTLS sessions: connected (with how the peer authenticated: a pre-shared
+ * key, or the server's certificate), or an error libcoap reports on an
+ * established one. */
 static int cs_event(coap_session_t *sess, const coap_event_t ev)
 {
-    (void)sess;
-    if (ev == COAP_EVENT_DTLS_CONNECTED)
-        evlog_emit("coap", "coap.dtls_connected", NULL);
-    else if (ev == COAP_EVENT_DTLS_ERROR)
+    coap_tls_library_t lib;
+    SSL *ssl;
+
+    if (ev == COAP_EVENT_DTLS_CONNECTED) {
+        ssl = coap_session_get_tls(sess, &lib);
+        if (ssl && lib == COAP_TLS_LIBRARY_OPENSSL && !SSL_get_psk_identity(ssl))
+            evlog_emit("coap", "coap.dtls_connected", "\"auth\":\"certificate\",\"cipher\":\"%s\"",
+                       SSL_get_cipher_name(ssl));
+        else
+            evlog_emit("coap", "coap.dtls_connected", "\"auth\":\"psk\"");
+    } else if (ev == COAP_EVENT_DTLS_ERROR) {
         evlog_emit("coap", "coap.dtls_failed", NULL);
+    }
     return 0;
 }
 
@@ -602,8 +618,12 @@ static void *cs_main(void *arg)
 {
     struct coapserver *s = arg;
 
-    while (!s->quit)
+    while (!s->quit) {
+        pthread_mutex_lock(&s->io);
         coap_io_process(s->ctx, 50);
+        pthread_mutex_unlock(&s->io);
+        sched_yield(); /* let coapserver_set_pki() take the lock */
+    }
     return NULL;
 }
 
@@ -660,6 +680,7 @@ struct coapserver *coapserver_start(const struct coapserver_ops *ops, uint64_t s
     s->ops = *ops;
     s->seed = seed;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->io, NULL);
     s->ctx = coap_new_context(NULL);
     if (!s->ctx) {
         snprintf(err, errlen, "coap: coap_new_context failed");
@@ -706,8 +727,54 @@ fail:
     if (s->ctx)
         coap_free_context(s->ctx);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->io);
     free(s);
     return NULL;
+}
+
+int coapserver_set_pki(struct coapserver *s, const char *cert, const char *key, const char *name,
+                       char *err, size_t errlen)
+{
+    coap_dtls_pki_t pk;
+    char ec[PATH_MAX * 2], en[200];
+    int ok;
+
+    if (!s->dtls_port) {
+        snprintf(err, errlen, "coap: no DTLS endpoint for a certificate");
+        return -1;
+    }
+    if (strlen(cert) >= sizeof s->pki_cert || strlen(key) >= sizeof s->pki_key) {
+        snprintf(err, errlen, "coap: certificate path longer than %zu bytes", sizeof s->pki_cert - 1);
+        return -1;
+    }
+    pthread_mutex_lock(&s->io);
+    if (s->pki_cert[0]) { /* libcoap takes one PKI setup per context */
+        ok = strcmp(s->pki_cert, cert) == 0 && strcmp(s->pki_key, key) == 0;
+        pthread_mutex_unlock(&s->io);
+        if (!ok)
+            snprintf(err, errlen, "coap: the DTLS endpoint already presents %s", s->pki_cert);
+        return ok ? 0 : -1;
+    }
+    snprintf(s->pki_cert, sizeof s->pki_cert, "%s", cert);
+    snprintf(s->pki_key, sizeof s->pki_key, "%s", key);
+    snprintf(s->pki_name, sizeof s->pki_name, "%s", name ? name : "");
+    memset(&pk, 0, sizeof pk);
+    pk.version = COAP_DTLS_PKI_SETUP_VERSION;
+    pk.verify_peer_cert = 0; /* devices present no certificate */
+    pk.pki_key.key_type = COAP_PKI_KEY_PEM;
+    pk.pki_key.key.pem.public_cert = s->pki_cert;
+    pk.pki_key.key.pem.private_key = s->pki_key;
+    ok = coap_context_set_pki(s->ctx, &pk);
+    if (!ok)
+        s->pki_cert[0] = s->pki_key[0] = '\0';
+    pthread_mutex_unlock(&s->io);
+    if (!ok) {
+        snprintf(err, errlen, "coap: DTLS certificate setup failed for %s", cert);
+        return -1;
+    }
+    evlog_emit("coap", "coap.dtls_pki", "\"cert\":\"%s\",\"name\":\"%s\"",
+               otahil_json_escape(ec, sizeof ec, cert), otahil_json_escape(en, sizeof en, s->pki_name));
+    return 0;
 }
 
 int coapserver_port(const struct coapserver *s) { return s ? s->port : 0; }
@@ -734,5 +801,6 @@ void coapserver_stop(struct coapserver *s)
     coap_free_context(s->ctx);
     free(s->file.data);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->io);
     free(s);
 }

@@ -1,7 +1,8 @@
 /*
  * coapserver.h - the fake cloud's CoAP face (spec §3): a libcoap server on a
  * free 127.0.0.1 UDP port (and, where libcoap has DTLS, a coaps port with
- * pre-shared keys) that takes what a device sends over the CoAP signal
+ * pre-shared keys and, once coapserver_set_pki() gave it one, a server
+ * certificate) that takes what a device sends over the CoAP signal
  * channel and serves firmware in Block2 blocks:
  *
  *   POST /auth                                 {"productKey","deviceName","clientId","sign"[,"seq"]}
@@ -59,6 +60,16 @@ struct coapserver;
  * "PK&DN" is the device secret. NULL with a one-line reason in err. */
 struct coapserver *coapserver_start(const struct coapserver_ops *ops, uint64_t seed, int psk,
                                     char *err, size_t errlen);
+
+/* The DTLS endpoint also offers a certificate (PEM files cert and key; name
+ * is which test certificate, for the coap.dtls_pki event): a device that
+ * holds the CA verifies it, one without keeps using its pre-shared key
+ * (docs/cloud.md, "CoAP"). libcoap takes one certificate setup per context:
+ * setting the same files again is a no-op, other files an error. Safe
+ * while the server runs (the next handshake uses it). 0, or -1 with a
+ * one-line reason in err (no DTLS endpoint, a file OpenSSL cannot load). */
+int coapserver_set_pki(struct coapserver *s, const char *cert, const char *key, const char *name,
+                       char *err, size_t errlen);
 
 /* The UDP port; the DTLS port (0 when there is none). */
 int coapserver_port(const struct coapserver *s);

@@ -260,7 +260,8 @@ int main(int argc, char **argv)
     hal_ota_register_module(&OTAHIL_PORT_MODULE);
 
     struct os_posix_cfg oc = { host, atoi(colon + 1), pk, dn, ds, agent_on_connected,
-                               mqtts ? ca_path : NULL, (unsigned)tls_fragment };
+                               mqtts ? ca_path : NULL, (unsigned)tls_fragment,
+                               coap_url && !strncmp(coap_url, "coaps://", 8) ? ca_path : NULL };
     os_posix_configure(&oc);
     struct agent_cfg ac = { pk, dn, ds, br.image.version,
                             !(br.image.flags & IMAGE_F_NEVER_CONFIRM),

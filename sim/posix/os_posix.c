@@ -7,7 +7,11 @@
  *
  * CoAP through libcoap's client (spec §3): one exchange at a time, run to its
  * response or OTA_COAP_WAIT_MS in the caller's thread, the callback called
- * before the send returns; coaps:// is DTLS with a pre-shared key.
+ * before the send returns; coaps:// is DTLS: with a CA (os_posix_cfg.coap_ca)
+ * the server's certificate must chain to it and name the host, as for TLS
+ * below, and the device shows none of its own; without one, a pre-shared
+ * key (identity "PK&DN", key the device secret). A refused handshake fails
+ * the exchange at once (coap.dtls_failed with OpenSSL's reason).
  *
  * TLS as AliOS's HAL_TLS_mbedtls.c with FORCE_SSL_VERIFY (spec §4.1): TLS 1.2
  * or later; with a CA the peer must chain to it and name the host (an IP
@@ -805,6 +809,11 @@ struct ota_coap {
     size_t   toklen;
     int      done;
     struct ota_coap_msg rx;
+    int      pki;                  /* coaps with certificates */
+    char     host[128];            /* the server's address, checked against its certificate */
+    char     ca[4096];             /* the CA file (pki) */
+    char     why[200];             /* why the last handshake failed, "" if none did */
+    int      failed;               /* the exchange in flight ended without an answer */
 };
 
 static pthread_once_t g_coap_once = PTHREAD_ONCE_INIT;
@@ -853,6 +862,82 @@ static coap_response_t coap_on_response(coap_session_t *sess, const coap_pdu_t *
     return COAP_RESPONSE_OK;
 }
 
+/* libcoap's call once OpenSSL has checked the chain against the CA file
+ * (ca_file, loaded by libcoap with check_common_ca) and the dates: the
+ * server's certificate (depth 0) must also name the host we dialled, an IP
+ * literal against its subjectAltName IP entries, as ota_ssl_connect. */
+static int coap_pki_cn(const char *cn, const uint8_t *der, size_t len, coap_session_t *sess,
+                       unsigned depth, int validated, void *arg)
+{
+    struct ota_coap *c = arg;
+    const unsigned char *p = der;
+    X509 *x;
+    struct in_addr a;
+    int ok;
+
+    (void)sess;
+    if (depth != 0)
+        return 1;
+    x = d2i_X509(NULL, &p, (long)len);
+    ok = x && validated &&
+         (inet_pton(AF_INET, c->host, &a) == 1 ? X509_check_ip_asc(x, c->host, 0) == 1
+                                               : X509_check_host(x, c->host, 0, 0, NULL) == 1);
+    X509_free(x);
+    if (!ok) {
+        snprintf(c->why, sizeof c->why, "certificate verify failed: %s does not name %s",
+                 cn ? cn : "the certificate", c->host);
+        return 0;
+    }
+    otahil_event("os", "coap.dtls_verified", "\"peer\":\"%s\",\"host\":\"%s\"", cn ? cn : "",
+                 c->host);
+    return 1;
+}
+
+/* A refused or broken handshake: why, from the verify result when there is one. */
+static int coap_on_event(coap_session_t *sess, const coap_event_t ev)
+{
+    struct ota_coap *c = coap_get_app_data(coap_session_get_context(sess));
+    coap_tls_library_t lib;
+    SSL *ssl;
+
+    if (ev == COAP_EVENT_DTLS_CONNECTED) {
+        ssl = coap_session_get_tls(sess, &lib);
+        otahil_event("os", "coap.dtls_connected", "\"auth\":\"%s\",\"cipher\":\"%s\"",
+                     c->pki ? "certificate" : "psk",
+                     ssl && lib == COAP_TLS_LIBRARY_OPENSSL ? SSL_get_cipher_name(ssl) : "");
+        c->why[0] = '\0';
+    } else if (ev == COAP_EVENT_DTLS_ERROR) {
+        long vr = X509_V_OK;
+        ssl = coap_session_get_tls(sess, &lib);
+        if (ssl && lib == COAP_TLS_LIBRARY_OPENSSL)
+            vr = SSL_get_verify_result(ssl);
+        if (c->pki && c->why[0])
+            ; /* the host check of coap_pki_cn */
+        else if (c->pki && vr != X509_V_OK)
+            snprintf(c->why, sizeof c->why, "certificate verify failed: %s",
+                     X509_verify_cert_error_string(vr));
+        else
+            snprintf(c->why, sizeof c->why, "DTLS handshake failed%s",
+                     c->pki ? "" : " (pre-shared key refused?)");
+        otahil_event("os", "coap.dtls_failed", "\"host\":\"%s\",\"auth\":\"%s\",\"why\":\"%s\"",
+                     c->host, c->pki ? "certificate" : "psk", c->why);
+        c->failed = c->done = 1; /* the exchange in flight ends now, unanswered */
+    }
+    return 0;
+}
+
+/* A request libcoap gave up on (TLS failure, no route): the exchange ends. */
+static void coap_on_nack(coap_session_t *sess, const coap_pdu_t *sent, const coap_nack_reason_t reason,
+                         const coap_mid_t mid)
+{
+    struct ota_coap *c = coap_get_app_data(coap_session_get_context(sess));
+
+    (void)sent;
+    (void)mid;
+    if (reason == COAP_NACK_TLS_FAILED || reason == COAP_NACK_NOT_DELIVERABLE)
+        c->failed = c->done = 1;
+}
+
 void *ota_IOT_CoAP_Init(void *p_config)
 {
     iotx_coap_config_t *cfg = p_config;
@@ -887,7 +972,29 @@ void *ota_IOT_CoAP_Init(void *p_config)
         goto fail;
     coap_set_app_data(c->ctx, c);
     coap_register_response_handler(c->ctx, coap_on_response);
-    if (dtls) {
+    coap_register_event_handler(c->ctx, coap_on_event);
+    coap_register_nack_handler(c->ctx, coap_on_nack);
+    snprintf(c->host, sizeof c->host, "%s", host);
+    if (dtls && g_os.coap_ca) {
+        coap_dtls_pki_t pk;
+        if (strlen(g_os.coap_ca) >= sizeof c->ca)
+            goto fail;
+        snprintf(c->ca, sizeof c->ca, "%s", g_os.coap_ca);
+        c->pki = 1;
+        memset(&pk, 0, sizeof pk);
+        pk.version = COAP_DTLS_PKI_SETUP_VERSION;
+        pk.verify_peer_cert = 1;      /* chain to the CA, in date */
+        pk.check_common_ca = 1;       /* libcoap loads ca_file as the trust anchor */
+        pk.allow_self_signed = 0;
+        pk.allow_expired_certs = 0;
+        pk.cert_chain_validation = 1;
+        pk.cert_chain_verify_depth = 3;
+        pk.validate_cn_call_back = coap_pki_cn;
+        pk.cn_call_back_arg = c;
+        pk.pki_key.key_type = COAP_PKI_KEY_PEM;
+        pk.pki_key.key.pem.ca_file = c->ca;
+        c->sess = coap_new_client_session_pki(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &pk);
+    } else if (dtls) {
         static char id[IOTX_PRODUCT_KEY_LEN + IOTX_DEVICE_NAME_LEN + 2];
         coap_dtls_cpsk_t cp;
         memset(&cp, 0, sizeof cp);
@@ -903,7 +1010,8 @@ void *ota_IOT_CoAP_Init(void *p_config)
     }
     if (!c->sess)
         goto fail;
-    otahil_event("os", "coap.client", "\"url\":\"%s\",\"dtls\":%s", cfg->p_url, dtls ? "true" : "false");
+    otahil_event("os", "coap.client", "\"url\":\"%s\",\"dtls\":%s,\"auth\":\"%s\"", cfg->p_url,
+                 dtls ? "true" : "false", !dtls ? "none" : c->pki ? "certificate" : "psk");
     return c;
 fail:
     if (c->ctx)
@@ -948,7 +1056,8 @@ static int coap_exchange(struct ota_coap *c, const char *path, const iotx_messag
         coap_add_option(pdu, 2088, strlen(c->token), (const uint8_t *)c->token);
     if (m && m->p_payload && m->payload_len)
         coap_add_data(pdu, m->payload_len, m->p_payload);
-    c->done = 0;
+    c->done = c->failed = 0;
+    c->why[0] = '\0';
     if (coap_send(c->sess, pdu) == COAP_INVALID_MID)
         return -1;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -958,7 +1067,7 @@ static int coap_exchange(struct ota_coap *c, const char *path, const iotx_messag
         clock_gettime(CLOCK_MONOTONIC, &ts);
         now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
         if (c->done)
-            return 0;
+            return c->failed ? -1 : 0;
         if (now - t0 >= OTA_COAP_WAIT_MS) {
             c->done = 1; /* a late answer is ignored */
             otahil_event("os", "coap.timeout", "\"path\":\"%s\",\"ms\":%d", path, OTA_COAP_WAIT_MS);

@@ -14,6 +14,9 @@ struct os_posix_cfg {
     unsigned    tls_fragment;  /* 512, 1024, 2048 or 4096: every TLS session asks for the
                                 * max_fragment_length extension (RFC 6066) and fails when the
                                 * server does not grant it; 0: records up to 16 KiB */
+    const char *coap_ca;       /* PEM file: coaps:// is DTLS with certificates, the server's
+                                * verified against it (chain and host); NULL: DTLS with the
+                                * pre-shared key "PK&DN" / device secret */
 };
 
 void os_posix_configure(const struct os_posix_cfg *cfg);

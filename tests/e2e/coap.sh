@@ -2,7 +2,11 @@
 # over CoAP blocks and over HTTP, the block faults of the cloud (docs/faults.md, "CoAP
 # faults"), and bad input at the CoAP endpoint of a running `otahil cloud`:
 #   coap+coap, coap+http     the update PASSes, the protocol is in the event log
-#   coaps+coaps              the same over DTLS with the device secret as pre-shared key
+#   coaps+coaps              the same over DTLS with the test CA's certificate (verified by the
+#                            device: chain and host), and with --dtls psk the device secret as
+#                            pre-shared key
+#   coaps+coaps --tls untrusted-ca|expired|wrong-host   the device refuses the handshake with
+#                            OpenSSL's reason, never authenticates, downloads nothing
 #   coap-resume-after-drop   block 20 unanswered 11 times: the device resumes at its breakpoint
 #   coap-dup-reorder         a block sent twice, one out of order, one late: the image is exact
 #   coap-etag-change, coap-size2-lie, coap-absurd-block, coap-block-code: fail cleanly
@@ -35,8 +39,39 @@ run dtls update --transport coaps+coaps
 [ "$rc" -eq 0 ] || { cat "$T/dtls.out"; die "coaps+coaps: exit $rc"; }
 expect_events "$T/dtls/events.jsonl" coap.started device.transport coap.client coap.dtls_connected coap.auth \
   coap.block job.succeeded
-grep -q '"ev":"coap.client","url":"coaps://127.0.0.1:[0-9]*","dtls":true' "$T/dtls/events.jsonl" \
-  || die "coaps+coaps: the device did not use DTLS"
+grep -q '"ev":"coap.client","url":"coaps://127.0.0.1:[0-9]*","dtls":true,"auth":"certificate"' \
+  "$T/dtls/events.jsonl" || die "coaps+coaps: the device did not use DTLS with certificates"
+grep -q '"ev":"coap.dtls_pki".*"name":"good"' "$T/dtls/events.jsonl" || die "coaps+coaps: no coap.dtls_pki"
+grep -q '"src":"os","ev":"coap.dtls_verified","peer":"localhost","host":"127.0.0.1"' "$T/dtls/events.jsonl" \
+  || die "coaps+coaps: the server certificate was not verified"
+grep -q '"src":"coap","ev":"coap.dtls_connected","auth":"certificate"' "$T/dtls/events.jsonl" \
+  || die "coaps+coaps: the cloud saw no certificate handshake"
+grep -q '"ev":"coap.dtls_psk"' "$T/dtls/events.jsonl" && die "coaps+coaps: PSK used with a CA"
+
+run psk update --transport coaps+coaps --dtls psk
+[ "$rc" -eq 0 ] || { cat "$T/psk.out"; die "coaps+coaps --dtls psk: exit $rc"; }
+expect_events "$T/psk/events.jsonl" coap.dtls_psk coap.dtls_connected coap.auth coap.block job.succeeded
+grep -q '"ev":"coap.client","url":"coaps://[^"]*","dtls":true,"auth":"psk"' "$T/psk/events.jsonl" \
+  || die "--dtls psk: the device did not use the pre-shared key"
+grep -q '"ev":"coap.dtls_pki"\|"ev":"device.tls"' "$T/psk/events.jsonl" && die "--dtls psk: a CA was made or given"
+
+# A bad server certificate over DTLS: the device refuses every handshake with the reason,
+# never reaches /auth, so the cloud never pushes and nothing is downloaded. (The run itself
+# ends at --timeout: run.c settles fail-clean runs only once a push was sent.)
+for c in untrusted-ca:'unable to get local issuer certificate' expired:'certificate has expired' \
+         wrong-host:'wrong-host.invalid does not name 127.0.0.1'; do
+  name=${c%%:*} why=${c#*:}
+  "$OTAHIL" run update --transport coaps+coaps --tls "$name" --out "$T/bad-$name" --reboot-delay-ms 100 \
+    --timeout 4 >"$T/bad-$name.out" 2>&1
+  log=$T/bad-$name/events.jsonl
+  grep -q "\"ev\":\"coap.dtls_pki\".*\"name\":\"$name\"" "$log" || die "$name: not presented over coaps"
+  grep -q "\"src\":\"os\",\"ev\":\"coap.dtls_failed\",\"host\":\"127.0.0.1\",\"auth\":\"certificate\",\"why\":\"certificate verify failed: $why\"" \
+    "$log" || { grep dtls "$log" | head -3; die "$name: no coap.dtls_failed with '$why'"; }
+  grep -q '"ev":"agent.coap_auth_failed"' "$log" || die "$name: the agent did not report its failure"
+  grep -q '"ev":"\(coap.auth\|coap.dtls_verified\|coap.dtls_connected\|job.pushed\|coap.block\|http.request\|port.written\)"' \
+    "$log" && die "$name: the device went on past a refused certificate"
+  grep -q '"ev":"boot.image".*"version":"app-2' "$log" && die "$name: a new image booted"
+done
 
 run drop coap-resume-after-drop
 [ "$rc" -eq 0 ] || { cat "$T/drop.out"; die "coap-resume-after-drop: exit $rc"; }

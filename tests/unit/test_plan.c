@@ -289,11 +289,39 @@ static void test_tls_keys(void **state)
     memset(&p, 0, sizeof p);
     assert_int_equal(plan_add_cli(&p, "plan", "tls=expired", err, sizeof err), 0);
     assert_int_equal(plan_check(&p, err, sizeof err), -1);
-    assert_string_equal(err, "key 'tls': the firmware server's certificate matters only with "
-                             "transport = https or mqtts+https");
+    assert_string_equal(err, "key 'tls': the server's certificate matters only with transport = "
+                             "https, mqtts+https or coaps+... (dtls = certificate)");
     assert_int_equal(plan_add_cli(&p, "plan", "transport=https", err, sizeof err), 0);
     assert_int_equal(plan_check(&p, err, sizeof err), 0);
     assert_string_equal(plan_transport_name(&p), "https");
+    plan_free(&p);
+    /* coaps: the coaps port presents the tls certificate (dtls = certificate, the default);
+     * dtls = psk has no certificate, and coaps+https always hands the device the CA */
+    assert_int_equal(load_text("[plan]\ntransport = coaps+coaps\ntls = expired\n", &p, err, sizeof err), 0);
+    assert_int_equal(p.dtls_psk, 0);
+    assert_int_equal(p.tls_cert, TESTCA_EXPIRED);
+    assert_non_null(strstr(plan_summary(&p, sum, sizeof sum),
+                           "transport=coaps+coaps; tls=expired; dtls=certificate"));
+    plan_free(&p);
+    assert_int_equal(load_text("[plan]\ntransport = coaps+http\ndtls = psk\n", &p, err, sizeof err), 0);
+    assert_int_equal(p.dtls_psk, 1);
+    assert_non_null(strstr(plan_summary(&p, sum, sizeof sum), "transport=coaps+http; dtls=psk"));
+    plan_free(&p);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(plan_add_cli(&p, "plan", "transport=coaps+coaps", err, sizeof err), 0);
+    assert_int_equal(plan_add_cli(&p, "plan", "dtls=psk", err, sizeof err), 0);
+    assert_int_equal(plan_add_cli(&p, "plan", "tls=wrong-host", err, sizeof err), 0);
+    assert_int_equal(plan_check(&p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "key 'tls'"));
+    plan_free(&p);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(plan_add_cli(&p, "plan", "transport=coaps+https", err, sizeof err), 0);
+    assert_int_equal(plan_add_cli(&p, "plan", "dtls=psk", err, sizeof err), 0);
+    assert_int_equal(plan_check(&p, err, sizeof err), -1);
+    assert_string_equal(err, "key 'dtls': coaps+https gives the device the test CA, so DTLS uses "
+                             "certificates");
+    assert_int_equal(plan_add_cli(&p, "plan", "dtls=none", err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected certificate or psk, got 'none'"));
     plan_free(&p);
     /* CoAP (spec §3): the signal channel, the download, the [coap] and [proxy.coap] sections */
     assert_int_equal(load_text("[plan]\ntransport = coap+coap\n\n[coap]\ndrop_block = 3\n"
@@ -342,7 +370,7 @@ static void test_bad_lines(void **state)
                  "3: key 'bogus': unknown key (expected one of: name, description, field, seed, "
                  "expect, retries, image_size, image_footer, base_version, target_version, "
                  "flash_write_us, inform_within_ms, fail_step, slow, file_size, transport, tls, "
-                 "tls_fragment, tls_heap)");
+                 "tls_fragment, tls_heap, dtls)");
     /* TLS keys (docs/faults.md, "Low-memory TLS") */
     expect_error("[plan]\ntransport = ftp\n",
                  "2: key 'transport': expected mqtt+http, mqtt+https, mqtts+http, mqtts+https, "
@@ -351,8 +379,8 @@ static void test_bad_lines(void **state)
     expect_error("[plan]\ntransport = https\ntls = self-signed\n",
                  "3: key 'tls': expected good, untrusted-ca, expired or wrong-host, got 'self-signed'");
     expect_error("[plan]\ntls = expired\n",
-                 "2: key 'tls': the firmware server's certificate matters only with transport = "
-                 "https or mqtts+https");
+                 "2: key 'tls': the server's certificate matters only with transport = https, "
+                 "mqtts+https or coaps+... (dtls = certificate)");
     expect_error("[plan]\ntransport = mqtts\ntls_fragment = 300\n",
                  "3: key 'tls_fragment': expected 512, 1024, 2048, 4096 (bytes per TLS record the "
                  "device asks for) or 0, got '300'");
