@@ -268,6 +268,16 @@ const struct cat_case cat_cases[] = {
     { "OTA-SEC-005", CAT_PLAN, "mqtts-https", NULL, CAP_MQTT_HTTPS, "§2, §4",
       "MQTT over TLS and the download over HTTPS",
       "Both the signalling and the data link verified against the device's CA.", 0 },
+    { "OTA-SEC-006", CAT_PLAN, "coaps-untrusted-ca", NULL, CAP_COAP_COAP, "§3.1, §12 #16",
+      "Over DTLS, a certificate from an unknown CA is refused",
+      "A device that accepts any DTLS certificate, or falls back to a pre-shared key, talks to "
+      "whoever answers on its coaps port.", 0 },
+    { "OTA-SEC-007", CAT_PLAN, "coaps-expired-cert", NULL, CAP_COAP_COAP, "§3.1, §12 #16",
+      "Over DTLS, an expired certificate is refused",
+      "Validity is part of verification, on DTLS as on TLS.", 0 },
+    { "OTA-SEC-008", CAT_PLAN, "coaps-wrong-host", NULL, CAP_COAP_COAP, "§3.1, §12 #16",
+      "Over DTLS, a certificate for another host is refused",
+      "A chain check without the host check accepts any certificate the CA ever signed.", 0 },
 
     /* ---- OTA-PART ---- */
     { "OTA-PART-001", CAT_PLAN, "oversize-image", NULL, MH, "§10, §12 #3",

@@ -593,7 +593,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     int fail_clean = o->plan && o->plan->expect == PLAN_EXPECT_FAIL_CLEAN;
     int pushes_seen = 0, failed_boots = 0;
     double failed_at = 0;
-    double pushed_at = 0, next_finish_look = 0;
+    double pushed_at = 0, next_finish_look = 0, loop_t0 = now_s();
     while (!done) {
         struct boot_end be;
         if (g_interrupted) {
@@ -640,6 +640,14 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
              * parse): nothing more will come of it. */
             evlog_emit("run", "run.settled", "\"reason\":\"push %d unanswered for %d s\"",
                        pushes_seen, SETTLE_S);
+            break;
+        }
+        if (fail_clean && js.state == JOB_WAITING && js.pushes == 0 &&
+            now_s() - loop_t0 > SETTLE_S + (double)o->reboot_delay_ms / 1000.0) {
+            /* The device never reached the cloud (it refused the cloud's
+             * certificate, say): no push can be made, and none will. */
+            evlog_emit("run", "run.settled", "\"reason\":\"the device did not reach the cloud in "
+                       "%d s\"", SETTLE_S);
             break;
         }
         if (supervisor_poll(&sv, &be)) {

@@ -5,8 +5,9 @@
 #   coaps+coaps              the same over DTLS with the test CA's certificate (verified by the
 #                            device: chain and host), and with --dtls psk the device secret as
 #                            pre-shared key
-#   coaps+coaps --tls untrusted-ca|expired|wrong-host   the device refuses the handshake with
-#                            OpenSSL's reason, never authenticates, downloads nothing
+#   coaps-untrusted-ca, coaps-expired-cert, coaps-wrong-host   the device refuses the DTLS
+#                            handshake with OpenSSL's reason, never authenticates, downloads
+#                            nothing: PASS as fail-clean
 #   coap-resume-after-drop   block 20 unanswered 11 times: the device resumes at its breakpoint
 #   coap-dup-reorder         a block sent twice, one out of order, one late: the image is exact
 #   coap-etag-change, coap-size2-lie, coap-absurd-block, coap-block-code: fail cleanly
@@ -55,15 +56,18 @@ grep -q '"ev":"coap.client","url":"coaps://[^"]*","dtls":true,"auth":"psk"' "$T/
   || die "--dtls psk: the device did not use the pre-shared key"
 grep -q '"ev":"coap.dtls_pki"\|"ev":"device.tls"' "$T/psk/events.jsonl" && die "--dtls psk: a CA was made or given"
 
-# A bad server certificate over DTLS: the device refuses every handshake with the reason,
-# never reaches /auth, so the cloud never pushes and nothing is downloaded. (The run itself
-# ends at --timeout: run.c settles fail-clean runs only once a push was sent.)
-for c in untrusted-ca:'unable to get local issuer certificate' expired:'certificate has expired' \
-         wrong-host:'wrong-host.invalid does not name 127.0.0.1'; do
-  name=${c%%:*} why=${c#*:}
-  "$OTAHIL" run update --transport coaps+coaps --tls "$name" --out "$T/bad-$name" --reboot-delay-ms 100 \
-    --timeout 4 >"$T/bad-$name.out" 2>&1
+# A bad server certificate over DTLS (the scenarios coaps-*): the device refuses every
+# handshake with the reason, never reaches /auth, so the cloud never pushes and nothing is
+# downloaded; the run settles and PASSes as the plan's fail-clean.
+for c in untrusted-ca:untrusted-ca:'unable to get local issuer certificate' \
+         expired:expired-cert:'certificate has expired' \
+         wrong-host:wrong-host:'wrong-host.invalid does not name 127.0.0.1'; do
+  name=${c%%:*} rest=${c#*:}; plan=coaps-${rest%%:*} why=${rest#*:}
+  run "bad-$name" "$plan"
+  [ "$rc" -eq 0 ] && grep -q "^PASS $plan .*failed cleanly" "$T/bad-$name.out" ||
+    { cat "$T/bad-$name.out"; die "$plan: exit $rc, not PASS"; }
   log=$T/bad-$name/events.jsonl
+  grep -q '"ev":"run.settled".*did not reach the cloud' "$log" || die "$plan: not settled"
   grep -q "\"ev\":\"coap.dtls_pki\".*\"name\":\"$name\"" "$log" || die "$name: not presented over coaps"
   grep -q "\"src\":\"os\",\"ev\":\"coap.dtls_failed\",\"host\":\"127.0.0.1\",\"auth\":\"certificate\",\"why\":\"certificate verify failed: $why\"" \
     "$log" || { grep dtls "$log" | head -3; die "$name: no coap.dtls_failed with '$why'"; }
