@@ -86,10 +86,25 @@ struct coapserver {
 };
 
 static pthread_once_t cs_once = PTHREAD_ONCE_INIT;
+/* libcoap's own refusals (a malformed option it answers with a reset before
+ * any handler runs) as events: its warnings and errors, one line each. */
+static void cs_log(coap_log_t level, const char *message)
+{
+    char line[256], esc[512];
+    size_t n = strlen(message);
+
+    while (n && (message[n - 1] == '\n' || message[n - 1] == ' '))
+        n--;
+    snprintf(line, sizeof line, "%.*s", (int)(n < 255 ? n : 255), message);
+    evlog_emit("coap", "coap.stack", "\"level\":\"%s\",\"line\":\"%s\"",
+               level <= LOG_ERR ? "error" : "warning", otahil_json_escape(esc, sizeof esc, line));
+}
+
 static void cs_startup(void)
 {
     coap_startup();
-    coap_set_log_level(LOG_EMERG);
+    coap_set_log_handler(cs_log);
+    coap_set_log_level(LOG_WARNING);
 }
 
 static uint64_t cs_mix(uint64_t x)

@@ -127,6 +127,7 @@ out=$(cc -m post -O 2088,"$tok" "$U/topic/ota/device/inform/a1OtaHilPK0/dev-0001
 echo "$out" | grep -q '4.03' || die "a token used on another device's topic not refused ($out)"
 out=$(cc -m post -O 61,"$tok" -O 23,0x0123456789 "$U/topic/ota/device/download/a1OtaHilPK0/dev-0002")
 echo "$out" | grep -q '4.02\|got RST' || die "a 5-byte Block2 not refused ($out)" # libcoap: RST
+grep -q '"ev":"coap.stack".*option 23 has bad length 5' "$T/c/events.jsonl" || die "no coap.stack event for the bad Block2"
 out=$(cc -m post -O 61,"$tok" -O 23,0x07 "$U/topic/ota/device/download/a1OtaHilPK0/dev-0002")
 echo "$out" | grep -q '4.00' || die "SZX 7 not refused ($out)"
 grep -q '"ev":"coap.bad_request".*SZX 7 is reserved' "$T/c/events.jsonl" || die "no coap.bad_request event"
