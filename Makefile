@@ -156,8 +156,14 @@ freestanding-check:
 QEMU_FW     := $(BUILD)/qemu/otahil-fw.elf
 QEMU_FW_SRC := $(FREE_SRC) sim/fw/fw_main.c $(PORT_SRC) $(wildcard sim/qemu/*.c)
 QEMU_FW_OBJ := $(QEMU_FW_SRC:%.c=$(BUILD)/qemu/obj/%.o)
+# Known-bad variants as QEMU firmware (build/qemu/NAME.elf), from the patched
+# copies the firmware object's rule made. Patched sources that do not build
+# for the Cortex-M3 leave NAME.elf.why (the compiler's first error) instead,
+# which `otahil run --target qemu --port NAME` reports as ERROR.
+QEMU_FW_BAD      := $(BAD_PORTS:%=$(BUILD)/qemu/%.elf)
+QEMU_FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/qemu/obj/%.o),$(QEMU_FW_OBJ))
 ifneq ($(shell command -v $(ARM_CC) 2>/dev/null),)
-qemu-fw: $(QEMU_FW)
+qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD)
 else
 qemu-fw:
 	@echo "qemu-fw: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
@@ -172,6 +178,18 @@ $(QEMU_FW): $(QEMU_FW_OBJ) sim/qemu/qemu.ld
 	@mkdir -p $(dir $@)
 	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/qemu.ld -Wl,--gc-sections \
 	  -Wl,-Map,$(BUILD)/qemu/otahil-fw.map -o $@.tmp $(QEMU_FW_OBJ) -lc -lgcc
+	mv $@.tmp $@
+
+$(BUILD)/qemu/%.elf: $(BUILD)/fw/%.so $(QEMU_FW_BASE_OBJ) sim/qemu/qemu.ld
+	@rm -f $@.why
+	@for f in $(PATCHABLE); do \
+	  $(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -c $(BUILD)/fixtures/$*/$$f \
+	    -o $(BUILD)/fixtures/$*/$${f%.c}.arm.o 2>$@.log || { grep -m1 'error' $@.log > $@.why || echo "$$f: the compiler failed" > $@.why; \
+	    echo "$@: fixtures/ports/$*.patch does not build for the QEMU target (see $@.why)" >&2; exit 0; }; \
+	done
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/qemu.ld -Wl,--gc-sections -o $@.tmp \
+	  $(QEMU_FW_BASE_OBJ) $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.arm.o) -lc -lgcc
+	@rm -f $@.log
 	mv $@.tmp $@
 
 unit: deps-check

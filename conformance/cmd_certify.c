@@ -32,6 +32,7 @@
 #include "conformance/report.h"
 #include "conformance/run.h"
 #include "conformance/sweep.h"
+#include "conformance/sweep_qemu.h"
 #include "mock_cloud/broker.h"
 #include "sim/flash/flashsim.h"
 #include "sim/util/defaults.h"
@@ -39,6 +40,7 @@
 
 #define CERT_REBOOT_DELAY_MS 300
 #define SWEEP_IMAGE_SIZE (64 * 1024)
+#define QEMU_DEFAULT_BOARD "qemu-mps2-an385" /* --target qemu without --board */
 
 struct unit {
     const struct cat_case *c;  /* the case that runs (never CAT_CHECK) */
@@ -66,6 +68,7 @@ struct certify_opts {
     int   quick;
     int   shard_i, shard_n;
     int   explicit_board;
+    unsigned stride;           /* --target qemu: the power-cut sweeps' stride; 0: chosen */
     unsigned caps;             /* the profile's claim, with the board's bootloader */
 };
 
@@ -79,7 +82,8 @@ static double now_s(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: otahil certify [--port P [P ...]] [--profile FILE] [--board B] [--target native]\n"
+            "usage: otahil certify [--port P [P ...]] [--profile FILE] [--board B]\n"
+            "                      [--target native|qemu] [--stride N]\n"
             "                      [--out DIR] [--jobs N] [--shard I/N] [--seed S] [--only ID,...]\n"
             "                      [--quick] [--reboot-delay-ms N] [--timeout S]\n"
             "                      [--mqtt-port P] [--http-port P]\n"
@@ -94,7 +98,13 @@ static void usage(FILE *f)
             "  --profile F    what the port claims (docs/conformance.md, \"Port profiles\"); cases\n"
             "                 outside the claim are SKIP with the reason; default: the reference\n"
             "                 port's boards/ports/reference/profile.ini\n"
-            "  --board B      default: the profile's board\n"
+            "  --board B      default: the profile's board (" QEMU_DEFAULT_BOARD " with --target qemu)\n"
+            "  --target qemu  each boot is the port's firmware in qemu-system-arm (docs/qemu.md):\n"
+            "                 the reference port or a known-bad variant; cases the firmware cannot\n"
+            "                 run (a TLS heap budget) are SKIP with the reason; TLS is offloaded\n"
+            "                 to the relay; each power-cut\n"
+            "                 sweep is a run per cut point, every --stride-th op (default: at most\n"
+            "                 40 points a sweep)\n"
             "  --shard I/N    run the I-th of N parts of the suite (for CI machines in parallel)\n"
             "  --list         the cases this --only and --shard would report, and nothing run\n"
             "  --only IDS     only these cases (comma-separated IDs, or group prefixes: OTA-DL)\n"
@@ -185,6 +195,42 @@ static void skip_reason(unsigned missing, const struct board *b, char *out, size
 
 /* ---- running one unit (in a child) ---------------------------------------- */
 
+/* A power-cut sweep on the QEMU target: a run per cut point (sweep_qemu.h). */
+static void run_unit_qemu_sweep(const struct unit *u, const struct certify_opts *co,
+                                struct run_result *r)
+{
+    char path[4400], err[1024];
+    struct qsweep_opts qo = { co->run, u->dir, u->c->what, co->stride, 0 };
+    struct qsweep_summary ss;
+    qo.run.quiet = 1;
+    snprintf(path, sizeof(path), "%s/sweep.txt", u->dir);
+    r->verdict = V_ERROR;
+    if (mkdir_p(u->dir) != 0) {
+        snprintf(r->reason, sizeof(r->reason), "%s: %s", u->dir, strerror(errno));
+        return;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(r->reason, sizeof(r->reason), "%s: %s", path, strerror(errno));
+        return;
+    }
+    err[0] = '\0';
+    int rc = qsweep_run(&qo, &ss, f, err, sizeof(err));
+    fclose(f);
+    r->verdict = rc == 0 ? V_PASS : rc == 1 ? V_FAIL : V_ERROR;
+    if (rc == 1)
+        snprintf(r->reason, sizeof(r->reason), "%u of %u cut points failed (QEMU, ops %llu..%llu, "
+                 "stride %u); first: %s", ss.failures, ss.points, ss.first, ss.last, ss.stride,
+                 ss.first_failure);
+    else if (rc != 0)
+        snprintf(r->reason, sizeof(r->reason), "sweep on QEMU: %s", err[0] ? err : "harness error");
+    else
+        snprintf(r->reason, sizeof(r->reason), "%u cut points on QEMU (flash ops %llu..%llu, every "
+                 "%u), all invariants held; %u not reached", ss.points, ss.first, ss.last, ss.stride,
+                 ss.not_reached);
+    r->seconds = ss.seconds;
+}
+
 static void run_unit(const struct unit *u, const struct certify_opts *co, struct run_result *r)
 {
     const struct cat_case *c = u->c;
@@ -193,6 +239,10 @@ static void run_unit(const struct unit *u, const struct certify_opts *co, struct
     ro.out = u->dir;
     ro.quiet = 1;
     memset(r, 0, sizeof(*r));
+    if (c->kind == CAT_SWEEP && run_target_qemu(co->target) == 1) {
+        run_unit_qemu_sweep(u, co, r);
+        return;
+    }
     if (c->kind == CAT_SWEEP) {
         double t0 = now_s();
         struct sweep_opts so;
@@ -412,11 +462,20 @@ int cmd_certify(int argc, char **argv)
         } else if (!strcmp(a, "--profile")) { co.profile_path = v; i++; }
         else if (!strcmp(a, "--board")) { co.run.board = v; co.explicit_board = 1; i++; }
         else if (!strcmp(a, "--target")) {
-            if (strcmp(v, "native") != 0) {
-                fprintf(stderr, "otahil certify: --target '%s': this build runs the native target only\n", v);
+            if (!v || run_target_qemu(v) < 0) {
+                fprintf(stderr, "otahil certify: --target '%s': expected native or qemu\n", v ? v : "");
                 return OTAHIL_EXIT_HARNESS;
             }
             co.target = v;
+            i++;
+        } else if (!strcmp(a, "--stride")) {
+            char *end;
+            long st = v ? strtol(v, &end, 10) : 0;
+            if (!v || *end || st < 1 || st > 1000000) {
+                fprintf(stderr, "otahil certify: --stride '%s': expected 1..1000000\n", v ? v : "");
+                return OTAHIL_EXIT_HARNESS;
+            }
+            co.stride = (unsigned)st;
             i++;
         } else if (!strcmp(a, "--out")) { snprintf(outbuf, sizeof(outbuf), "%s", v); co.out = outbuf; i++; }
         else if (!strcmp(a, "--only")) { co.only = v; i++; }
@@ -477,8 +536,18 @@ int cmd_certify(int argc, char **argv)
         fprintf(stderr, "otahil certify: %s\n", err);
         return OTAHIL_EXIT_HARNESS;
     }
-    if (!co.explicit_board && prof.board[0])
+    int qemu = run_target_qemu(co.target) == 1;
+    co.run.target = co.target;
+    if (!co.explicit_board && qemu)
+        co.run.board = QEMU_DEFAULT_BOARD;
+    else if (!co.explicit_board && prof.board[0])
         co.run.board = prof.board;
+    if (qemu && (nsrc || (port_name && strchr(port_name, '/')))) {
+        fprintf(stderr, "otahil certify: --target qemu: the QEMU target runs the reference port and "
+                "the known-bad variants (fixtures/ports/NAME.patch), not %s\n",
+                nsrc ? "a vendor's sources" : "a device binary");
+        return OTAHIL_EXIT_HARNESS;
+    }
     static struct board board;
     if (board_open(&board, co.run.board, err, sizeof(err)) != 0) {
         fprintf(stderr, "otahil certify: %s\n", err);
@@ -582,6 +651,7 @@ int cmd_certify(int argc, char **argv)
     for (int i = 0; i < nu; i++) {
         const struct cat_case *c = u[i].c;
         unsigned missing = u[i].needs & ~caps;
+        char noqemu[256] = "";
         res[i].verdict = V_ERROR;
         snprintf(res[i].reason, sizeof(res[i].reason), "the run did not report (it crashed)");
         u[i].cost = c->kind == CAT_SWEEP ? 3 : 1;
@@ -595,14 +665,25 @@ int cmd_certify(int argc, char **argv)
                 for (int h = 0; h < p->nhttp; h++)
                     if (p->http[h].stall_ms)
                         u[i].cost += p->http[h].stall_ms / 1000.0;
+                /* what the QEMU firmware has no code for (docs/qemu.md) */
+                if (qemu && p->tls_heap)
+                    snprintf(noqemu, sizeof(noqemu), "not on the QEMU target: TLS runs in its relay, "
+                             "as on an AT-command module, so the firmware has no TLS heap to budget "
+                             "(plan %s: tls_heap = %u)", c->what, p->tls_heap);
             }
             plan_free(p);
             free(p);
         }
+        if (qemu && c->kind == CAT_SWEEP)
+            u[i].cost = 60;
         if (missing) {
             u[i].skip = 1;
             res[i].verdict = V_SKIP;
             skip_reason(missing, &board, res[i].reason, sizeof(res[i].reason));
+        } else if (noqemu[0]) {
+            u[i].skip = 1;
+            res[i].verdict = V_SKIP;
+            snprintf(res[i].reason, sizeof(res[i].reason), "%s", noqemu);
         } else if (c->kind == CAT_SWEEP && !co.fw_port) {
             u[i].skip = 1;
             res[i].verdict = V_SKIP;
@@ -836,7 +917,7 @@ int cmd_catalogue(int argc, char **argv)
 
 struct repro {
     char id[32], kind[16], what[128], plan[256], board[1024], port[1024], fw_port[1024];
-    char verdict[16], reason[600], check[64], transport[32];
+    char verdict[16], reason[600], check[64], transport[32], target[16];
     uint64_t seed;
     long reboot_delay_ms;
     int timeout_s;
@@ -864,9 +945,12 @@ static int repro_key(struct inifile *I, const char *section, const char *key, co
         r->timeout_s = (int)strtol(v, &end, 10);
         return *end || !*v ? inifile_fail(I, "key 'timeout_s': '%s' is not a number", v) : 0;
     }
-    if (!strcmp(key, "target"))
-        return strcmp(v, "native") ? inifile_fail(I, "key 'target': '%s' is not available in this "
-                                                  "build (native only)", v) : 0;
+    if (!strcmp(key, "target")) {
+        if (run_target_qemu(v) < 0)
+            return inifile_fail(I, "key 'target': '%s': expected native or qemu", v);
+        snprintf(r->target, sizeof(r->target), "%s", v);
+        return 0;
+    }
     return inifile_fail(I, "key '%s': unknown", key);
 }
 
@@ -918,11 +1002,39 @@ int cmd_repro(int argc, char **argv)
         snprintf(outbuf, sizeof(outbuf), "%s/rerun", dir);
         out = outbuf;
     }
-    printf("otahil repro: %s (%s %s), seed %llu, board %s, port %s; recorded %s%s%s\n", r.id, r.kind,
-           r.what, (unsigned long long)r.seed, r.board, r.port, r.verdict, r.reason[0] ? ": " : "",
-           r.reason);
+    int qemu = run_target_qemu(r.target) == 1;
+    printf("otahil repro: %s (%s %s), seed %llu, board %s, port %s, target %s; recorded %s%s%s\n", r.id,
+           r.kind, r.what, (unsigned long long)r.seed, r.board, r.port, qemu ? "qemu" : "native",
+           r.verdict, r.reason[0] ? ": " : "", r.reason);
     fflush(stdout);
-    if (!strcmp(r.kind, "sweep")) {
+    char qcut[64] = "";
+    if (!strcmp(r.kind, "sweep") && qemu) {
+        /* A sweep on QEMU is replayed as the run of its first failing cut
+         * point (sweep.txt's "--cut-at SEQ:MODE"), with the sweep's retries;
+         * with none recorded, the whole sweep again. */
+        char sp[4400], line[1024];
+        snprintf(sp, sizeof(sp), "%s/sweep.txt", dir);
+        FILE *f = fopen(sp, "r");
+        while (f && !qcut[0] && fgets(line, sizeof(line), f)) {
+            const char *k = strstr(line, "--cut-at ");
+            if (k)
+                sscanf(k + 9, "%63s", qcut);
+        }
+        if (f)
+            fclose(f);
+        if (!qcut[0]) {
+            struct qsweep_opts qo = { { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 1,
+                                        NULL, r.port[0] && strcmp(r.port, "reference") ? r.port : NULL,
+                                        0, 0, 0, "qemu", NULL }, out, r.what, 0, 0 };
+            struct qsweep_summary ss;
+            printf("no failing cut point recorded in %s: running the whole sweep on QEMU\n", sp);
+            int rc = qsweep_run(&qo, &ss, stdout, err, sizeof(err));
+            if (rc == 2)
+                fprintf(stderr, "otahil repro: %s\n", err);
+            return rc;
+        }
+        printf("replaying cut point %s on QEMU\n", qcut);
+    } else if (!strcmp(r.kind, "sweep")) {
         struct sweep_opts so;
         struct sweep_summary ss;
         char sp[4400], line[1024], ev[4400], fl[4400];
@@ -962,9 +1074,21 @@ int cmd_repro(int argc, char **argv)
         return rc;
     }
     struct run_opts ro = { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 0, NULL,
-                           r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0, NULL, NULL };
+                           r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0,
+                           qemu ? "qemu" : NULL, qcut[0] ? qcut : NULL };
     struct fault_plan *plan = NULL;
-    if (r.plan[0]) {
+    if (qcut[0]) {
+        plan = calloc(1, sizeof(*plan));
+        char rt[32];
+        snprintf(rt, sizeof(rt), "retries=%d", QSWEEP_RETRIES);
+        if (!plan || plan_add_cli(plan, "plan", rt, err, sizeof(err)) != 0) {
+            fprintf(stderr, "otahil repro: %s\n", plan ? err : "out of memory");
+            plan_free(plan);
+            free(plan);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        ro.plan = plan;
+    } else if (r.plan[0]) {
         snprintf(path, sizeof(path), "%s/%s", dir, r.plan);
         plan = calloc(1, sizeof(*plan));
         if (!plan || plan_load(path, plan, err, sizeof(err)) != 0) {
@@ -993,7 +1117,7 @@ int cmd_repro(int argc, char **argv)
     }
     evlog_set_echo(1);
     struct run_result res;
-    enum verdict v = run_case(!strcmp(r.kind, "plan") ? "update" : r.what, &ro, &res);
+    enum verdict v = run_case(!strcmp(r.kind, "plan") || qcut[0] ? "update" : r.what, &ro, &res);
     evlog_set_echo(0);
     plan_free(plan);
     free(plan);

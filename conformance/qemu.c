@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <mosquitto.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -35,6 +36,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "conformance/common.h"
 #include "conformance/qemu.h"
@@ -56,6 +63,11 @@ struct relay {
     struct mosquitto *mq;
     const struct qemu_boot_opts *o;
     int socks[MAX_SOCKS];
+    struct relay_tls {         /* TLS sessions the device opened (handle = index + 1) */
+        SSL_CTX *ctx;
+        SSL *ssl;
+        int fd;
+    } tls[MAX_SOCKS];
     volatile int stop;
 };
 
@@ -179,6 +191,19 @@ static int mqtt_init(struct relay *r, const char *pk, const char *dn, const char
     mosquitto_disconnect_callback_set(r->mq, mq_on_disconnect);
     mosquitto_message_callback_set(r->mq, mq_on_message);
     mosquitto_reconnect_delay_set(r->mq, 1, 2, false);
+    if (r->o->mqtts) {
+        /* mqtts: the module's TLS, the broker chaining to the device's CA and
+         * naming its address, as the native device's libmosquitto does. */
+        int trc = mosquitto_tls_set(r->mq, r->o->ca_path, NULL, NULL, NULL, NULL);
+        if (trc == MOSQ_ERR_SUCCESS)
+            trc = mosquitto_tls_opts_set(r->mq, SSL_VERIFY_PEER, NULL, NULL);
+        if (trc != MOSQ_ERR_SUCCESS) {
+            evlog_emit("os", "mqtt.connect_failed", "\"error\":\"TLS: %s\"", mosquitto_strerror(trc));
+            mosquitto_destroy(r->mq);
+            r->mq = NULL;
+            return -2;
+        }
+    }
     int rc = mosquitto_connect_async(r->mq, r->o->broker_host, r->o->broker_port, 60);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_loop_start(r->mq);
@@ -251,6 +276,155 @@ static int sock_recv(int fd, uint8_t *buf, size_t len)
             break;
     }
     return got ? (int)got : n == 0 ? -1 : -2;
+}
+
+/* ---- TLS ------------------------------------------------------------------- */
+
+/* The relay's TLS for the device (QMBOX_OP_SSL_*), as the native device's
+ * ota_ssl_connect (sim/posix/os_posix.c) and AliOS's HAL_TLS_mbedtls.c with
+ * FORCE_SSL_VERIFY: TLS 1.2 or later, the chain against the CA the device
+ * gives and the host name (or address) it connected to, max_fragment_length
+ * when asked (--tls-fragment). The same tls.connected / tls.handshake_failed
+ * events. A handle > 0, or -1. */
+static uint8_t mfl_code(unsigned bytes)
+{
+    switch (bytes) {
+    case 512: return TLSEXT_max_fragment_length_512;
+    case 1024: return TLSEXT_max_fragment_length_1024;
+    case 2048: return TLSEXT_max_fragment_length_2048;
+    case 4096: return TLSEXT_max_fragment_length_4096;
+    default: return TLSEXT_max_fragment_length_DISABLED;
+    }
+}
+
+static int tls_connect(struct relay *r, const char *host, int port, const char *ca, uint32_t ca_len)
+{
+    char why[256] = "", esc[512];
+    unsigned char ip[16];
+    int verify = ca && ca_len > 1, rc = 0, slot = -1;
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < MAX_SOCKS && slot < 0; i++)
+        if (!r->tls[i].ssl && !r->tls[i].ctx)
+            slot = i;
+    if (slot < 0)
+        return -1;
+    struct relay_tls *t = &r->tls[slot];
+    int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    t->fd = sock_connect(r, host, port);
+    if (t->fd <= 0) {
+        snprintf(why, sizeof(why), "TCP connect failed");
+        goto err;
+    }
+    t->ctx = SSL_CTX_new(TLS_client_method());
+    if (!t->ctx)
+        goto err;
+    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+    if (verify) {
+        BIO *bio = BIO_new_mem_buf(ca, (int)ca_len - 1);
+        X509 *x;
+        X509_STORE *st = SSL_CTX_get_cert_store(t->ctx);
+        while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+            X509_STORE_add_cert(st, x);
+            X509_free(x);
+        }
+        BIO_free(bio);
+        ERR_clear_error();
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+    }
+    t->ssl = SSL_new(t->ctx);
+    if (!t->ssl)
+        goto err;
+    if (!is_ip)
+        SSL_set_tlsext_host_name(t->ssl, host);
+    if (verify && !(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host)
+                          : SSL_set1_host(t->ssl, host)))
+        goto err;
+    if (r->o->tls_fragment &&
+        !SSL_set_tlsext_max_fragment_length(t->ssl, mfl_code(r->o->tls_fragment)))
+        goto err;
+    SSL_set_fd(t->ssl, t->fd);
+    if ((rc = SSL_connect(t->ssl)) != 1)
+        goto err;
+    unsigned mfl = 0;
+    uint8_t got = SSL_SESSION_get_max_fragment_length(SSL_get_session(t->ssl));
+    if (got >= TLSEXT_max_fragment_length_512 && got <= TLSEXT_max_fragment_length_4096)
+        mfl = 256u << got;
+    if (r->o->tls_fragment && mfl != r->o->tls_fragment) {
+        snprintf(why, sizeof(why), "the server did not grant max_fragment_length %u: its "
+                 "16 KiB records do not fit the device's buffer", r->o->tls_fragment);
+        goto err;
+    }
+    evlog_emit("os", "tls.connected",
+               "\"host\":\"%s\",\"port\":%d,\"verify\":\"%s\",\"version\":\"%s\","
+               "\"cipher\":\"%s\",\"max_fragment\":%u,\"handshake_ms\":%llu,\"offload\":true",
+               otahil_json_escape(esc, sizeof(esc), host), port, verify ? "peer" : "none",
+               SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl), mfl,
+               (unsigned long long)(now_ms() - t0));
+    return slot + 1;
+err:
+    if (!why[0]) {
+        long vr = t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
+        unsigned long e = ERR_peek_error();
+        if (vr != X509_V_OK)
+            snprintf(why, sizeof(why), "certificate verify failed: %s",
+                     X509_verify_cert_error_string(vr));
+        else if (e)
+            ERR_error_string_n(e, why, sizeof(why));
+        else if (t->ssl && SSL_get_error(t->ssl, rc) == SSL_ERROR_SYSCALL)
+            snprintf(why, sizeof(why), "connection closed or timed out during the handshake");
+        else
+            snprintf(why, sizeof(why), "handshake failed");
+        ERR_clear_error();
+    }
+    {
+        char h[300];
+        evlog_emit("os", "tls.handshake_failed",
+                   "\"host\":\"%s\",\"port\":%d,\"verify\":\"%s\",\"why\":\"%s\"",
+                   otahil_json_escape(h, sizeof(h), host), port, verify ? "peer" : "none",
+                   otahil_json_escape(esc, sizeof(esc), why));
+    }
+    if (t->ssl)
+        SSL_free(t->ssl);
+    if (t->ctx)
+        SSL_CTX_free(t->ctx);
+    memset(t, 0, sizeof(*t));
+    return -1; /* the TCP socket stays in socks[] and is closed at the boot's end */
+}
+
+static struct relay_tls *tls_of(struct relay *r, int32_t h)
+{
+    return h >= 1 && h <= MAX_SOCKS && r->tls[h - 1].ssl ? &r->tls[h - 1] : NULL;
+}
+
+/* As HAL_SSL_Read: fill len bytes or wait OTA_SSL_TIMEOUT; what arrived, maybe 0. */
+static int tls_recv(struct relay_tls *t, uint8_t *buf, uint32_t len)
+{
+    uint32_t got = 0;
+    uint64_t deadline = now_ms() + IO_TIMEOUT_S * 1000u;
+    while (got < len) {
+        if (SSL_pending(t->ssl) == 0) {
+            uint64_t now = now_ms();
+            struct pollfd p = { t->fd, POLLIN, 0 };
+            if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
+                break;
+        }
+        int n = SSL_read(t->ssl, buf + got, (int)(len - got));
+        if (n <= 0)
+            break;
+        got += (uint32_t)n;
+    }
+    return (int)got;
+}
+
+static void tls_free_all(struct relay *r)
+{
+    for (int i = 0; i < MAX_SOCKS; i++) {
+        if (r->tls[i].ssl)
+            SSL_free(r->tls[i].ssl);
+        if (r->tls[i].ctx)
+            SSL_CTX_free(r->tls[i].ctx);
+        memset(&r->tls[i], 0, sizeof(r->tls[i]));
+    }
 }
 
 /* ---- the relay -------------------------------------------------------------- */
@@ -337,6 +511,32 @@ static int serve(struct relay *r)
         }
         break;
     }
+    case QMBOX_OP_SSL_CONNECT: {
+        const char *host = str_at(m, &off);
+        uint32_t cl = m->arg[1] > 0 ? (uint32_t)m->arg[1] : 0;
+        if (off + cl > len || (cl && m->req[off + cl - 1] != 0))
+            ret = -1; /* a CA that is not a NUL-terminated string in the request */
+        else
+            ret = tls_connect(r, host, m->arg[0], cl ? (const char *)m->req + off : NULL, cl);
+        break;
+    }
+    case QMBOX_OP_SSL_SEND: {
+        struct relay_tls *t = tls_of(r, m->arg[0]);
+        int n = t && len ? SSL_write(t->ssl, m->req, (int)len) : -1;
+        ret = n > 0 ? n : -1;
+        break;
+    }
+    case QMBOX_OP_SSL_RECV: {
+        struct relay_tls *t = tls_of(r, m->arg[0]);
+        uint32_t want = (uint32_t)m->arg[1];
+        if (!t || want == 0 || want > QMBOX_BUF) {
+            ret = -1;
+        } else {
+            ret = tls_recv(t, m->rsp, want);
+            m->rsp_len = (uint32_t)ret;
+        }
+        break;
+    }
     case QMBOX_OP_END: {
         const char *why = str_at(m, &off);
         char e[300];
@@ -397,6 +597,127 @@ static int listen_unix(const char *path)
     return fd;
 }
 
+/* ---- QMP ------------------------------------------------------------------ */
+
+/* QEMU's machine protocol on a Unix socket QEMU listens on (-qmp): QEMU
+ * starts stopped (-S), the harness negotiates, then resumes the guest, so no
+ * event is missed. Events (RESET, SHUTDOWN with its reason: guest-reset for
+ * a SYSRESETREQ, host-qmp-quit for the harness's power-off, ...) go into the
+ * event log as qemu.qmp; resets are counted for the boot's end. */
+struct qmp {
+    int    fd;
+    char   buf[8192];
+    size_t len;
+    int    resets;             /* RESET events and SHUTDOWNs with reason guest-reset */
+    char   shutdown[48];       /* the last SHUTDOWN's reason; "" none */
+};
+
+static int qmp_connect(struct qmp *q, const char *path, pid_t qemu, int timeout_ms)
+{
+    struct sockaddr_un a;
+    memset(q, 0, sizeof(*q));
+    q->fd = -1;
+    memset(&a, 0, sizeof(a));
+    a.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(a.sun_path))
+        return -1;
+    strcpy(a.sun_path, path);
+    uint64_t until = now_ms() + (uint64_t)timeout_ms;
+    while (now_ms() < until && !g_term) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            q->fd = fd;
+            return 0;
+        }
+        close(fd);
+        if (waitpid(qemu, NULL, WNOHANG) == qemu)
+            return -1;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+/* Handles one line QEMU sent: an event is logged; returns 1 for a command's
+ * reply ("return" or "error"), 0 otherwise. */
+static int qmp_line(struct qmp *q, const char *line)
+{
+    cJSON *j = cJSON_Parse(line);
+    int reply = 0;
+    if (!j)
+        return 0;
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "event");
+    if (cJSON_IsString(ev)) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
+        const cJSON *why = d ? cJSON_GetObjectItemCaseSensitive(d, "reason") : NULL;
+        const char *reason = cJSON_IsString(why) ? why->valuestring : "";
+        char e1[128], e2[128];
+        evlog_emit("device", "qemu.qmp", "\"event\":\"%s\",\"reason\":\"%s\"",
+                   otahil_json_escape(e1, sizeof(e1), ev->valuestring),
+                   otahil_json_escape(e2, sizeof(e2), reason));
+        if (!strcmp(ev->valuestring, "RESET") ||
+            (!strcmp(ev->valuestring, "SHUTDOWN") && !strcmp(reason, "guest-reset")))
+            q->resets++;
+        if (!strcmp(ev->valuestring, "SHUTDOWN"))
+            snprintf(q->shutdown, sizeof(q->shutdown), "%s", reason);
+    } else if (cJSON_GetObjectItemCaseSensitive(j, "return") ||
+               cJSON_GetObjectItemCaseSensitive(j, "error")) {
+        reply = !cJSON_GetObjectItemCaseSensitive(j, "error") ? 1 : -1;
+    }
+    cJSON_Delete(j);
+    return reply;
+}
+
+/* Reads what QEMU sent (waiting at most wait_ms); each whole line goes to
+ * qmp_line. The last reply seen (1 ok, -1 error), 0 none, -2 closed. */
+static int qmp_pump(struct qmp *q, int wait_ms)
+{
+    int reply = 0;
+    struct pollfd p = { q->fd, POLLIN, 0 };
+    if (q->fd < 0 || poll(&p, 1, wait_ms) <= 0)
+        return 0;
+    ssize_t n = read(q->fd, q->buf + q->len, sizeof(q->buf) - 1 - q->len);
+    if (n <= 0) {
+        close(q->fd);
+        q->fd = -1;
+        return -2;
+    }
+    q->len += (size_t)n;
+    q->buf[q->len] = 0;
+    char *start = q->buf, *nl;
+    while ((nl = strchr(start, '\n')) != NULL) {
+        *nl = 0;
+        int r = qmp_line(q, start);
+        if (r)
+            reply = r;
+        start = nl + 1;
+    }
+    q->len -= (size_t)(start - q->buf);
+    memmove(q->buf, start, q->len);
+    if (q->len == sizeof(q->buf) - 1)
+        q->len = 0; /* a line longer than the buffer: dropped */
+    return reply;
+}
+
+/* Sends a command and waits for its reply: 0, or -1. */
+static int qmp_cmd(struct qmp *q, const char *cmd, int timeout_ms)
+{
+    size_t l = strlen(cmd);
+    if (q->fd < 0 || write(q->fd, cmd, l) != (ssize_t)l)
+        return -1;
+    uint64_t until = now_ms() + (uint64_t)timeout_ms;
+    while (now_ms() < until) {
+        int r = qmp_pump(q, 50);
+        if (r == 1)
+            return 0;
+        if (r < 0)
+            return -1;
+    }
+    return -1;
+}
+
 /* Accepts QEMU's connection, or -1 after timeout_ms or when QEMU ended. */
 static int accept_from(int lfd, pid_t qemu, int timeout_ms)
 {
@@ -443,7 +764,7 @@ int qemu_boot(const struct qemu_boot_opts *o)
 {
     static struct board b;
     char err[1024], elf[4200], dir[] = "/tmp/otahil-qemu-XXXXXX", region_path[4200];
-    char u0[128], u1[128], mem[4400], serial0[160], serial1[160];
+    char u0[128], u1[128], uq[128], mem[4400], serial0[160], serial1[160], qmparg[200];
     if (board_open(&b, o->board, err, sizeof(err)) != 0)
         return harness("board", err);
     size_t state = flashsim_state_size(&b.geom), flen = 0;
@@ -514,6 +835,11 @@ int qemu_boot(const struct qemu_boot_opts *o)
     c->reboot_delay_ms = o->reboot_delay_ms;
     c->resume = o->resume;
     c->checkpoint = b.checkpoint;
+    c->flash_delay_us = o->flash_delay_us;
+    if (o->ca_pem && o->ca_len > 1 && o->ca_len <= QMBOX_CA_MAX) {
+        memcpy(c->ca, o->ca_pem, o->ca_len);
+        c->ca_len = o->ca_len;
+    }
     if (o->cut_seq) {
         c->fault.mode = (uint8_t)o->cut_mode;
         c->fault.at_seq = o->cut_seq;
@@ -528,6 +854,8 @@ int qemu_boot(const struct qemu_boot_opts *o)
     }
     snprintf(u0, sizeof(u0), "%s/uart0", dir);
     snprintf(u1, sizeof(u1), "%s/uart1", dir);
+    snprintf(uq, sizeof(uq), "%s/qmp", dir);
+    snprintf(qmparg, sizeof(qmparg), "unix:%s,server=on,wait=off", uq);
     int l0 = listen_unix(u0), l1 = listen_unix(u1);
     snprintf(mem, sizeof(mem), "memory-backend-file,id=fl,size=16M,mem-path=%s,share=on",
              region_path);
@@ -536,8 +864,11 @@ int qemu_boot(const struct qemu_boot_opts *o)
     const char *argv[] = { "qemu-system-arm", "-M", "mps2-an385,memory-backend=fl",
                            "-object", mem, "-kernel", elf, "-display", "none", "-monitor", "none",
                            "-no-reboot", "-semihosting-config", "enable=on,target=native",
-                           "-serial", serial0, "-serial", serial1, NULL };
+                           "-serial", serial0, "-serial", serial1, "-qmp", qmparg, "-S", NULL };
     int rc = DUT_EXIT_HARNESS, c0 = -1, c1 = -1;
+    struct qmp q;
+    memset(&q, 0, sizeof(q));
+    q.fd = -1;
     pid_t qpid = -1;
     struct relay r;
     pthread_t th;
@@ -564,7 +895,10 @@ int qemu_boot(const struct qemu_boot_opts *o)
         rc = harness("fork", strerror(errno));
         goto out;
     }
-    evlog_emit("device", "qemu.start", "\"pid\":%d,\"firmware\":\"%s\"", (int)qpid, elf);
+    /* ops: the flash model's op counter as the boot starts, so a power cut
+     * can be aimed at an op of this boot (a bootloader's copy: the first ops) */
+    evlog_emit("device", "qemu.start", "\"pid\":%d,\"firmware\":\"%s\",\"ops\":%llu", (int)qpid,
+               elf, (unsigned long long)((const struct flashsim_meta *)(region + b.geom.size))->op_seq);
     c0 = accept_from(l0, qpid, 10000);
     c1 = c0 >= 0 ? accept_from(l1, qpid, 10000) : -1;
     if (c0 < 0 || c1 < 0) {
@@ -580,18 +914,30 @@ int qemu_boot(const struct qemu_boot_opts *o)
         goto out;
     }
     relay_up = 1;
+    /* QEMU waits stopped (-S) until QMP is up, then the guest runs. The
+     * reply to cont is read in the loop below, which is already watching
+     * the console when the guest's first line comes. */
+    static const char cont[] = "{\"execute\":\"cont\"}\n";
+    if (qmp_connect(&q, uq, qpid, 10000) != 0 ||
+        qmp_cmd(&q, "{\"execute\":\"qmp_capabilities\"}\n", 5000) != 0 ||
+        write(q.fd, cont, sizeof(cont) - 1) != (ssize_t)(sizeof(cont) - 1)) {
+        rc = harness("qmp", g_term ? "powered off while starting" :
+                     "QEMU's QMP socket did not answer within 10 s");
+        goto out;
+    }
 
     char acc[512], buf[1024];
     size_t alen = 0;
     uint32_t last_ticks = 0;
     uint64_t last_change = now_ms();
     for (;;) {
-        struct pollfd p = { c0, POLLIN, 0 };
-        if (poll(&p, 1, 50) > 0) {
+        struct pollfd p[2] = { { c0, POLLIN, 0 }, { q.fd, POLLIN, 0 } };
+        if (poll(p, q.fd >= 0 ? 2 : 1, 50) > 0 && (p[0].revents & POLLIN)) {
             ssize_t n = read(c0, buf, sizeof(buf));
             if (n > 0)
                 console_lines(acc, &alen, buf, (size_t)n);
         }
+        (void)qmp_pump(&q, 0);
         int st;
         if (waitpid(qpid, &st, WNOHANG) == qpid) {
             qpid = -1;
@@ -600,9 +946,13 @@ int qemu_boot(const struct qemu_boot_opts *o)
                 console_lines(acc, &alen, buf, (size_t)n);
             if (alen)
                 console_lines(acc, &alen, "\n", 1);
+            for (int k = 0; k < 20 && q.fd >= 0; k++) /* QMP's last events, up to its close */
+                (void)qmp_pump(&q, 10);
             if (WIFEXITED(st) && WEXITSTATUS(st) != 127) {
                 rc = WEXITSTATUS(st);
-                if (rc == 0) /* a reset other than the firmware's own exit (-no-reboot) */
+                /* A reset other than the firmware's own exit (-no-reboot): QMP's
+                 * SHUTDOWN says guest-reset; it ends the boot as a crash would. */
+                if (rc == 0)
                     rc = DUT_EXIT_CRASH;
             } else {
                 snprintf(err, sizeof(err), "qemu-system-arm ended with %s %d",
@@ -613,9 +963,21 @@ int qemu_boot(const struct qemu_boot_opts *o)
             break;
         }
         if (g_term) {
-            evlog_emit("device", "device.poweroff", "");
-            kill(qpid, SIGKILL);
-            waitpid(qpid, NULL, 0);
+            /* Power off through QMP (quit), as a supply switched off; a QEMU
+             * that does not go within a second is killed. */
+            int via_qmp = qmp_cmd(&q, "{\"execute\":\"quit\"}\n", 1000) == 0, gone = 0;
+            for (int k = 0; k < 100 && via_qmp && !gone; k++) {
+                gone = waitpid(qpid, NULL, WNOHANG) == qpid;
+                if (!gone) {
+                    struct timespec ts = { 0, 10 * 1000000L };
+                    nanosleep(&ts, NULL);
+                }
+            }
+            if (!gone) {
+                kill(qpid, SIGKILL);
+                waitpid(qpid, NULL, 0);
+            }
+            evlog_emit("device", "device.poweroff", "\"via\":\"%s\"", gone ? "qmp" : "kill");
             qpid = -1;
             rc = DUT_EXIT_OFF;
             break;
@@ -639,10 +1001,17 @@ out:
         kill(qpid, SIGKILL);
         waitpid(qpid, NULL, 0);
     }
+    if (c0 >= 0) /* QEMU ran: the boot's end and its resets, as QMP counted them */
+        evlog_emit("device", "qemu.exit", "\"code\":%d,\"resets\":%d,\"shutdown\":\"%s\"", rc,
+                   q.resets, q.shutdown);
+    if (q.fd >= 0)
+        close(q.fd);
+    unlink(uq);
     if (relay_up) {
         r.stop = 1;
         pthread_join(th, NULL);
     }
+    tls_free_all(&r);
     if (r.mq) {
         /* Power is gone: no DISCONNECT, the broker sees the connection drop. */
         mosquitto_loop_stop(r.mq, true);

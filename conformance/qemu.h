@@ -25,6 +25,12 @@ struct qemu_boot_opts {
     unsigned    watchdog_ms;    /* guest ticks stalled this long: hung (harness error) */
     uint64_t    cut_seq;        /* power cut at this flash op (0: none) ... */
     int         cut_mode;       /* ... enum flashsim_fault_mode */
+    const char *ca_path;        /* the CA file (mqtts: the relay's libmosquitto reads it) */
+    const char *ca_pem;         /* its PEM, NUL-terminated: the CA compiled into the device */
+    uint32_t    ca_len;         /* strlen(ca_pem) + 1, at most QMBOX_CA_MAX; 0: none */
+    int         mqtts;          /* MQTT over TLS (the relay's; needs ca_path) */
+    unsigned    tls_fragment;   /* max_fragment_length the relay asks for; 0: none */
+    unsigned    flash_delay_us; /* extra microseconds per program or erase (a slow chip); 0: none */
 };
 
 /* Runs one boot. Returns the boot's exit code (sim/device/dut.h):

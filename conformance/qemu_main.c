@@ -1,9 +1,11 @@
 /*
  * qemu_main.c - otahil-qemu: one boot of the device under test as firmware
  * in QEMU (conformance/qemu.c). It takes otahil-dut's options, so the
- * supervisor starts one or the other (`otahil run --target qemu`); the
- * options the QEMU target does not have yet are refused by name.
+ * supervisor starts one or the other (`otahil run --target qemu`); the one
+ * the QEMU target does not have (a TLS heap budget: the TLS stack is the
+ * relay's, not the firmware's) is refused by name.
  */
+#include <errno.h>
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "sim/flash/flashsim.h"
 #include "sim/device/dut.h"
 #include "sim/util/defaults.h"
+#include "sim/qemu/qmbox.h"
 #include "sim/util/evlog.h"
 
 static void usage(FILE *f)
@@ -21,6 +24,7 @@ static void usage(FILE *f)
             "usage: otahil-qemu --board B --flash FILE --broker HOST:PORT [--pk PK] [--dn DN]\n"
             "                   [--secret S] [--events FILE] [--reboot-delay-ms N] [--no-resume]\n"
             "                   [--firmware ELF] [--watchdog-ms N] [--cut-at SEQ[:MODE]]\n"
+            "                   [--ca FILE] [--mqtts] [--tls-fragment N] [--flash-delay-us N]\n"
             "One boot of the device as firmware in qemu-system-arm (mps2-an385); normally\n"
             "started by `otahil run --target qemu`. Exit status: sim/device/dut.h.\n");
 }
@@ -45,10 +49,35 @@ static unsigned num(const char *opt, const char *v, unsigned long max)
     return (unsigned)x;
 }
 
+/* The CA file as the device has it compiled in: the PEM text with its NUL,
+ * at most QMBOX_CA_MAX bytes (the mailbox's room for it). Exits on error. */
+static char *read_ca(const char *path, uint32_t *len)
+{
+    static char buf[QMBOX_CA_MAX + 1];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "otahil-qemu: --ca %s: %s\n", path, strerror(errno));
+        exit(DUT_EXIT_HARNESS);
+    }
+    size_t n = fread(buf, 1, QMBOX_CA_MAX, f);
+    int big = !feof(f) && fgetc(f) != EOF, bad = ferror(f);
+    fclose(f);
+    buf[n] = '\0';
+    if (bad || big || n == 0 || n >= QMBOX_CA_MAX || !strstr(buf, "-----BEGIN CERTIFICATE-----")) {
+        fprintf(stderr, "otahil-qemu: --ca %s: %s\n", path, bad ? "read error"
+                : big || n >= QMBOX_CA_MAX ? "larger than the mailbox's 4095 bytes for a CA"
+                : "no PEM certificate in it");
+        exit(DUT_EXIT_HARNESS);
+    }
+    *len = (uint32_t)strlen(buf) + 1;
+    return buf;
+}
+
 int main(int argc, char **argv)
 {
     struct qemu_boot_opts o = { OTAHIL_DEFAULT_BOARD, NULL, NULL, NULL, 0, OTAHIL_DEFAULT_PK,
-                                OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, 3000, 1, 10000, 0, 0 };
+                                OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, 3000, 1, 10000, 0, 0,
+                                NULL, NULL, 0, 0, 0, 0 };
     const char *broker = NULL, *events = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -78,10 +107,26 @@ int main(int argc, char **argv)
             }
         }
         else if (!strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--ca") || !strcmp(a, "--mqtts") || !strcmp(a, "--tls-fragment") ||
-                 !strcmp(a, "--tls-heap") || !strcmp(a, "--flash-delay-us")) {
-            fprintf(stderr, "otahil-qemu: %s: not available on the QEMU target (no TLS stack or "
-                    "slow-flash model in its firmware yet; docs/qemu.md)\n", a);
+        else if (!strcmp(a, "--ca")) {
+            o.ca_path = need(argc, argv, &i);
+            o.ca_pem = read_ca(o.ca_path, &o.ca_len);
+        }
+        else if (!strcmp(a, "--mqtts")) o.mqtts = 1;
+        else if (!strcmp(a, "--tls-fragment")) {
+            o.tls_fragment = num(a, need(argc, argv, &i), 4096);
+            if (o.tls_fragment && o.tls_fragment != 512 && o.tls_fragment != 1024 &&
+                o.tls_fragment != 2048 && o.tls_fragment != 4096) {
+                fprintf(stderr, "otahil-qemu: --tls-fragment %u: expected 512, 1024, 2048, 4096 "
+                        "or 0\n", o.tls_fragment);
+                return DUT_EXIT_HARNESS;
+            }
+        }
+        else if (!strcmp(a, "--flash-delay-us"))
+            o.flash_delay_us = num(a, need(argc, argv, &i), 1000000);
+        else if (!strcmp(a, "--tls-heap")) {
+            fprintf(stderr, "otahil-qemu: --tls-heap: not available on the QEMU target (TLS runs in "
+                    "the relay, as on an AT-command module: the firmware has no TLS heap to budget; "
+                    "docs/qemu.md)\n");
             return DUT_EXIT_HARNESS;
         } else {
             fprintf(stderr, "otahil-qemu: unknown option '%s'\n", a);
@@ -90,6 +135,10 @@ int main(int argc, char **argv)
     }
     if (!o.flash || !broker) {
         usage(stderr);
+        return DUT_EXIT_HARNESS;
+    }
+    if (o.mqtts && !o.ca_path) {
+        fprintf(stderr, "otahil-qemu: --mqtts needs --ca FILE (the CA the broker must chain to)\n");
         return DUT_EXIT_HARNESS;
     }
     static char host[256];
@@ -107,6 +156,12 @@ int main(int argc, char **argv)
         perror(events);
         return DUT_EXIT_HARNESS;
     }
+    if (o.ca_path || o.tls_fragment)
+        evlog_emit("device", "device.tls", "\"ca\":%s,\"mqtts\":%s,\"fragment\":%u,\"heap_budget\":0,"
+                   "\"offload\":true", o.ca_pem ? "true" : "false", o.mqtts ? "true" : "false",
+                   o.tls_fragment);
+    if (o.flash_delay_us)
+        evlog_emit("device", "device.flash_slow", "\"delay_us\":%u", o.flash_delay_us);
     qemu_boot_signals();
     mosquitto_lib_init();
     int rc = qemu_boot(&o);

@@ -300,7 +300,7 @@ static enum verdict run_checks(const struct evlist *l, const struct board *b, co
 
 static enum verdict judge(const struct case_def *c, const struct board *b, const char *flash,
                           const struct job_status *js, const char *base, const char *target,
-                          const struct fault_plan *plan, const char *served,
+                          const struct fault_plan *plan, const char *served, int cut,
                           struct run_result *res)
 {
     uint32_t inform_within_ms = plan ? plan->inform_within_ms : 0;
@@ -331,7 +331,9 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
             { plan && plan->coap_dl ? "coap.block" : "http.request", NULL, NULL,
               plan && plan->coap_dl ? "the first Block2 exchange" : "the GET" },
             { "port.set_boot", "result_type", "FINISH", "set_boot FINISH" },
-            { "device.reboot", NULL, NULL, "the reboot" },
+            /* with a power cut (--cut-at) the boot may end at the cut instead */
+            { cut ? "boot.start" : "device.reboot", NULL, NULL,
+              cut ? "the next boot (after a reboot or the power cut)" : "the reboot" },
             { pingpong ? "boot.switch" : "boot.copy", NULL, NULL,
               pingpong ? "the bootloader's slot switch" : "the bootloader copy" },
             { "device.inform", "version", target, "inform of the new version" },
@@ -449,6 +451,38 @@ static int resolve_port(const char *port, char *dut, size_t n, char *err, size_t
     return 0;
 }
 
+/* The QEMU firmware of a known-bad variant: build/qemu/NAME.elf, built by
+ * make from the same patched sources as build/dut/NAME. A variant whose
+ * patched sources do not build for the Cortex-M3 has NAME.elf.why instead,
+ * with the reason; a device binary has no firmware at all. */
+static int qemu_port_elf(const char *port, char *elf, size_t n, char *err, size_t errlen)
+{
+    char rel[300], why[4300];
+    if (strchr(port, '/')) {
+        snprintf(err, errlen, "--port %s: a device binary cannot run on the QEMU target (give a "
+                 "known-bad variant's name)", port);
+        return -1;
+    }
+    snprintf(rel, sizeof(rel), "../qemu/%s.elf", port);
+    if (otahil_sibling_exe(rel, elf, n) == 0 || access(elf, R_OK) == 0)
+        return 0;
+    snprintf(why, sizeof(why), "%s.why", elf);
+    FILE *f = fopen(why, "r");
+    char line[512] = "";
+    if (f) {
+        if (!fgets(line, sizeof(line), f))
+            line[0] = '\0';
+        fclose(f);
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(err, errlen, "--port %s: no QEMU firmware: fixtures/ports/%s.patch does not build "
+                 "for the QEMU target: %s", port, port, line);
+    } else {
+        snprintf(err, errlen, "--port %s: no QEMU firmware %s (make builds it from "
+                 "fixtures/ports/%s.patch)", port, elf, port);
+    }
+    return -1;
+}
+
 int run_target_qemu(const char *target)
 {
     if (!target || !strcmp(target, "native"))
@@ -477,10 +511,12 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         return set(res, V_ERROR, "%s", err);
     if (run_target_qemu(o->target) < 0)
         return set(res, V_ERROR, "target '%s': expected native or qemu", o->target);
+    char elf[4200] = "";
     if (run_target_qemu(o->target) == 1) {
-        /* The same boots, verdicts and checks; each boot is otahil-qemu. */
-        if (dut[0])
-            return set(res, V_ERROR, "--target qemu runs the reference port only (--port %s)", o->port);
+        /* The same boots, verdicts and checks; each boot is otahil-qemu, a
+         * known-bad variant its own ELF (build/qemu/NAME.elf). */
+        if (dut[0] && qemu_port_elf(o->port, elf, sizeof(elf), err, sizeof(err)) != 0)
+            return set(res, V_ERROR, "%s", err);
         if (otahil_sibling_exe("otahil-qemu", dut, sizeof(dut)) != 0)
             return set(res, V_ERROR, "cannot find otahil-qemu beside this executable (run make)");
     } else if (o->cut && o->cut[0]) {
@@ -574,7 +610,8 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                                   o->plan && o->plan->mqtts, o->plan ? o->plan->tls_fragment : 0,
                                   o->plan ? o->plan->tls_heap : 0,
                                   o->plan && o->plan->coap ? coap : NULL,
-                                  o->plan && o->plan->coap_dl, o->cut && o->cut[0] ? o->cut : NULL };
+                                  o->plan && o->plan->coap_dl, o->cut && o->cut[0] ? o->cut : NULL,
+                                  elf[0] ? elf : NULL };
     struct supervisor sv;
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {
@@ -703,7 +740,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     netfault_stop(&nf);
     cloud_stop(cl);
     if (v == V_PASS)
-        v = judge(c, &b, flash, &js, base, target, o->plan, v2img, res);
+        v = judge(c, &b, flash, &js, base, target, o->plan, v2img, o->cut && o->cut[0], res);
     int stopped = v == V_SKIP && o->until_fault;
     if (v != V_ERROR && !stopped && res->nchecks < RUN_CHECKS_MAX) {
         /* spec §12 #10: the settings and untouched partitions survived; a

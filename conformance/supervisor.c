@@ -73,6 +73,7 @@ int supervisor_boot(struct supervisor *s, char *err, size_t n)
     if (s->o.coap) { argv[k++] = "--coap"; argv[k++] = s->o.coap; }
     if (s->o.coap && s->o.coap_dl) argv[k++] = "--coap-dl";
     if (s->o.cut) { argv[k++] = "--cut-at"; argv[k++] = s->o.cut; }
+    if (s->o.firmware) { argv[k++] = "--firmware"; argv[k++] = s->o.firmware; }
     argv[k] = NULL;
 
     pid_t pid = fork();

@@ -131,5 +131,15 @@ for d in sorted(os.listdir(sys.argv[1])):
 print("qemu boot to first inform (QEMU start -> the cloud's device.inform): %.1f-%.1f ms over %d runs"
       % (min(ms), max(ms), len(ms)))
 PY
+  # a whole 256 KiB update on QEMU (two boots, the copy), and power-cut points per second of a
+  # QEMU sweep (each point a whole run: docs/qemu.md, "Power-cut sweeps")
+  printf '[plan]\nname = bench-256k\nimage_size = 262144\n' > "$qo/256k.plan"
+  for i in 1 2 3; do
+    "$build/bin/otahil" run update --target qemu --board qemu-mps2-an385 --plan "$qo/256k.plan" --seed "$i" \
+      --out "$qo/256k-$i" | sed -n 's/^PASS update .* in \([0-9.]*\) s:.*/\1/p'
+  done | sort -n | awk '{ t[NR] = $1 } END { if (NR) printf "qemu update, 256 KiB image (otahil run, two boots): %s-%s s over %d runs\n", t[1], t[NR], NR }'
+  "$build/bin/otahil" certify --target qemu --only OTA-PWR-003 --jobs 1 --out "$qo/pwr" >/dev/null
+  tail -n 1 "$qo/pwr/runs/OTA-PWR-003/sweep.txt" |
+    awk '{ printf "qemu power-cut sweep (torn, one job): %d points in %s s, %.2f points/s\n", $1, $(NF-1), $1 / $(NF-1) }'
   rm -rf "$qo"
 fi

@@ -30,7 +30,7 @@
 #include "sim/flash/flashsim.h"
 #include "sim/image/image.h"
 
-#define OTAHIL_FW_ABI 3
+#define OTAHIL_FW_ABI 4
 #define OTAHIL_FW_ENTRY "otahil_fw_boot"
 #define OTAHIL_FW_MAX_KV 4
 
@@ -56,6 +56,9 @@ struct otahil_fw_config {
     uint32_t reboot_delay_ms;
     int      resume;
     uint32_t checkpoint;
+    const char *ca;                     /* the CA compiled into the device (PEM, NUL-terminated)
+                                         * that https:// downloads must chain to; NULL: none */
+    uint32_t ca_len;                    /* strlen(ca) + 1, as ota_ssl_connect takes it; 0: none */
 };
 
 typedef void (*otahil_fw_msg_cb)(char *topic, int topic_len, void *payload, int payload_len,
@@ -116,6 +119,13 @@ struct otahil_fw_ops {
     /* With coap: the agent's CoAP settings (agent_cfg.coap_url, .dl_coap). */
     const char *coap_url;
     int         dl_coap;
+    /* Optional: TLS offloaded to the host, as an AT-command module does
+     * (ota_ssl_*): a handle or NULL; bytes sent or -1; bytes read (fills len
+     * or waits OTA_SSL_TIMEOUT, maybe 0) or -1. NULL: ota_ssl_connect fails. */
+    void   *(*ssl_connect)(void *ctx, const char *host, uint16_t port, const char *ca,
+                           uint32_t ca_len);
+    int32_t (*ssl_send)(void *ctx, void *ssl, const char *buf, uint32_t len);
+    int32_t (*ssl_recv)(void *ctx, void *ssl, char *buf, uint32_t len);
 };
 
 /* How a boot ended when it returns. */

@@ -147,7 +147,8 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
     hal_ota_register_module(&OTAHIL_PORT_MODULE);
     struct agent_cfg ac = { cfg->pk, cfg->dn, cfg->ds, br.image.version,
                             !(br.image.flags & IMAGE_F_NEVER_CONFIRM), cfg->reboot_delay_ms,
-                            cfg->resume, cfg->checkpoint, NULL, 0, /* no TLS stack: no CA */
+                            cfg->resume, cfg->checkpoint, cfg->ca_len > 1 ? cfg->ca : NULL,
+                            cfg->ca_len > 1 ? cfg->ca_len : 0,
                             ops->coap ? ops->coap_url : NULL, ops->coap ? ops->dl_coap : 0 };
     otahil_event("app", "app.start", "\"version\":\"%s\",\"confirms\":%s", vesc,
                  ac.confirm ? "true" : "false");
@@ -231,14 +232,22 @@ int ota_socket_send(int fd, char *buf, size_t len) { return g_ops->socket_send(g
 int ota_socket_recv(int fd, char *buf, size_t len) { return g_ops->socket_recv(g_ops->ctx, fd, buf, len); }
 void ota_socket_close(int fd) { g_ops->socket_close(g_ops->ctx, fd); }
 
+/* TLS belongs to a host that offers it (ops->ssl_*: the QEMU target's relay,
+ * as an AT-command module); without one, https:// downloads fail. */
 void *ota_ssl_connect(const char *host, uint16_t port, const char *ca_crt, uint32_t ca_crt_len)
 {
-    (void)host; (void)port; (void)ca_crt; (void)ca_crt_len;
-    return NULL; /* TLS belongs to a host with a TLS stack */
+    return g_ops->ssl_connect ? g_ops->ssl_connect(g_ops->ctx, host, port, ca_crt, ca_crt_len) : NULL;
 }
 
-int32_t ota_ssl_send(void *ssl, char *buf, uint32_t len) { (void)ssl; (void)buf; (void)len; return -1; }
-int32_t ota_ssl_recv(void *ssl, char *buf, uint32_t len) { (void)ssl; (void)buf; (void)len; return -1; }
+int32_t ota_ssl_send(void *ssl, char *buf, uint32_t len)
+{
+    return g_ops->ssl_send && ssl ? g_ops->ssl_send(g_ops->ctx, ssl, buf, len) : -1;
+}
+
+int32_t ota_ssl_recv(void *ssl, char *buf, uint32_t len)
+{
+    return g_ops->ssl_recv && ssl ? g_ops->ssl_recv(g_ops->ctx, ssl, buf, len) : -1;
+}
 
 int ota_hal_mqtt_init_instance(char *productKey, char *deviceName, char *deviceSecret,
                                int maxMsgSize)

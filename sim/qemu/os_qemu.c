@@ -3,7 +3,7 @@
  * sim/fw/fw.h), so the same start-up and OS layer as the native firmware
  * object (sim/fw/fw_main.c: bootloader model, KV, HAL, agent, port) runs
  * on a Cortex-M3. The network is offloaded as on a device with an AT-command
- * Wi-Fi or cellular module: every socket and MQTT call is a request in the
+ * Wi-Fi or cellular module: every socket, TLS and MQTT call is a request in the
  * shared-memory mailbox (sim/qemu/qmbox.h), served by the harness's relay,
  * which holds the real connections. The flash is the file-backed region at
  * 0x21000000, the model's state beside it, so counters survive every boot.
@@ -285,6 +285,83 @@ static void q_socket_close(void *ctx, int fd)
     (void)call(QMBOX_OP_SOCK_CLOSE);
 }
 
+/* ---- TLS, offloaded to the relay ---------------------------------------- */
+
+static void *q_ssl_connect(void *ctx, const char *host, uint16_t port, const char *ca,
+                           uint32_t ca_len)
+{
+    (void)ctx;
+    struct qmbox *m = MBOX;
+    size_t hl = strlen(host) + 1;
+    if (!ca)
+        ca_len = 0;
+    if (hl + ca_len > QMBOX_BUF)
+        return NULL;
+    memcpy(m->req, host, hl);
+    if (ca_len)
+        memcpy(m->req + hl, ca, ca_len);
+    m->req_len = (uint32_t)(hl + ca_len);
+    m->arg[0] = port;
+    m->arg[1] = (int32_t)ca_len;
+    int32_t h = call(QMBOX_OP_SSL_CONNECT);
+    return h > 0 ? (void *)(uintptr_t)h : NULL;
+}
+
+static int32_t q_ssl_send(void *ctx, void *ssl, const char *buf, uint32_t len)
+{
+    (void)ctx;
+    uint32_t done = 0;
+    while (done < len) {
+        uint32_t n = len - done < QMBOX_BUF ? len - done : QMBOX_BUF;
+        memcpy(MBOX->req, buf + done, n);
+        MBOX->req_len = n;
+        MBOX->arg[0] = (int32_t)(uintptr_t)ssl;
+        int32_t rc = call(QMBOX_OP_SSL_SEND);
+        if (rc <= 0)
+            return done ? (int32_t)done : -1;
+        done += (uint32_t)rc;
+    }
+    return (int32_t)done;
+}
+
+/* As HAL_SSL_Read: fills buf or waits OTA_SSL_TIMEOUT; what arrived, maybe 0. */
+static int32_t q_ssl_recv(void *ctx, void *ssl, char *buf, uint32_t len)
+{
+    (void)ctx;
+    uint32_t done = 0;
+    while (done < len) {
+        uint32_t n = len - done < QMBOX_BUF ? len - done : QMBOX_BUF;
+        MBOX->arg[0] = (int32_t)(uintptr_t)ssl;
+        MBOX->arg[1] = (int32_t)n;
+        MBOX->req_len = 0;
+        int32_t rc = call(QMBOX_OP_SSL_RECV);
+        if (rc < 0)
+            return done ? (int32_t)done : -1;
+        if ((uint32_t)rc > n)
+            return -1;
+        memcpy(buf + done, MBOX->rsp, (size_t)rc);
+        done += (uint32_t)rc;
+        if ((uint32_t)rc < n)
+            break;
+    }
+    return (int32_t)done;
+}
+
+/* A slow chip (cfg.flash_delay_us): every program and erase first waits
+ * that long, to the SysTick's millisecond, as flashfile.c's op_delay_us
+ * holds the native device's writing thread. */
+static int q_flash_op(void *ctx, const struct flashsim_op *op, int before)
+{
+    (void)ctx;
+    uint32_t us = MBOX->cfg.flash_delay_us;
+    if (before && us && (op->kind == FLASHSIM_OP_PROGRAM || op->kind == FLASHSIM_OP_ERASE)) {
+        uint32_t t0 = qemu_ms(), ms = (us + 999u) / 1000u;
+        while (qemu_ms() - t0 < ms)
+            qemu_wfi();
+    }
+    return 0;
+}
+
 /* One task: a thread runs at once, as on the other hosts without threads. */
 static int q_thread_create(void *ctx, void *(*fn)(void *), void *arg, size_t stack)
 {
@@ -329,6 +406,10 @@ int main(void)
         .thread_create = q_thread_create,
         .msleep = q_msleep,
         .uptime_ms = q_uptime,
+        .flash_op = q_flash_op,
+        .ssl_connect = q_ssl_connect,
+        .ssl_send = q_ssl_send,
+        .ssl_recv = q_ssl_recv,
     };
     struct qmbox *m = MBOX;
     qemu_uart_init();
@@ -363,6 +444,10 @@ int main(void)
     cfg.reboot_delay_ms = q->reboot_delay_ms;
     cfg.resume = q->resume;
     cfg.checkpoint = q->checkpoint;
+    if (q->ca_len > 1 && q->ca_len <= QMBOX_CA_MAX && q->ca[q->ca_len - 1] == '\0') {
+        cfg.ca = q->ca;
+        cfg.ca_len = q->ca_len;
+    }
     int end = otahil_fw_boot(&cfg, &ops);
     switch (end) {
     case OTAHIL_FW_BRICKED: end_boot(DUT_EXIT_BRICKED, "bricked");

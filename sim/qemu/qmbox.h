@@ -24,10 +24,11 @@
 #define QMBOX_REGION_SIZE 0x1000000u  /* 16 MiB: the file's size */
 #define QMBOX_OFF         0xF00000u   /* mailbox offset in the region: 15 MiB */
 #define QMBOX_MAGIC       0x58424D51u /* "QMBX" */
-#define QMBOX_VERSION     1u
+#define QMBOX_VERSION     2u
 #define QMBOX_BUF         8192u       /* request and response payload bytes */
 #define QMBOX_RING        (256u * 1024u) /* inbound ring bytes */
 #define QMBOX_STR         80          /* identity and board strings */
+#define QMBOX_CA_MAX      4096u       /* the device's CA (PEM with its NUL), at most */
 
 /* Requests (op). Strings in req are NUL-terminated, one after another. */
 enum qmbox_op {
@@ -42,6 +43,13 @@ enum qmbox_op {
     QMBOX_OP_SOCK_RECV = 8,    /* arg0 fd, arg1 len (<= QMBOX_BUF)          ret n, rsp: bytes */
     QMBOX_OP_SOCK_CLOSE = 9,   /* arg0 fd                                   ret 0 */
     QMBOX_OP_END = 10,         /* arg0 exit code; req: reason (the boot ends) ret 0 */
+    /* TLS offloaded to the relay (an AT-command module's TLS sockets): it
+     * verifies the chain against the CA the device gives and the host name. */
+    QMBOX_OP_SSL_CONNECT = 11, /* arg0 port, arg1 CA bytes (with NUL, 0: none);
+                                * req: host, CA                            ret handle > 0 / <0 */
+    QMBOX_OP_SSL_SEND = 12,    /* arg0 handle; req: bytes (req_len)          ret sent / <0 */
+    QMBOX_OP_SSL_RECV = 13,    /* arg0 handle, arg1 len (<= QMBOX_BUF)       ret n >= 0 (fills len or
+                                * waits 5 s, OTA_SSL_TIMEOUT), rsp: bytes; <0 no such handle */
     QMBOX_OP_COUNT
 };
 
@@ -72,6 +80,9 @@ struct qmbox_cfg {
     uint32_t reboot_delay_ms;
     int32_t  resume;
     uint32_t checkpoint;
+    uint32_t flash_delay_us;   /* extra time each program or erase takes (a slow chip); 0: none */
+    uint32_t ca_len;           /* bytes of ca with its NUL; 0: the device has no CA */
+    char     ca[QMBOX_CA_MAX]; /* the CA compiled into the device (PEM) */
 };
 
 struct qmbox {
@@ -95,7 +106,7 @@ struct qmbox {
 
 /* The guest (ARM EABI) and the host (x86-64) must agree on every offset:
  * fixed-width fields only, and these checks on both compilers. */
-_Static_assert(sizeof(struct qmbox_cfg) == 0x550, "qmbox_cfg layout changed: update both sides");
-_Static_assert(__builtin_offsetof(struct qmbox, ring) == 0x458c, "qmbox layout changed");
+_Static_assert(sizeof(struct qmbox_cfg) == 0x1558, "qmbox_cfg layout changed: update both sides");
+_Static_assert(__builtin_offsetof(struct qmbox, ring) == 0x5594, "qmbox layout changed");
 
 #endif
