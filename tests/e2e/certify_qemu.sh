@@ -30,16 +30,21 @@ for p in reference agent-ignores-status copy-not-restartable mut-accepts-same-ve
 import json, sys
 n, q, port = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
 assert n["target"] == "native" and q["target"] == "qemu", (n["target"], q["target"])
-vn = {c["id"]: c["verdict"] for c in n["cases"]}
-vq = {c["id"]: c["verdict"] for c in q["cases"]}
-assert len(vn) == 7 and vn == vq, (port, vn, vq)
+# a row per case, and per transport for the transport matrix; CoAP is not on QEMU yet:
+# those rows are SKIP there with the reason, and only those
+key = lambda c: c["id"] + ("@" + c["transport"] if c["matrix"] else "")
+noq = {key(c) for c in q["cases"] if "not on the QEMU target yet" in c["reason"]}
+assert noq and all("coap" in k for k in noq), noq
+vn = {key(c): c["verdict"] for c in n["cases"] if key(c) not in noq}
+vq = {key(c): c["verdict"] for c in q["cases"] if key(c) not in noq}
+assert len([k for k in vn if "@" not in k]) == 7 and vn == vq, (port, vn, vq)
 print(port, vn)
 want = {"reference": {}, "agent-ignores-status": {"OTA-DL-002": "FAIL"},
         "copy-not-restartable": {"OTA-PWR-001": "FAIL"},
         "mut-accepts-same-version": {"OTA-VER-001": "FAIL"},
         "mut-finish-after-digest-mismatch": {"OTA-INT-001": "FAIL"}}[port]
 for cid, v in vq.items():
-    assert v == want.get(cid, "PASS"), (port, cid, v)
+    assert v == want.get(cid.split("@")[0], "PASS"), (port, cid, v)
 sweep = [c for c in q["cases"] if c["id"] == "OTA-PWR-001"][0]
 assert "on QEMU" in sweep["reason"] and "every 40" in sweep["reason"] or sweep["verdict"] == "FAIL", sweep
 PY
