@@ -43,6 +43,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "sim/posix/tlsclient.h"
 #include "conformance/common.h"
 #include "conformance/qemu.h"
 #include "conformance/supervisor.h"
@@ -64,8 +65,7 @@ struct relay {
     const struct qemu_boot_opts *o;
     int socks[MAX_SOCKS];
     struct relay_tls {         /* TLS sessions the device opened (handle = index + 1) */
-        SSL_CTX *ctx;
-        SSL *ssl;
+        struct tlsc t;
         int fd;
     } tls[MAX_SOCKS];
     volatile int stop;
@@ -280,120 +280,45 @@ static int sock_recv(int fd, uint8_t *buf, size_t len)
 
 /* ---- TLS ------------------------------------------------------------------- */
 
-/* The relay's TLS for the device (QMBOX_OP_SSL_*), as the native device's
- * ota_ssl_connect (sim/posix/os_posix.c) and AliOS's HAL_TLS_mbedtls.c with
- * FORCE_SSL_VERIFY: TLS 1.2 or later, the chain against the CA the device
- * gives and the host name (or address) it connected to, max_fragment_length
- * when asked (--tls-fragment). The same tls.connected / tls.handshake_failed
- * events. A handle > 0, or -1. */
-static uint8_t mfl_code(unsigned bytes)
-{
-    switch (bytes) {
-    case 512: return TLSEXT_max_fragment_length_512;
-    case 1024: return TLSEXT_max_fragment_length_1024;
-    case 2048: return TLSEXT_max_fragment_length_2048;
-    case 4096: return TLSEXT_max_fragment_length_4096;
-    default: return TLSEXT_max_fragment_length_DISABLED;
-    }
-}
-
+/* The relay's TLS for the device (QMBOX_OP_SSL_*): the same handshake as the
+ * native device's ota_ssl_connect (sim/posix/tlsclient.c), with the CA the
+ * device gives and --tls-fragment, and the same tls.connected /
+ * tls.handshake_failed events. A handle > 0, or -1. */
 static int tls_connect(struct relay *r, const char *host, int port, const char *ca, uint32_t ca_len)
 {
-    char why[256] = "", esc[512];
-    unsigned char ip[16];
-    int verify = ca && ca_len > 1, rc = 0, slot = -1;
+    char why[256] = "", esc[512], h[300];
+    int slot = -1;
     uint64_t t0 = now_ms();
     for (int i = 0; i < MAX_SOCKS && slot < 0; i++)
-        if (!r->tls[i].ssl && !r->tls[i].ctx)
+        if (!r->tls[i].t.ssl)
             slot = i;
     if (slot < 0)
         return -1;
     struct relay_tls *t = &r->tls[slot];
-    int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    t->t.verify = ca && ca_len > 1;
     t->fd = sock_connect(r, host, port);
-    if (t->fd <= 0) {
+    if (t->fd <= 0)
         snprintf(why, sizeof(why), "TCP connect failed");
-        goto err;
+    else if (tlsc_connect(&t->t, t->fd, host, ca, ca_len, r->o->tls_fragment, why, sizeof(why)) == 0) {
+        evlog_emit("os", "tls.connected",
+                   "\"host\":\"%s\",\"port\":%d,\"verify\":\"%s\",\"version\":\"%s\","
+                   "\"cipher\":\"%s\",\"max_fragment\":%u,\"handshake_ms\":%llu,\"offload\":true",
+                   otahil_json_escape(esc, sizeof(esc), host), port, t->t.verify ? "peer" : "none",
+                   SSL_get_version(t->t.ssl), SSL_get_cipher_name(t->t.ssl), t->t.mfl,
+                   (unsigned long long)(now_ms() - t0));
+        return slot + 1;
     }
-    t->ctx = SSL_CTX_new(TLS_client_method());
-    if (!t->ctx)
-        goto err;
-    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-    if (verify) {
-        BIO *bio = BIO_new_mem_buf(ca, (int)ca_len - 1);
-        X509 *x;
-        X509_STORE *st = SSL_CTX_get_cert_store(t->ctx);
-        while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-            X509_STORE_add_cert(st, x);
-            X509_free(x);
-        }
-        BIO_free(bio);
-        ERR_clear_error();
-        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
-    }
-    t->ssl = SSL_new(t->ctx);
-    if (!t->ssl)
-        goto err;
-    if (!is_ip)
-        SSL_set_tlsext_host_name(t->ssl, host);
-    if (verify && !(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host)
-                          : SSL_set1_host(t->ssl, host)))
-        goto err;
-    if (r->o->tls_fragment &&
-        !SSL_set_tlsext_max_fragment_length(t->ssl, mfl_code(r->o->tls_fragment)))
-        goto err;
-    SSL_set_fd(t->ssl, t->fd);
-    if ((rc = SSL_connect(t->ssl)) != 1)
-        goto err;
-    unsigned mfl = 0;
-    uint8_t got = SSL_SESSION_get_max_fragment_length(SSL_get_session(t->ssl));
-    if (got >= TLSEXT_max_fragment_length_512 && got <= TLSEXT_max_fragment_length_4096)
-        mfl = 256u << got;
-    if (r->o->tls_fragment && mfl != r->o->tls_fragment) {
-        snprintf(why, sizeof(why), "the server did not grant max_fragment_length %u: its "
-                 "16 KiB records do not fit the device's buffer", r->o->tls_fragment);
-        goto err;
-    }
-    evlog_emit("os", "tls.connected",
-               "\"host\":\"%s\",\"port\":%d,\"verify\":\"%s\",\"version\":\"%s\","
-               "\"cipher\":\"%s\",\"max_fragment\":%u,\"handshake_ms\":%llu,\"offload\":true",
-               otahil_json_escape(esc, sizeof(esc), host), port, verify ? "peer" : "none",
-               SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl), mfl,
-               (unsigned long long)(now_ms() - t0));
-    return slot + 1;
-err:
-    if (!why[0]) {
-        long vr = t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
-        unsigned long e = ERR_peek_error();
-        if (vr != X509_V_OK)
-            snprintf(why, sizeof(why), "certificate verify failed: %s",
-                     X509_verify_cert_error_string(vr));
-        else if (e)
-            ERR_error_string_n(e, why, sizeof(why));
-        else if (t->ssl && SSL_get_error(t->ssl, rc) == SSL_ERROR_SYSCALL)
-            snprintf(why, sizeof(why), "connection closed or timed out during the handshake");
-        else
-            snprintf(why, sizeof(why), "handshake failed");
-        ERR_clear_error();
-    }
-    {
-        char h[300];
-        evlog_emit("os", "tls.handshake_failed",
-                   "\"host\":\"%s\",\"port\":%d,\"verify\":\"%s\",\"why\":\"%s\"",
-                   otahil_json_escape(h, sizeof(h), host), port, verify ? "peer" : "none",
-                   otahil_json_escape(esc, sizeof(esc), why));
-    }
-    if (t->ssl)
-        SSL_free(t->ssl);
-    if (t->ctx)
-        SSL_CTX_free(t->ctx);
+    evlog_emit("os", "tls.handshake_failed",
+               "\"host\":\"%s\",\"port\":%d,\"verify\":\"%s\",\"why\":\"%s\"",
+               otahil_json_escape(h, sizeof(h), host), port, t->t.verify ? "peer" : "none",
+               otahil_json_escape(esc, sizeof(esc), why));
     memset(t, 0, sizeof(*t));
     return -1; /* the TCP socket stays in socks[] and is closed at the boot's end */
 }
 
 static struct relay_tls *tls_of(struct relay *r, int32_t h)
 {
-    return h >= 1 && h <= MAX_SOCKS && r->tls[h - 1].ssl ? &r->tls[h - 1] : NULL;
+    return h >= 1 && h <= MAX_SOCKS && r->tls[h - 1].t.ssl ? &r->tls[h - 1] : NULL;
 }
 
 /* As HAL_SSL_Read: fill len bytes or wait OTA_SSL_TIMEOUT; what arrived, maybe 0. */
@@ -402,13 +327,13 @@ static int tls_recv(struct relay_tls *t, uint8_t *buf, uint32_t len)
     uint32_t got = 0;
     uint64_t deadline = now_ms() + IO_TIMEOUT_S * 1000u;
     while (got < len) {
-        if (SSL_pending(t->ssl) == 0) {
+        if (SSL_pending(t->t.ssl) == 0) {
             uint64_t now = now_ms();
             struct pollfd p = { t->fd, POLLIN, 0 };
             if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
                 break;
         }
-        int n = SSL_read(t->ssl, buf + got, (int)(len - got));
+        int n = SSL_read(t->t.ssl, buf + got, (int)(len - got));
         if (n <= 0)
             break;
         got += (uint32_t)n;
@@ -419,10 +344,7 @@ static int tls_recv(struct relay_tls *t, uint8_t *buf, uint32_t len)
 static void tls_free_all(struct relay *r)
 {
     for (int i = 0; i < MAX_SOCKS; i++) {
-        if (r->tls[i].ssl)
-            SSL_free(r->tls[i].ssl);
-        if (r->tls[i].ctx)
-            SSL_CTX_free(r->tls[i].ctx);
+        tlsc_free(&r->tls[i].t);
         memset(&r->tls[i], 0, sizeof(r->tls[i]));
     }
 }
@@ -522,7 +444,7 @@ static int serve(struct relay *r)
     }
     case QMBOX_OP_SSL_SEND: {
         struct relay_tls *t = tls_of(r, m->arg[0]);
-        int n = t && len ? SSL_write(t->ssl, m->req, (int)len) : -1;
+        int n = t && len ? SSL_write(t->t.ssl, m->req, (int)len) : -1;
         ret = n > 0 ? n : -1;
         break;
     }

@@ -46,6 +46,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "sim/posix/tlsclient.h"
 #include "aos/kernel.h"
 #include "aos/log.h"
 #include "hal/soc/soc.h"
@@ -431,50 +432,19 @@ static size_t heap_in_use(void)
 /* ---- TLS ---------------------------------------------------------------- */
 
 struct ota_ssl {
-    SSL_CTX *ctx;
-    SSL *ssl;
+    struct tlsc t;
     int fd;
 };
-
-static uint8_t mfl_code(unsigned bytes)
-{
-    switch (bytes) {
-    case 512: return TLSEXT_max_fragment_length_512;
-    case 1024: return TLSEXT_max_fragment_length_1024;
-    case 2048: return TLSEXT_max_fragment_length_2048;
-    case 4096: return TLSEXT_max_fragment_length_4096;
-    default: return TLSEXT_max_fragment_length_DISABLED;
-    }
-}
-
-/* Why the handshake failed, in one line: the certificate verdict when there
- * is one, else OpenSSL's first error, else the socket's state. */
-static void tls_why(SSL *ssl, int rc, char *out, size_t n)
-{
-    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-    unsigned long e = ERR_peek_error();
-    if (vr != X509_V_OK)
-        snprintf(out, n, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-    else if (e)
-        ERR_error_string_n(e, out, n);
-    else if (ssl && SSL_get_error(ssl, rc) == SSL_ERROR_SYSCALL)
-        snprintf(out, n, "connection closed or timed out during the handshake");
-    else
-        snprintf(out, n, "handshake failed");
-    ERR_clear_error();
-}
 
 void *ota_ssl_connect(const char *host, uint16_t port, const char *ca_crt, uint32_t ca_crt_len)
 {
     char why[256] = "";
-    unsigned char ip[16];
-    int verify = ca_crt && ca_crt_len > 1, is_ip, rc = 0;
     long long t0 = aos_now_ms();
     size_t heap0 = g_heap.on ? heap_in_use() : 0;
     struct ota_ssl *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    s->t.verify = ca_crt && ca_crt_len > 1;
     s->fd = ota_socket_connect((char *)host, port);
     if (s->fd <= 0) {
         snprintf(why, sizeof(why), "TCP connect failed");
@@ -483,57 +453,19 @@ void *ota_ssl_connect(const char *host, uint16_t port, const char *ca_crt, uint3
     /* The handshake's reads end at OTA_SSL_TIMEOUT too. */
     struct timeval tv = { OTA_SSL_TIMEOUT / 1000, 0 };
     setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    s->ctx = SSL_CTX_new(TLS_client_method());
-    if (!s->ctx)
+    if (tlsc_connect(&s->t, s->fd, host, ca_crt, ca_crt_len, g_os.tls_fragment, why, sizeof(why)) != 0)
         goto err;
-    SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
-    if (verify) {
-        BIO *bio = BIO_new_mem_buf(ca_crt, (int)ca_crt_len - 1);
-        X509 *x;
-        X509_STORE *st = SSL_CTX_get_cert_store(s->ctx);
-        while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-            X509_STORE_add_cert(st, x);
-            X509_free(x);
-        }
-        BIO_free(bio);
-        ERR_clear_error();
-        SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
-    }
-    s->ssl = SSL_new(s->ctx);
-    if (!s->ssl)
-        goto err;
-    if (!is_ip)
-        SSL_set_tlsext_host_name(s->ssl, host); /* SNI names hosts, never addresses */
-    if (verify && !(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), host)
-                          : SSL_set1_host(s->ssl, host)))
-        goto err;
-    if (g_os.tls_fragment && !SSL_set_tlsext_max_fragment_length(s->ssl, mfl_code(g_os.tls_fragment)))
-        goto err;
-    SSL_set_fd(s->ssl, s->fd);
-    if ((rc = SSL_connect(s->ssl)) != 1)
-        goto err;
-    unsigned mfl = 0;
-    uint8_t got = SSL_SESSION_get_max_fragment_length(SSL_get_session(s->ssl));
-    if (got >= TLSEXT_max_fragment_length_512 && got <= TLSEXT_max_fragment_length_4096)
-        mfl = 256u << got;
-    if (g_os.tls_fragment && mfl != g_os.tls_fragment) {
-        snprintf(why, sizeof(why), "the server did not grant max_fragment_length %u: its "
-                 "16 KiB records do not fit the device's buffer", g_os.tls_fragment);
-        goto err;
-    }
     otahil_event("os", "tls.connected",
                  "\"host\":\"%s\",\"port\":%u,\"verify\":\"%s\",\"version\":\"%s\","
                  "\"cipher\":\"%s\",\"max_fragment\":%u,\"handshake_ms\":%lld,"
                  "\"tls_heap\":%zu,\"tls_heap_peak\":%zu,\"session_heap\":%zu",
-                 host, port, verify ? "peer" : "none", SSL_get_version(s->ssl),
-                 SSL_get_cipher_name(s->ssl), mfl, aos_now_ms() - t0,
+                 host, port, s->t.verify ? "peer" : "none", SSL_get_version(s->t.ssl),
+                 SSL_get_cipher_name(s->t.ssl), s->t.mfl, aos_now_ms() - t0,
                  g_heap.on ? heap_in_use() : (size_t)0,
                  g_heap.on && g_heap.peak > g_heap.base ? g_heap.peak - g_heap.base : (size_t)0,
                  g_heap.on ? heap_in_use() - heap0 : (size_t)0);
     return s;
 err:
-    if (!why[0])
-        tls_why(s->ssl, rc, why, sizeof(why));
     if (g_heap.on && g_heap.refused)
         snprintf(why + strlen(why), sizeof(why) - strlen(why),
                  " (TLS heap budget %zu bytes: %lu allocations refused)", g_heap.budget,
@@ -543,10 +475,8 @@ err:
         otahil_json_escape(esc, sizeof(esc), why);
         otahil_event("os", "tls.handshake_failed",
                      "\"host\":\"%s\",\"port\":%u,\"verify\":\"%s\",\"why\":\"%s\"", host,
-                     port, verify ? "peer" : "none", esc);
+                     port, s->t.verify ? "peer" : "none", esc);
     }
-    if (s->ssl) SSL_free(s->ssl);
-    if (s->ctx) SSL_CTX_free(s->ctx);
     if (s->fd > 0) close(s->fd);
     free(s);
     return NULL;
@@ -555,7 +485,7 @@ err:
 int32_t ota_ssl_send(void *ssl, char *buf, uint32_t len)
 {
     struct ota_ssl *s = ssl;
-    int n = s ? SSL_write(s->ssl, buf, (int)len) : -1;
+    int n = s ? SSL_write(s->t.ssl, buf, (int)len) : -1;
     return n > 0 ? n : -1;
 }
 
@@ -567,13 +497,13 @@ int32_t ota_ssl_recv(void *ssl, char *buf, uint32_t len)
     uint32_t got = 0;
     long long deadline = aos_now_ms() + OTA_SSL_TIMEOUT;
     while (got < len) {
-        if (SSL_pending(s->ssl) == 0) {
+        if (SSL_pending(s->t.ssl) == 0) {
             long long left = deadline - aos_now_ms();
             struct pollfd p = { s->fd, POLLIN, 0 };
             if (left <= 0 || poll(&p, 1, (int)left) <= 0)
                 break;
         }
-        int n = SSL_read(s->ssl, buf + got, (int)(len - got));
+        int n = SSL_read(s->t.ssl, buf + got, (int)(len - got));
         if (n <= 0)
             break;
         got += (uint32_t)n;
