@@ -674,9 +674,6 @@ int cmd_certify(int argc, char **argv)
             plan_free(p);
             free(p);
         }
-        if (qemu && (u[i].needs & (CAP_COAP_HTTP | CAP_COAP_COAP)) && !noqemu[0])
-            snprintf(noqemu, sizeof(noqemu), "not on the QEMU target yet: its relay offloads "
-                     "sockets, TLS and MQTT, not CoAP (docs/qemu.md)");
         if (qemu && c->kind == CAT_SWEEP)
             u[i].cost = 60;
         if (missing) {

@@ -11,8 +11,10 @@
  * would be lost otherwise): UART0 lines go to the event log, UART1 carries
  * the mailbox's doorbell bytes. The relay thread serves the firmware's
  * requests with real connections: MQTT through libmosquitto (the device's
- * signed credentials, as an MQTT-capable module holds them) and TCP sockets
- * for HTTP. The guest ends every boot with a semihosting exit whose status is
+ * signed credentials, as an MQTT-capable module holds them), TCP sockets
+ * for HTTP, TLS, and CoAP through the native device's own libcoap client
+ * (sim/posix/coap_client.c: the firmware's ota_IOT_CoAP_* calls run there,
+ * the response copied back into the mailbox). The guest ends every boot with a semihosting exit whose status is
  * a DUT_EXIT_* code; -no-reboot makes any other reset end QEMU too.
  */
 #include <errno.h>
@@ -43,6 +45,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "ota_hal_os.h"
+#include "sim/posix/coap_client.h"
 #include "sim/posix/tlsclient.h"
 #include "conformance/common.h"
 #include "conformance/qemu.h"
@@ -55,6 +59,7 @@
 #include "sim/util/event.h"
 
 #define MAX_SOCKS 8
+#define MAX_COAP 4
 #define IO_TIMEOUT_S 5 /* OTA_SSL_TIMEOUT */
 
 struct relay {
@@ -68,6 +73,7 @@ struct relay {
         struct tlsc t;
         int fd;
     } tls[MAX_SOCKS];
+    void *coap[MAX_COAP];      /* CoAP clients the device made (handle = index + 1) */
     volatile int stop;
 };
 
@@ -349,6 +355,105 @@ static void tls_free_all(struct relay *r)
     }
 }
 
+/* ---- CoAP ------------------------------------------------------------------ */
+
+static const char *str_at(const struct qmbox *m, uint32_t *off);
+
+/* QMBOX_OP_COAP_INIT: a client of sim/posix/coap_client.c for the device's
+ * URL and identity, as the native device's ota_IOT_CoAP_Init. A handle > 0,
+ * or -1. */
+static int coap_init(struct relay *r, const char *url, const char *pk, const char *dn,
+                     const char *id, const char *ds)
+{
+    iotx_deviceinfo_t dev;
+    iotx_coap_config_t cc;
+    int slot = -1;
+    for (int i = 0; i < MAX_COAP && slot < 0; i++)
+        if (!r->coap[i])
+            slot = i;
+    if (slot < 0)
+        return -1;
+    memset(&dev, 0, sizeof(dev));
+    snprintf(dev.product_key, sizeof(dev.product_key), "%s", pk);
+    snprintf(dev.device_name, sizeof(dev.device_name), "%s", dn);
+    snprintf(dev.device_id, sizeof(dev.device_id), "%s", id);
+    snprintf(dev.device_secret, sizeof(dev.device_secret), "%s", ds);
+    memset(&cc, 0, sizeof(cc));
+    cc.p_url = (char *)url;
+    cc.p_devinfo = &dev;
+    r->coap[slot] = ota_IOT_CoAP_Init(&cc);
+    return r->coap[slot] ? slot + 1 : -1;
+}
+
+static void *coap_of(struct relay *r, int32_t h)
+{
+    return h >= 1 && h <= MAX_COAP ? r->coap[h - 1] : NULL;
+}
+
+/* The client's response callback: the response, read through the client's
+ * own accessors, goes into the mailbox's rsp (struct qmbox_coap_rsp, then
+ * the payload) for the guest's callback. */
+static void coap_on_rsp(void *arg, void *msg)
+{
+    struct qmbox *m = arg;
+    struct qmbox_coap_rsp h;
+    iotx_coap_resp_code_t code = 0;
+    unsigned char *p = NULL;
+    int n = 0, l;
+    memset(&h, 0, sizeof(h));
+    (void)ota_IOT_CoAP_GetMessageCode(msg, &code);
+    h.code = (int32_t)code;
+    h.block_rc = ota_IOT_CoAP_ParseOption_block(msg, OTA_COAP_OPTION_BLOCK2, &h.num, &h.more,
+                                                &h.size);
+    l = (int)sizeof(h.etag);
+    h.etag_len = ota_IOT_CoAP_GetMessageOption(msg, OTA_COAP_OPTION_ETAG, h.etag, &l) == 0 ? l : -1;
+    l = (int)sizeof(h.size2);
+    h.size2_len = ota_IOT_CoAP_GetMessageOption(msg, OTA_COAP_OPTION_SIZE2, h.size2, &l) == 0 ? l : -1;
+    if (ota_IOT_CoAP_GetMessagePayload(msg, &p, &n) != 0 || !p || n < 0)
+        n = 0;
+    if ((size_t)n > QMBOX_BUF - sizeof(h))
+        n = (int)(QMBOX_BUF - sizeof(h));
+    h.payload_len = n;
+    memcpy(m->rsp, &h, sizeof(h));
+    if (n)
+        memcpy(m->rsp + sizeof(h), p, (size_t)n);
+    m->rsp_len = (uint32_t)(sizeof(h) + (size_t)n);
+}
+
+/* QMBOX_OP_COAP_SEND: one exchange through the client, a Block2 request
+ * when arg1 >= 0. The message's content and message types are not carried:
+ * the client sends every message as a CON POST with JSON content, as it
+ * does for the native device. */
+static int32_t coap_send(struct relay *r, uint32_t len)
+{
+    struct qmbox *m = r->m;
+    uint32_t off = 0;
+    void *c = coap_of(r, m->arg[0]);
+    const char *path = str_at(m, &off);
+    iotx_message_t msg;
+    if (!c || off > len || len - off > 0xFFFF)
+        return -1;
+    memset(&msg, 0, sizeof(msg));
+    msg.p_payload = len > off ? m->req + off : NULL;
+    msg.payload_len = (unsigned short)(len - off);
+    msg.content_type = IOTX_CONTENT_TYPE_JSON;
+    msg.msg_type = IOTX_MESSAGE_CON;
+    msg.user_data = m;
+    msg.resp_callback = coap_on_rsp;
+    if (m->arg[1] < 0)
+        return ota_IOT_CoAP_SendMessage(c, (char *)path, &msg);
+    return ota_IOT_CoAP_SendMessage_block(c, (char *)path, &msg, (unsigned char)(m->arg[1] & 0xFF),
+                                          m->arg[2], (unsigned char)((m->arg[1] >> 8) & 1),
+                                          (unsigned int)m->arg[3]);
+}
+
+static void coap_free_all(struct relay *r)
+{
+    for (int i = 0; i < MAX_COAP; i++)
+        if (r->coap[i])
+            (void)ota_IOT_CoAP_Deinit(&r->coap[i]);
+}
+
 /* ---- the relay -------------------------------------------------------------- */
 
 static const char *str_at(const struct qmbox *m, uint32_t *off)
@@ -459,6 +564,24 @@ static int serve(struct relay *r)
         }
         break;
     }
+    case QMBOX_OP_COAP_INIT: {
+        const char *url = str_at(m, &off), *pk = str_at(m, &off), *dn = str_at(m, &off);
+        const char *id = str_at(m, &off), *ds = str_at(m, &off);
+        ret = coap_init(r, url, pk, dn, id, ds);
+        break;
+    }
+    case QMBOX_OP_COAP_AUTH: {
+        void *c = coap_of(r, m->arg[0]);
+        ret = c ? ota_IOT_CoAP_DeviceNameAuth(c) : -1;
+        break;
+    }
+    case QMBOX_OP_COAP_SEND:
+        ret = coap_send(r, len);
+        break;
+    case QMBOX_OP_COAP_DEINIT:
+        if (m->arg[0] >= 1 && m->arg[0] <= MAX_COAP && r->coap[m->arg[0] - 1])
+            (void)ota_IOT_CoAP_Deinit(&r->coap[m->arg[0] - 1]);
+        break;
     case QMBOX_OP_END: {
         const char *why = str_at(m, &off);
         char e[300];
@@ -762,6 +885,13 @@ int qemu_boot(const struct qemu_boot_opts *o)
         memcpy(c->ca, o->ca_pem, o->ca_len);
         c->ca_len = o->ca_len;
     }
+    if (o->coap_url) {
+        snprintf(c->coap_url, sizeof(c->coap_url), "%s", o->coap_url);
+        c->dl_coap = o->coap_dl;
+        /* coaps:// with the device's CA file is DTLS with certificates, without
+         * one DTLS-PSK: as otahil-dut configures the native device's client. */
+        coap_client_ca(!strncmp(o->coap_url, "coaps://", 8) ? o->ca_path : NULL);
+    }
     if (o->cut_seq) {
         c->fault.mode = (uint8_t)o->cut_mode;
         c->fault.at_seq = o->cut_seq;
@@ -934,6 +1064,7 @@ out:
         pthread_join(th, NULL);
     }
     tls_free_all(&r);
+    coap_free_all(&r);
     if (r.mq) {
         /* Power is gone: no DISCONNECT, the broker sees the connection drop. */
         mosquitto_loop_stop(r.mq, true);

@@ -3,7 +3,7 @@
  * (qemu-system-arm -M mps2-an385, docs/qemu.md): the flash file copied into
  * the 16 MiB file-backed region, the boot's configuration into the mailbox,
  * QEMU started with its UARTs on sockets of the harness, the mailbox relay
- * (MQTT through libmosquitto, TCP sockets) serving the firmware, UART0
+ * (MQTT through libmosquitto, TCP sockets, TLS, CoAP) serving the firmware, UART0
  * lines into the event log, a watchdog for a hung guest, and the flash file
  * written back when the boot ends. build/bin/otahil-qemu takes the same
  * options as otahil-dut, so the supervisor starts either.
@@ -31,6 +31,9 @@ struct qemu_boot_opts {
     int         mqtts;          /* MQTT over TLS (the relay's; needs ca_path) */
     unsigned    tls_fragment;   /* max_fragment_length the relay asks for; 0: none */
     unsigned    flash_delay_us; /* extra microseconds per program or erase (a slow chip); 0: none */
+    const char *coap_url;       /* the CoAP signal channel (coap:// or coaps://, the relay's
+                                 * CoAP client; coaps with ca_path: certificates); NULL: MQTT */
+    int         coap_dl;        /* with coap_url: the download over CoAP Block2 */
 };
 
 /* Runs one boot. Returns the boot's exit code (sim/device/dut.h):

@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "                   [--secret S] [--events FILE] [--reboot-delay-ms N] [--no-resume]\n"
             "                   [--firmware ELF] [--watchdog-ms N] [--cut-at SEQ[:MODE]]\n"
             "                   [--ca FILE] [--mqtts] [--tls-fragment N] [--flash-delay-us N]\n"
+            "                   [--coap coap://HOST:PORT [--coap-dl]]\n"
             "One boot of the device as firmware in qemu-system-arm (mps2-an385); normally\n"
             "started by `otahil run --target qemu`. Exit status: sim/device/dut.h.\n");
 }
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
 {
     struct qemu_boot_opts o = { OTAHIL_DEFAULT_BOARD, NULL, NULL, NULL, 0, OTAHIL_DEFAULT_PK,
                                 OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, 3000, 1, 10000, 0, 0,
-                                NULL, NULL, 0, 0, 0, 0 };
+                                NULL, NULL, 0, 0, 0, 0, NULL, 0 };
     const char *broker = NULL, *events = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -121,6 +122,20 @@ int main(int argc, char **argv)
                 return DUT_EXIT_HARNESS;
             }
         }
+        else if (!strcmp(a, "--coap")) {
+            o.coap_url = need(argc, argv, &i);
+            if (strncmp(o.coap_url, "coap://", 7) && strncmp(o.coap_url, "coaps://", 8)) {
+                fprintf(stderr, "otahil-qemu: --coap '%s': expected coap://HOST:PORT or "
+                        "coaps://HOST:PORT\n", o.coap_url);
+                return DUT_EXIT_HARNESS;
+            }
+            if (strlen(o.coap_url) >= QMBOX_STR) {
+                fprintf(stderr, "otahil-qemu: --coap '%s': longer than %d characters\n", o.coap_url,
+                        QMBOX_STR - 1);
+                return DUT_EXIT_HARNESS;
+            }
+        }
+        else if (!strcmp(a, "--coap-dl")) o.coap_dl = 1;
         else if (!strcmp(a, "--flash-delay-us"))
             o.flash_delay_us = num(a, need(argc, argv, &i), 1000000);
         else if (!strcmp(a, "--tls-heap")) {
@@ -139,6 +154,10 @@ int main(int argc, char **argv)
     }
     if (o.mqtts && !o.ca_path) {
         fprintf(stderr, "otahil-qemu: --mqtts needs --ca FILE (the CA the broker must chain to)\n");
+        return DUT_EXIT_HARNESS;
+    }
+    if (o.coap_dl && !o.coap_url) {
+        fprintf(stderr, "otahil-qemu: --coap-dl needs --coap URL (the CoAP signal channel)\n");
         return DUT_EXIT_HARNESS;
     }
     static char host[256];
@@ -160,6 +179,10 @@ int main(int argc, char **argv)
         evlog_emit("device", "device.tls", "\"ca\":%s,\"mqtts\":%s,\"fragment\":%u,\"heap_budget\":0,"
                    "\"offload\":true", o.ca_pem ? "true" : "false", o.mqtts ? "true" : "false",
                    o.tls_fragment);
+    evlog_emit("device", "device.transport", "\"signal\":\"%s\",\"download\":\"%s\",\"offload\":true",
+               o.coap_url ? (strncmp(o.coap_url, "coaps", 5) ? "coap" : "coaps")
+                          : o.mqtts ? "mqtts" : "mqtt",
+               o.coap_dl ? "coap" : "url");
     if (o.flash_delay_us)
         evlog_emit("device", "device.flash_slow", "\"delay_us\":%u", o.flash_delay_us);
     qemu_boot_signals();

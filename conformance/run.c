@@ -512,9 +512,6 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     if (run_target_qemu(o->target) < 0)
         return set(res, V_ERROR, "target '%s': expected native or qemu", o->target);
     char elf[4200] = "";
-    if (run_target_qemu(o->target) == 1 && o->plan && o->plan->coap)
-        return set(res, V_ERROR, "transport %s: not on the QEMU target yet (its relay offloads "
-                   "sockets, TLS and MQTT, not CoAP; docs/qemu.md)", plan_transport_name(o->plan));
     if (run_target_qemu(o->target) == 1) {
         /* The same boots, verdicts and checks; each boot is otahil-qemu, a
          * known-bad variant its own ELF (build/qemu/NAME.elf). */

@@ -3,9 +3,9 @@
  * sim/fw/fw.h), so the same start-up and OS layer as the native firmware
  * object (sim/fw/fw_main.c: bootloader model, KV, HAL, agent, port) runs
  * on a Cortex-M3. The network is offloaded as on a device with an AT-command
- * Wi-Fi or cellular module: every socket, TLS and MQTT call is a request in the
- * shared-memory mailbox (sim/qemu/qmbox.h), served by the harness's relay,
- * which holds the real connections. The flash is the file-backed region at
+ * Wi-Fi or cellular module: every socket, TLS, MQTT and CoAP call is a request
+ * in the shared-memory mailbox (sim/qemu/qmbox.h), served by the harness's
+ * relay, which holds the real connections. The flash is the file-backed region at
  * 0x21000000, the model's state beside it, so counters survive every boot.
  * The device waits on WFI: a doorbell interrupt or the 1 ms SysTick wakes it.
  * A reboot, a power cut, a crash or a bricked device ends the boot with a
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ota_hal_os.h"
 #include "sim/device/dut.h"
 #include "sim/fw/fw.h"
 #include "sim/qemu/qemu_fw.h"
@@ -347,6 +348,151 @@ static int32_t q_ssl_recv(void *ctx, void *ssl, char *buf, uint32_t len)
     return (int32_t)done;
 }
 
+/* ---- CoAP, offloaded to the relay ---------------------------------------- */
+
+/* The response of the last exchange, as the relay read it: what the
+ * firmware's callback gets as p_message, valid during the call. */
+static struct q_coap_msg {
+    struct qmbox_coap_rsp h;
+    uint8_t payload[QMBOX_BUF];
+} g_coap_rx;
+
+/* A client (the relay's handle as the context), or NULL. */
+static void *q_coap_init(void *p_config)
+{
+    const iotx_coap_config_t *cfg = p_config;
+    if (!cfg || !cfg->p_url || !cfg->p_devinfo)
+        return NULL;
+    const iotx_deviceinfo_t *d = cfg->p_devinfo;
+    const char *s[5] = { cfg->p_url, d->product_key, d->device_name, d->device_id,
+                         d->device_secret };
+    put_strs(s, 5);
+    int32_t h = call(QMBOX_OP_COAP_INIT);
+    return h > 0 ? (void *)(uintptr_t)h : NULL;
+}
+
+static int q_coap_auth(void *p_context)
+{
+    if (!p_context)
+        return -1;
+    MBOX->arg[0] = (int32_t)(uintptr_t)p_context;
+    MBOX->req_len = 0;
+    return call(QMBOX_OP_COAP_AUTH);
+}
+
+/* One exchange (a Block2 request when blk >= 0); the callback gets the
+ * response, copied out of the mailbox first, before this returns. */
+static int q_coap_exchange(void *p_context, const char *path, void *p_message, int32_t blk,
+                           int num, unsigned int size)
+{
+    iotx_message_t *msg = p_message;
+    struct qmbox *m = MBOX;
+    size_t pl = path ? strlen(path) + 1 : 0;
+    size_t dl = msg && msg->p_payload ? msg->payload_len : 0;
+    if (!p_context || !path || pl + dl > QMBOX_BUF)
+        return -1;
+    memcpy(m->req, path, pl);
+    if (dl)
+        memcpy(m->req + pl, msg->p_payload, dl);
+    m->req_len = (uint32_t)(pl + dl);
+    m->arg[0] = (int32_t)(uintptr_t)p_context;
+    m->arg[1] = blk;
+    m->arg[2] = num;
+    m->arg[3] = (int32_t)size;
+    int32_t rc = call(QMBOX_OP_COAP_SEND);
+    if (rc != 0 || m->rsp_len < sizeof(g_coap_rx.h))
+        return rc;
+    memcpy(&g_coap_rx.h, m->rsp, sizeof(g_coap_rx.h));
+    uint32_t n = (uint32_t)g_coap_rx.h.payload_len;
+    if (g_coap_rx.h.payload_len < 0 || n > m->rsp_len - sizeof(g_coap_rx.h))
+        return -1;
+    memcpy(g_coap_rx.payload, m->rsp + sizeof(g_coap_rx.h), n);
+    if (msg && msg->resp_callback)
+        msg->resp_callback(msg->user_data, &g_coap_rx);
+    return 0;
+}
+
+static int q_coap_send(void *p_context, char *p_path, void *p_message)
+{
+    return q_coap_exchange(p_context, p_path, p_message, -1, 0, 0);
+}
+
+static int q_coap_send_block(void *p_context, char *p_path, void *p_message,
+                             unsigned char block_type, int num, unsigned char more, unsigned int size)
+{
+    return q_coap_exchange(p_context, p_path, p_message,
+                           (int32_t)block_type | (more ? 0x100 : 0), num, size);
+}
+
+/* The accessors read what the relay's client reported for the response. */
+static int q_coap_parse_block(void *p_message, int type, unsigned int *num, unsigned int *more,
+                              unsigned int *size)
+{
+    const struct q_coap_msg *m = p_message;
+    if (!m || type != OTA_COAP_OPTION_BLOCK2 || m->h.block_rc < 0)
+        return -1;
+    *num = m->h.num;
+    *more = m->h.more;
+    *size = m->h.size;
+    return m->h.block_rc;
+}
+
+static int q_coap_payload(void *p_message, unsigned char **pp_payload, int *p_len)
+{
+    struct q_coap_msg *m = p_message;
+    if (!m)
+        return -1;
+    *pp_payload = m->payload;
+    *p_len = m->h.payload_len;
+    return 0;
+}
+
+static int q_coap_code(void *p_message, void *p_resp_code)
+{
+    const struct q_coap_msg *m = p_message;
+    if (!m || !p_resp_code)
+        return -1;
+    *(iotx_coap_resp_code_t *)p_resp_code = (iotx_coap_resp_code_t)m->h.code;
+    return 0;
+}
+
+static int q_coap_option(void *p_message, int number, unsigned char *buf, int *len)
+{
+    const struct q_coap_msg *m = p_message;
+    const uint8_t *v = NULL;
+    int n = -1;
+    if (!m || !buf || !len)
+        return -1;
+    if (number == OTA_COAP_OPTION_ETAG) {
+        v = m->h.etag;
+        n = m->h.etag_len;
+    } else if (number == OTA_COAP_OPTION_SIZE2) {
+        v = m->h.size2;
+        n = m->h.size2_len;
+    }
+    if (n < 0 || n > *len || n > 8)
+        return -1;
+    memcpy(buf, v, (size_t)n);
+    *len = n;
+    return 0;
+}
+
+static int q_coap_deinit(void **pp_context)
+{
+    if (!pp_context || !*pp_context)
+        return 0;
+    MBOX->arg[0] = (int32_t)(uintptr_t)*pp_context;
+    MBOX->req_len = 0;
+    (void)call(QMBOX_OP_COAP_DEINIT);
+    *pp_context = NULL;
+    return 0;
+}
+
+static const struct otahil_fw_coap g_coap_ops = {
+    q_coap_init, q_coap_auth, q_coap_send, q_coap_send_block, q_coap_parse_block,
+    q_coap_payload, q_coap_code, q_coap_option, q_coap_deinit,
+};
+
 /* A slow chip (cfg.flash_delay_us): every program and erase first waits
  * that long, to the SysTick's millisecond, as flashfile.c's op_delay_us
  * holds the native device's writing thread. */
@@ -390,7 +536,7 @@ static uint32_t q_uptime(void *ctx)
 int main(void)
 {
     static struct otahil_fw_config cfg;
-    static const struct otahil_fw_ops ops = {
+    static struct otahil_fw_ops ops = {
         .event = q_event,
         .reboot = q_reboot,
         .power_cut = q_power_cut,
@@ -410,6 +556,7 @@ int main(void)
         .ssl_connect = q_ssl_connect,
         .ssl_send = q_ssl_send,
         .ssl_recv = q_ssl_recv,
+        .coap = &g_coap_ops,
     };
     struct qmbox *m = MBOX;
     qemu_uart_init();
@@ -447,6 +594,10 @@ int main(void)
     if (q->ca_len > 1 && q->ca_len <= QMBOX_CA_MAX && q->ca[q->ca_len - 1] == '\0') {
         cfg.ca = q->ca;
         cfg.ca_len = q->ca_len;
+    }
+    if (q->coap_url[0] && memchr(q->coap_url, 0, sizeof(q->coap_url))) {
+        ops.coap_url = q->coap_url; /* the CoAP signal channel, through the relay */
+        ops.dl_coap = q->dl_coap;
     }
     int end = otahil_fw_boot(&cfg, &ops);
     switch (end) {

@@ -24,7 +24,7 @@
 #define QMBOX_REGION_SIZE 0x1000000u  /* 16 MiB: the file's size */
 #define QMBOX_OFF         0xF00000u   /* mailbox offset in the region: 15 MiB */
 #define QMBOX_MAGIC       0x58424D51u /* "QMBX" */
-#define QMBOX_VERSION     2u
+#define QMBOX_VERSION     3u
 #define QMBOX_BUF         8192u       /* request and response payload bytes */
 #define QMBOX_RING        (256u * 1024u) /* inbound ring bytes */
 #define QMBOX_STR         80          /* identity and board strings */
@@ -50,6 +50,14 @@ enum qmbox_op {
     QMBOX_OP_SSL_SEND = 12,    /* arg0 handle; req: bytes (req_len)          ret sent / <0 */
     QMBOX_OP_SSL_RECV = 13,    /* arg0 handle, arg1 len (<= QMBOX_BUF)       ret n >= 0 (fills len or
                                 * waits 5 s, OTA_SSL_TIMEOUT), rsp: bytes; <0 no such handle */
+    /* CoAP offloaded to the relay (ota_IOT_CoAP_*, spec §11): it runs the
+     * native device's libcoap client (sim/posix/coap_client.c), DTLS too. */
+    QMBOX_OP_COAP_INIT = 14,   /* req: url, pk, dn, device id, ds           ret handle > 0 / <0 */
+    QMBOX_OP_COAP_AUTH = 15,   /* arg0 handle                               ret 0 / <0 */
+    QMBOX_OP_COAP_SEND = 16,   /* arg0 handle, arg1 block type | more << 8 (-1: no block
+                                * option), arg2 NUM, arg3 block size; req: path, payload
+                                * ret 0 / <0; rsp: qmbox_coap_rsp + payload when answered */
+    QMBOX_OP_COAP_DEINIT = 17, /* arg0 handle                               ret 0 */
     QMBOX_OP_COUNT
 };
 
@@ -61,6 +69,20 @@ struct qmbox_in_hdr {
     uint32_t kind;        /* enum qmbox_in_kind */
     uint32_t topic_len;   /* bytes, without NUL (a NUL follows in the ring) */
     uint32_t payload_len; /* bytes (a NUL follows in the ring) */
+};
+
+/* A CoAP response as the relay read it through the client's accessors
+ * (GetMessageCode, _ParseOption_block, _GetMessageOption for ETag and
+ * Size2, _GetMessagePayload), at the start of rsp; the payload follows. */
+struct qmbox_coap_rsp {
+    int32_t  code;             /* class << 5 | detail */
+    int32_t  block_rc;         /* ParseOption_block's result: < 0 no Block2 */
+    uint32_t num, more, size;  /* its NUM, M and block size */
+    int32_t  etag_len;         /* -1: no ETag */
+    uint8_t  etag[8];
+    int32_t  size2_len;        /* -1: no Size2 */
+    uint8_t  size2[8];
+    int32_t  payload_len;      /* bytes after this header */
 };
 
 /* What one boot is given: written by the host before QEMU starts. */
@@ -83,6 +105,8 @@ struct qmbox_cfg {
     uint32_t flash_delay_us;   /* extra time each program or erase takes (a slow chip); 0: none */
     uint32_t ca_len;           /* bytes of ca with its NUL; 0: the device has no CA */
     char     ca[QMBOX_CA_MAX]; /* the CA compiled into the device (PEM) */
+    char     coap_url[QMBOX_STR]; /* the CoAP signal channel (coap:// or coaps://); "": MQTT */
+    int32_t  dl_coap;          /* with coap_url: the firmware comes over CoAP Block2 */
 };
 
 struct qmbox {
@@ -106,7 +130,8 @@ struct qmbox {
 
 /* The guest (ARM EABI) and the host (x86-64) must agree on every offset:
  * fixed-width fields only, and these checks on both compilers. */
-_Static_assert(sizeof(struct qmbox_cfg) == 0x1558, "qmbox_cfg layout changed: update both sides");
-_Static_assert(__builtin_offsetof(struct qmbox, ring) == 0x5594, "qmbox layout changed");
+_Static_assert(sizeof(struct qmbox_coap_rsp) == 48, "qmbox_coap_rsp layout changed");
+_Static_assert(sizeof(struct qmbox_cfg) == 0x15A8, "qmbox_cfg layout changed: update both sides");
+_Static_assert(__builtin_offsetof(struct qmbox, ring) == 0x55E4, "qmbox layout changed");
 
 #endif

@@ -3,8 +3,10 @@
 # broker and firmware server. The update, a rollback, a power cut during the
 # download (resumed with Range after the reboot), a dropped download resumed
 # with Range, a power cut during the bootloader copy, HTTPS through the
-# relay's TLS, QMP (resume, power-off, a guest reset counted), a hung guest
-# (ERROR, not FAIL), and the region file read by `otahil flash info`.
+# relay's TLS, an update over CoAP (signal and Block2 download) through the
+# relay's CoAP client and one over DTLS with a pre-shared key, QMP (resume,
+# power-off, a guest reset counted), a hung guest (ERROR, not FAIL), and the
+# region file read by `otahil flash info`.
 . "$(dirname "$0")/lib.bash"
 command -v qemu-system-arm >/dev/null || { echo "SKIP: qemu-system-arm is not installed (scripts/install-deps.sh)"; exit 0; }
 command -v arm-none-eabi-gcc >/dev/null || { echo "SKIP: arm-none-eabi-gcc is not installed (scripts/install-deps.sh)"; exit 0; }
@@ -43,6 +45,33 @@ for f in "$T/up/flash.bin" "$T/up/flash.bin.qemu"; do
   grep -E '^counters .* 2 boots' "$T/info" || die "$f: the model's boot counter is not 2"
   grep -q '^violations 0' "$T/info" || die "$f: violations"
 done
+
+# CoAP signal and Block2 download (coap+coap): the firmware's ota_IOT_CoAP_*
+# calls go through the mailbox to the relay's libcoap client; no HTTP at all
+"$OTAHIL" run update --target qemu --board qemu-mps2-an385 --transport coap+coap --out "$T/coap" \
+  --reboot-delay-ms 200 | tee "$T/out" || die "run update --target qemu --transport coap+coap failed"
+grep -q '^PASS update (board qemu-mps2-an385' "$T/out" || die "coap+coap: no PASS line"
+grep -qE '^  PASS  image-exact' "$T/out" || die "coap+coap: image-exact did not pass"
+expect_events "$T/coap/events.jsonl" device.transport qemu.start coap.client coap.auth coap.auth_reply \
+  coap.push_delivered coap.block port.set_boot qemu.boot_end qemu.start boot.copy coap.auth job.succeeded
+python3 - "$T/coap/events.jsonl" <<'PY' || die "coap+coap on QEMU: events"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+tr = [e for e in evs if e["ev"] == "device.transport"]
+assert tr and all(e["signal"] == "coap" and e["download"] == "coap" and e["offload"] for e in tr), tr
+# the relay's client, once a boot, for the URL the device was given
+cl = [e for e in evs if e["ev"] == "coap.client"]
+assert len(cl) == 2 and all(e["src"] == "os" and e["url"].startswith("coap://127.0.0.1:") for e in cl), cl
+assert all(e["ok"] for e in evs if e["ev"] == "coap.auth_reply"), "an /auth was refused"
+assert len([e for e in evs if e["ev"] == "coap.block"]) >= 64, "the firmware did not come in Block2 blocks"
+assert not [e for e in evs if e["ev"] == "http.request"], "an HTTP request on coap+coap"
+PY
+
+# coaps with a pre-shared key (no CA in the plan's DTLS): the relay's client does the DTLS-PSK handshake
+printf '[plan]\ntransport = coaps+coaps\ndtls = psk\n' >"$T/psk.plan"
+"$OTAHIL" run update --target qemu --board qemu-mps2-an385 --plan "$T/psk.plan" --out "$T/psk" >"$T/out" ||
+  die "coaps+coaps (PSK) on QEMU: $(head -1 "$T/out")"
+grep -q '"ev":"coap.dtls_connected","auth":"psk"' "$T/psk/events.jsonl" || die "no DTLS-PSK session"
 
 # a v2 that crashes at boot, on the A/B board: rolled back, v1 reported
 "$OTAHIL" run rollback --target qemu --board qemu-mps2-an385-ab --out "$T/rb" --reboot-delay-ms 200 | tee "$T/out" ||
@@ -186,4 +215,10 @@ grep -q '"ev":"qemu.exit","code":11,"resets":1,"shutdown":"guest-reset"' "$T/res
 grep -q "cut-at '0'" "$T/err" || die "no --cut-at error"
 "$bin/otahil-qemu" --board native --flash "$T/hang.bin" --broker 127.0.0.1:9 2>"$T/err"; [ $? -eq 2 ] || die "native board accepted"
 grep -q 'board native: the QEMU target needs flash_base' "$T/err" || die "no board error: $(cat "$T/err")"
+"$bin/otahil-qemu" --board qemu-mps2-an385 --flash "$T/hang.bin" --broker 127.0.0.1:9 --coap http://127.0.0.1:9 \
+  2>"$T/err"; [ $? -eq 2 ] || die "--coap http:// accepted"
+grep -q "coap 'http://127.0.0.1:9': expected coap://HOST:PORT or coaps://HOST:PORT" "$T/err" || die "no --coap error"
+"$bin/otahil-qemu" --board qemu-mps2-an385 --flash "$T/hang.bin" --broker 127.0.0.1:9 --coap-dl 2>"$T/err" &&
+  die "--coap-dl without --coap accepted"
+grep -q 'coap-dl needs --coap URL' "$T/err" || die "no --coap-dl error"
 echo "qemu: ok"
