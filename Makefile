@@ -154,8 +154,20 @@ freestanding-check:
 # sim/qemu's start-up, UART driver and mailbox client, for a Cortex-M3
 # (mps2-an385). newlib only for malloc and the printf family.
 QEMU_FW     := $(BUILD)/qemu/otahil-fw.elf
-QEMU_FW_SRC := $(FREE_SRC) sim/fw/fw_main.c $(PORT_SRC) $(wildcard sim/qemu/*.c)
+QEMU_FW_SRC := $(FREE_SRC) sim/fw/fw_main.c $(PORT_SRC) $(wildcard sim/qemu/*.c) sim/qemu/stage/one.c
 QEMU_FW_OBJ := $(QEMU_FW_SRC:%.c=$(BUILD)/qemu/obj/%.o)
+# The boot chain (docs/qemu.md, "Boot chain"): a bootloader program at 0x0
+# (otahil-boot.elf) and the application programs it copies from a slot into
+# the RAM execution area and enters, one build per version (app-v1, app-v2),
+# each wrapped by `otahil image make --payload` as an otahil image
+# (app-v1.img, app-v2.img).
+QEMU_COMMON_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/stage/one.o,$(QEMU_FW_OBJ))
+QEMU_BOOT       := $(BUILD)/qemu/otahil-boot.elf
+QEMU_APP_V1     := app-1.0.0-20180101.1000
+QEMU_APP_V2     := app-2.0.0-20260101.1200
+QEMU_APPS       := v1 v2
+QEMU_APP_IMG    := $(QEMU_APPS:%=$(BUILD)/qemu/app-%.img)
+.SECONDARY: $(QEMU_APPS:%=$(BUILD)/qemu/app-%.elf) $(QEMU_APPS:%=$(BUILD)/qemu/obj/app-%.o)
 # Known-bad variants as QEMU firmware (build/qemu/NAME.elf), from the patched
 # copies the firmware object's rule made. Patched sources that do not build
 # for the Cortex-M3 leave NAME.elf.why (the compiler's first error) instead,
@@ -163,7 +175,7 @@ QEMU_FW_OBJ := $(QEMU_FW_SRC:%.c=$(BUILD)/qemu/obj/%.o)
 QEMU_FW_BAD      := $(BAD_PORTS:%=$(BUILD)/qemu/%.elf)
 QEMU_FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/qemu/obj/%.o),$(QEMU_FW_OBJ))
 ifneq ($(shell command -v $(ARM_CC) 2>/dev/null),)
-qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD)
+qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG)
 else
 qemu-fw:
 	@echo "qemu-fw: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
@@ -174,13 +186,40 @@ $(BUILD)/qemu/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -MMD -MP -c $< -o $@
 
-$(QEMU_FW): $(QEMU_FW_OBJ) sim/qemu/qemu.ld
+UC = $(shell echo $(1) | tr a-z A-Z)
+
+$(QEMU_FW): $(QEMU_FW_OBJ) sim/qemu/qemu.ld sim/qemu/sections.ld
 	@mkdir -p $(dir $@)
 	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/qemu.ld -Wl,--gc-sections \
 	  -Wl,-Map,$(BUILD)/qemu/otahil-fw.map -o $@.tmp $(QEMU_FW_OBJ) -lc -lgcc
 	mv $@.tmp $@
 
-$(BUILD)/qemu/%.elf: $(BUILD)/fw/%.so $(QEMU_FW_BASE_OBJ) sim/qemu/qemu.ld
+$(QEMU_BOOT): $(QEMU_COMMON_OBJ) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o sim/qemu/boot.ld sim/qemu/sections.ld
+	@mkdir -p $(dir $@)
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/boot.ld -Wl,--gc-sections \
+	  -Wl,-Map,$(BUILD)/qemu/otahil-boot.map -o $@.tmp $(filter %.o,$^) -lc -lgcc
+	mv $@.tmp $@
+
+$(BUILD)/qemu/obj/app-%.o: sim/qemu/stage/app.c
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -MMD -MP \
+	  -DOTAHIL_APP_VERSION='"$(QEMU_APP_$(call UC,$*))"' -c $< -o $@
+
+$(BUILD)/qemu/app-%.elf: $(QEMU_COMMON_OBJ) $(BUILD)/qemu/obj/app-%.o sim/qemu/app.ld sim/qemu/sections.ld
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/app.ld -Wl,--gc-sections \
+	  -Wl,-Map,$(BUILD)/qemu/app-$*.map -o $@.tmp $(filter %.o,$^) -lc -lgcc
+	mv $@.tmp $@
+
+$(BUILD)/qemu/app-%.img: $(BUILD)/qemu/app-%.elf $(BUILD)/bin/otahil
+	arm-none-eabi-objcopy -O binary $< $(BUILD)/qemu/app-$*.bin.tmp
+	mv $(BUILD)/qemu/app-$*.bin.tmp $(BUILD)/qemu/app-$*.bin
+	$(BUILD)/bin/otahil image make --version $(QEMU_APP_$(call UC,$*)) --payload $(BUILD)/qemu/app-$*.bin -o $@ >/dev/null
+
+# A variant's boot chain too: NAME-boot.elf and NAME-app-v1.bin, -v2.bin (the
+# programs the harness wraps as images), from the same patched objects.
+QEMU_CHAIN_BASE_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/stage/one.o,$(QEMU_FW_BASE_OBJ))
+$(BUILD)/qemu/%.elf: $(BUILD)/fw/%.so $(QEMU_FW_BASE_OBJ) sim/qemu/qemu.ld sim/qemu/sections.ld \
+    $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_APPS:%=$(BUILD)/qemu/obj/app-%.o) sim/qemu/boot.ld sim/qemu/app.ld
 	@rm -f $@.why
 	@for f in $(PATCHABLE); do \
 	  $(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -c $(BUILD)/fixtures/$*/$$f \
@@ -190,6 +229,17 @@ $(BUILD)/qemu/%.elf: $(BUILD)/fw/%.so $(QEMU_FW_BASE_OBJ) sim/qemu/qemu.ld
 	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/qemu.ld -Wl,--gc-sections -o $@.tmp \
 	  $(QEMU_FW_BASE_OBJ) $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.arm.o) -lc -lgcc
 	@rm -f $@.log
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/boot.ld -Wl,--gc-sections \
+	  -o $(BUILD)/qemu/$*-boot.elf.tmp $(QEMU_CHAIN_BASE_OBJ) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o \
+	  $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.arm.o) -lc -lgcc
+	mv $(BUILD)/qemu/$*-boot.elf.tmp $(BUILD)/qemu/$*-boot.elf
+	for v in $(QEMU_APPS); do \
+	  $(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/app.ld -Wl,--gc-sections \
+	    -o $(BUILD)/qemu/$*-app-$$v.elf $(QEMU_CHAIN_BASE_OBJ) $(BUILD)/qemu/obj/app-$$v.o \
+	    $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.arm.o) -lc -lgcc && \
+	  arm-none-eabi-objcopy -O binary $(BUILD)/qemu/$*-app-$$v.elf $(BUILD)/qemu/$*-app-$$v.bin.tmp && \
+	  mv $(BUILD)/qemu/$*-app-$$v.bin.tmp $(BUILD)/qemu/$*-app-$$v.bin || exit 1; \
+	done
 	mv $@.tmp $@
 
 unit: deps-check

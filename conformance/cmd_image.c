@@ -16,11 +16,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: otahil image make --version V -o FILE [--size BYTES] [--seed N] [--board B]\n"
-            "                         [--crash-at-boot] [--never-confirm]\n"
+            "                         [--crash-at-boot] [--never-confirm] [--payload FILE]\n"
             "       otahil image info FILE\n"
             "       otahil image check FILE\n"
             "Images: a 128-byte header (version, behaviour flags), a payload generated from the\n"
-            "seed, and the AliOS 28-byte footer (magic 0xEFEFEFEF, size, MD5).\n"
+            "seed (or FILE's bytes with --payload: a program, the QEMU target's applications), and\n"
+            "the AliOS 28-byte footer (magic 0xEFEFEFEF, size, MD5).\n"
             "check: is FILE fit to be served for OTA (any AliOS OTA bin, not only otahil's): the\n"
             "last 28 bytes are the footer, magic 0xEFEFEFEF, 0xABABABAB or 0xCDCDCDCD, image_size =\n"
             "file size - 28, MD5 of the bytes before it. Exit 0 it is, 1 it is not, 2 unreadable.\n");
@@ -105,7 +106,7 @@ int cmd_image(int argc, char **argv)
         return OTAHIL_EXIT_HARNESS;
     }
     struct image_spec s = { NULL, NULL, 64 * 1024, 1, 0 };
-    const char *out = NULL;
+    const char *out = NULL, *payload = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--version") && v) { s.version = v; i++; }
@@ -118,6 +119,7 @@ int cmd_image(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--seed") && v) { s.seed = (uint32_t)strtoul(v, NULL, 0); i++; }
         else if (!strcmp(a, "--board") && v) { s.board = v; i++; }
+        else if (!strcmp(a, "--payload") && v) { payload = v; i++; }
         else if (!strcmp(a, "--crash-at-boot")) s.flags |= IMAGE_F_CRASH_AT_BOOT;
         else if (!strcmp(a, "--never-confirm")) s.flags |= IMAGE_F_NEVER_CONFIRM;
         else {
@@ -134,7 +136,35 @@ int cmd_image(int argc, char **argv)
                 IMAGE_VERSION_LEN - 1);
         return OTAHIL_EXIT_HARNESS;
     }
-    if (make_image_file(out, &s, err, sizeof(err)) != 0) {
+    if (payload) {
+        uint8_t *p = NULL, *img = NULL;
+        size_t plen = 0;
+        if (read_file(payload, &p, &plen, err, sizeof(err)) != 0) {
+            fprintf(stderr, "otahil image make: --payload %s: %s\n", payload, err);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        s.payload_len = (uint32_t)plen;
+        s.seed = 0;
+        size_t len = image_total_size(&s);
+        int rc = plen == 0 || plen != s.payload_len || len == 0 ? IMAGE_ESIZE : IMAGE_OK;
+        if (rc == IMAGE_OK && !(img = malloc(len)))
+            rc = IMAGE_ESIZE;
+        if (rc == IMAGE_OK)
+            rc = image_wrap(&s, p, img, len);
+        free(p);
+        if (rc != IMAGE_OK) {
+            fprintf(stderr, "otahil image make: --payload %s: %zu bytes: %s\n", payload, plen,
+                    image_strerror(rc));
+            free(img);
+            return OTAHIL_EXIT_HARNESS;
+        }
+        rc = write_file_atomic(out, img, len, err, sizeof(err));
+        free(img);
+        if (rc != 0) {
+            fprintf(stderr, "otahil image make: %s\n", err);
+            return OTAHIL_EXIT_HARNESS;
+        }
+    } else if (make_image_file(out, &s, err, sizeof(err)) != 0) {
         fprintf(stderr, "otahil image make: %s\n", err);
         return OTAHIL_EXIT_HARNESS;
     }

@@ -451,36 +451,91 @@ static int resolve_port(const char *port, char *dut, size_t n, char *err, size_t
     return 0;
 }
 
-/* The QEMU firmware of a known-bad variant: build/qemu/NAME.elf, built by
- * make from the same patched sources as build/dut/NAME. A variant whose
+/* The QEMU boot chain of a port (docs/qemu.md, "Boot chain"): the bootloader
+ * program (build/qemu/otahil-boot.elf, a known-bad variant's
+ * build/qemu/NAME-boot.elf) and the prefix of its application programs
+ * (PREFIX-v1.bin, PREFIX-v2.bin), built by make from the same sources, a
+ * variant's from the same patched sources as build/dut/NAME. A variant whose
  * patched sources do not build for the Cortex-M3 has NAME.elf.why instead,
  * with the reason; a device binary has no firmware at all. */
-static int qemu_port_elf(const char *port, char *elf, size_t n, char *err, size_t errlen)
+static int qemu_port_chain(const char *port, char *elf, size_t n, char *app, size_t appn,
+                           char *err, size_t errlen)
 {
     char rel[300], why[4300];
-    if (strchr(port, '/')) {
+    if (port && strchr(port, '/')) {
         snprintf(err, errlen, "--port %s: a device binary cannot run on the QEMU target (give a "
                  "known-bad variant's name)", port);
         return -1;
     }
-    snprintf(rel, sizeof(rel), "../qemu/%s.elf", port);
-    if (otahil_sibling_exe(rel, elf, n) == 0 || access(elf, R_OK) == 0)
-        return 0;
-    snprintf(why, sizeof(why), "%s.why", elf);
-    FILE *f = fopen(why, "r");
-    char line[512] = "";
-    if (f) {
-        if (!fgets(line, sizeof(line), f))
-            line[0] = '\0';
-        fclose(f);
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(err, errlen, "--port %s: no QEMU firmware: fixtures/ports/%s.patch does not build "
-                 "for the QEMU target: %s", port, port, line);
-    } else {
-        snprintf(err, errlen, "--port %s: no QEMU firmware %s (make builds it from "
-                 "fixtures/ports/%s.patch)", port, elf, port);
+    const char *name = port && strcmp(port, "reference") ? port : NULL;
+    snprintf(rel, sizeof(rel), "../qemu/%s.elf", name ? name : "otahil-boot");
+    if (name && otahil_sibling_exe(rel, elf, n) != 0 && access(elf, R_OK) != 0) {
+        snprintf(why, sizeof(why), "%s.why", elf);
+        FILE *f = fopen(why, "r");
+        char line[512] = "";
+        if (f) {
+            if (!fgets(line, sizeof(line), f))
+                line[0] = '\0';
+            fclose(f);
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(err, errlen, "--port %s: no QEMU firmware: fixtures/ports/%s.patch does not "
+                     "build for the QEMU target: %s", port, port, line);
+        } else {
+            snprintf(err, errlen, "--port %s: no QEMU firmware %s (make builds it from "
+                     "fixtures/ports/%s.patch)", port, elf, port);
+        }
+        return -1;
     }
-    return -1;
+    if (name)
+        snprintf(rel, sizeof(rel), "../qemu/%s-boot.elf", name);
+    if (otahil_sibling_exe(rel, elf, n) != 0 && access(elf, R_OK) != 0) {
+        snprintf(err, errlen, "no QEMU bootloader program %s (make qemu-fw)", elf);
+        return -1;
+    }
+    size_t l = strlen(elf);
+    size_t cut = l - strlen("boot.elf") - (name ? 0 : strlen("otahil-"));
+    snprintf(app, appn, "%.*sapp", (int)cut, elf);
+    return 0;
+}
+
+/* An image whose payload is the application program PREFIX-vN.bin (the
+ * bootloader copies and enters it), padded from the spec's seed when a plan
+ * asks for a larger image (sized is set). */
+static int make_program_image(const char *path, const char *prog, const struct image_spec *spec,
+                              int sized, char *err, size_t n)
+{
+    uint8_t *p = NULL, *img = NULL, *pad = NULL;
+    size_t plen = 0;
+    if (read_file(prog, &p, &plen, err, n) != 0)
+        return -1;
+    struct image_spec s = *spec;
+    if (!sized)
+        s.payload_len = (uint32_t)plen;
+    if (plen == 0 || s.payload_len < plen) {
+        snprintf(err, n, "%s: the application program (%zu bytes) does not fit an image payload "
+                 "of %lu bytes", prog, plen, (unsigned long)s.payload_len);
+        free(p);
+        return -1;
+    }
+    size_t len = image_total_size(&s);
+    int rc = -1;
+    if (len && (img = malloc(len)) && (pad = malloc(len))) {
+        rc = image_build(&s, pad, len); /* the seed's payload, for the padding */
+        if (rc == IMAGE_OK) {
+            memcpy(pad + IMAGE_HEADER_SIZE, p, plen);
+            rc = image_wrap(&s, pad + IMAGE_HEADER_SIZE, img, len);
+        }
+        if (rc != IMAGE_OK)
+            snprintf(err, n, "%s: bad image spec: %s", path, image_strerror(rc));
+        else
+            rc = write_file_atomic(path, img, len, err, n);
+    } else {
+        snprintf(err, n, "%s: out of memory", path);
+    }
+    free(p);
+    free(img);
+    free(pad);
+    return rc;
 }
 
 int run_target_qemu(const char *target)
@@ -511,11 +566,13 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         return set(res, V_ERROR, "%s", err);
     if (run_target_qemu(o->target) < 0)
         return set(res, V_ERROR, "target '%s': expected native or qemu", o->target);
-    char elf[4200] = "";
+    char elf[4200] = "", app[4200] = "";
     if (run_target_qemu(o->target) == 1) {
-        /* The same boots, verdicts and checks; each boot is otahil-qemu, a
-         * known-bad variant its own ELF (build/qemu/NAME.elf). */
-        if (dut[0] && qemu_port_elf(o->port, elf, sizeof(elf), err, sizeof(err)) != 0)
+        /* The same boots, verdicts and checks; each boot is otahil-qemu
+         * starting the port's bootloader program, the images' payloads its
+         * application programs. */
+        if (qemu_port_chain(dut[0] ? o->port : NULL, elf, sizeof(elf), app, sizeof(app), err,
+                            sizeof(err)) != 0)
             return set(res, V_ERROR, "%s", err);
         if (otahil_sibling_exe("otahil-qemu", dut, sizeof(dut)) != 0)
             return set(res, V_ERROR, "cannot find otahil-qemu beside this executable (run make)");
@@ -550,8 +607,14 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                        o->plan->name, b.name);
         s2.payload_len = (uint32_t)(want - IMAGE_HEADER_SIZE - IMAGE_FOOTER_SIZE);
     }
-    if (make_image_file(v1img, &s1, err, sizeof(err)) != 0 ||
-        make_image_file(v2img, &s2, err, sizeof(err)) != 0 ||
+    char prog1[4300], prog2[4300];
+    snprintf(prog1, sizeof(prog1), "%s-v1.bin", app);
+    snprintf(prog2, sizeof(prog2), "%s-v2.bin", app);
+    int sized = o->plan && (o->plan->image_size || o->plan->has_file_size);
+    if ((app[0] ? make_program_image(v1img, prog1, &s1, 0, err, sizeof(err))
+                : make_image_file(v1img, &s1, err, sizeof(err))) != 0 ||
+        (app[0] ? make_program_image(v2img, prog2, &s2, sized, err, sizeof(err))
+                : make_image_file(v2img, &s2, err, sizeof(err))) != 0 ||
         provision_flash(flash, &b, v1img, err, sizeof(err)) != 0 ||
         sentinel_plant(flash, &b, o->seed, err, sizeof(err)) != 0) /* spec §12 #10 */
         return set(res, V_ERROR, "%s", err);

@@ -136,6 +136,19 @@ enum otahil_fw_end {
     OTAHIL_FW_HARNESS = 3,  /* bad configuration */
 };
 
+/* The two halves of otahil_fw_boot, for firmware that runs them as separate
+ * programs (the QEMU target's boot chain, docs/qemu.md; not exported by
+ * PORT.so). The boot stage: the flash model, the boot counter, boot.start and
+ * the bootloader model; OTAHIL_FW_IDLE and *br the slot to run, or how the
+ * boot ended. The application stage: the flash model again (the same
+ * memory and state), then boot.image, the KV mount, the image's behaviour
+ * and the agent, as the second half of otahil_fw_boot. */
+struct boot_result;
+int otahil_fw_boot_stage(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops,
+                         struct boot_result *br);
+int otahil_fw_app_stage(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops,
+                        const struct boot_result *br);
+
 typedef int (*otahil_fw_boot_fn)(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops);
 
 #endif

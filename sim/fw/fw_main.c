@@ -97,7 +97,8 @@ static int known_image(void *ctx, int part, struct image_info *info)
 __attribute__((visibility("default"))) int otahil_fw_boot(const struct otahil_fw_config *cfg,
                                                           const struct otahil_fw_ops *ops);
 
-int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops)
+/* The flash model over the host's memory, this boot's fault armed. */
+static int fw_flash(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops)
 {
     if (!cfg || !ops || cfg->abi != OTAHIL_FW_ABI || !ops->reboot || !ops->power_cut)
         return OTAHIL_FW_HARNESS;
@@ -112,23 +113,33 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
     g_fs.on_cut = flash_cut;
     if (cfg->fault.mode != FLASHSIM_F_NONE)
         flashsim_fault_arm(&g_fs, &cfg->fault);
+    return OTAHIL_FW_IDLE;
+}
+
+static int fw_bootloader(const struct otahil_fw_config *cfg, struct boot_result *br)
+{
     g_fs.meta->boots++;
     otahil_event("device", "boot.start", "\"boot\":%u,\"board\":\"%s\"", (unsigned)g_fs.meta->boots,
                  cfg->board);
 
     struct boot_cfg bc = { cfg->pingpong ? BOOT_PINGPONG : BOOT_COPY, cfg->boot_attempts,
                            cfg->flash_base, known_image, NULL };
-    struct boot_result br;
-    (void)boot_run(&g_fs, &bc, &br); /* a cut never returns here */
-    if (br.bricked) {
-        otahil_event("boot", "boot.bricked", "\"why\":\"%s\"", br.why);
+    (void)boot_run(&g_fs, &bc, br); /* a cut never returns here */
+    if (br->bricked) {
+        otahil_event("boot", "boot.bricked", "\"why\":\"%s\"", br->why);
         return OTAHIL_FW_BRICKED;
     }
+    return OTAHIL_FW_IDLE;
+}
+
+static int fw_application(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops,
+                          const struct boot_result *br)
+{
     char vesc[2 * IMAGE_VERSION_LEN + 2];
-    otahil_json_escape(vesc, sizeof(vesc), br.image.version);
+    otahil_json_escape(vesc, sizeof(vesc), br->image.version);
     otahil_event("boot", "boot.image", "\"slot\":\"%s\",\"version\":\"%s\",\"flags\":%u",
-                 br.slot == HAL_PARTITION_OTA_TEMP ? "OTA_TEMP" : "APPLICATION", vesc,
-                 (unsigned)br.image.flags);
+                 br->slot == HAL_PARTITION_OTA_TEMP ? "OTA_TEMP" : "APPLICATION", vesc,
+                 (unsigned)br->image.flags);
 
     g_plat.fs = &g_fs;
     g_plat.flash_base = cfg->flash_base;
@@ -140,13 +151,13 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
         return OTAHIL_FW_CRASHED;
     }
     g_plat.kv = &g_kv;
-    if (br.image.flags & IMAGE_F_CRASH_AT_BOOT) {
+    if (br->image.flags & IMAGE_F_CRASH_AT_BOOT) {
         otahil_event("app", "app.crash", "\"version\":\"%s\"", vesc);
         return OTAHIL_FW_CRASHED;
     }
     hal_ota_register_module(&OTAHIL_PORT_MODULE);
-    struct agent_cfg ac = { cfg->pk, cfg->dn, cfg->ds, br.image.version,
-                            !(br.image.flags & IMAGE_F_NEVER_CONFIRM), cfg->reboot_delay_ms,
+    struct agent_cfg ac = { cfg->pk, cfg->dn, cfg->ds, br->image.version,
+                            !(br->image.flags & IMAGE_F_NEVER_CONFIRM), cfg->reboot_delay_ms,
                             cfg->resume, cfg->checkpoint, cfg->ca_len > 1 ? cfg->ca : NULL,
                             cfg->ca_len > 1 ? cfg->ca_len : 0,
                             ops->coap ? ops->coap_url : NULL, ops->coap ? ops->dl_coap : 0 };
@@ -156,6 +167,29 @@ int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_op
         return OTAHIL_FW_CRASHED;
     ops->idle(ops->ctx);
     return OTAHIL_FW_IDLE;
+}
+
+int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops)
+{
+    struct boot_result br;
+    int end = fw_flash(cfg, ops);
+    if (end == OTAHIL_FW_IDLE)
+        end = fw_bootloader(cfg, &br);
+    return end == OTAHIL_FW_IDLE ? fw_application(cfg, ops, &br) : end;
+}
+
+int otahil_fw_boot_stage(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops,
+                         struct boot_result *br)
+{
+    int end = fw_flash(cfg, ops);
+    return end == OTAHIL_FW_IDLE ? fw_bootloader(cfg, br) : end;
+}
+
+int otahil_fw_app_stage(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops,
+                        const struct boot_result *br)
+{
+    int end = fw_flash(cfg, ops);
+    return end == OTAHIL_FW_IDLE ? fw_application(cfg, ops, br) : end;
 }
 
 /* ---- the OS port layer over the host ----------------------------------- */

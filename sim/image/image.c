@@ -134,7 +134,7 @@ static void payload_fill(uint32_t seed, uint8_t *out, uint32_t len)
     }
 }
 
-int image_build(const struct image_spec *s, uint8_t *out, size_t outlen)
+static int build(const struct image_spec *s, const uint8_t *payload, uint8_t *out, size_t outlen)
 {
     uint8_t *hdr = out, *foot;
     struct md5_ctx md5;
@@ -157,7 +157,10 @@ int image_build(const struct image_spec *s, uint8_t *out, size_t outlen)
         memcpy(hdr + H_BOARD, s->board, bounded_len(s->board, IMAGE_BOARD_LEN));
     put_le16(hdr + H_CRC, header_crc(hdr));
 
-    payload_fill(s->seed, out + IMAGE_HEADER_SIZE, s->payload_len);
+    if (payload != NULL)
+        memcpy(out + IMAGE_HEADER_SIZE, payload, s->payload_len);
+    else
+        payload_fill(s->seed, out + IMAGE_HEADER_SIZE, s->payload_len);
 
     foot = out + image_size;
     put_le32(foot + F_MAGIC, IMAGE_FOOTER_MAGIC);
@@ -168,6 +171,18 @@ int image_build(const struct image_spec *s, uint8_t *out, size_t outlen)
     put_le16(foot + F_RESERVED, 0xFFFFu);
     put_le16(foot + F_CRC16, 0xFFFFu);
     return IMAGE_OK;
+}
+
+int image_build(const struct image_spec *s, uint8_t *out, size_t outlen)
+{
+    return build(s, NULL, out, outlen);
+}
+
+int image_wrap(const struct image_spec *s, const uint8_t *payload, uint8_t *out, size_t outlen)
+{
+    if (payload == NULL && s != NULL && s->payload_len > 0)
+        return IMAGE_EHEADER;
+    return build(s, payload, out, outlen);
 }
 
 /* Checks a header and fills info. IMAGE_OK, IMAGE_EMAGIC or IMAGE_EHEADER. */

@@ -71,6 +71,11 @@ size_t image_total_size(const struct image_spec *s);
  * IMAGE_OK, or IMAGE_EHEADER for a bad spec (version length, unknown flag). */
 int image_build(const struct image_spec *s, uint8_t *out, size_t outlen);
 
+/* Same, with a given payload of s->payload_len bytes in place of the
+ * generated one (a real program: the QEMU target's application images,
+ * docs/qemu.md); the header keeps s->seed as given. */
+int image_wrap(const struct image_spec *s, const uint8_t *payload, uint8_t *out, size_t outlen);
+
 /* Parses and fully verifies an image held in memory (header CRC, footer,
  * MD5). len may exceed the image (a slot); trailing bytes are ignored.
  * Checks run in this order: magic (IMAGE_EMAGIC), room for the header

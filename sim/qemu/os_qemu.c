@@ -24,8 +24,6 @@
 #define MBOX ((struct qmbox *)(QMBOX_REGION_ADDR + QMBOX_OFF))
 #define MAX_SUBS 4
 
-int otahil_fw_boot(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops);
-
 struct sub {
     char topic[128];
     otahil_fw_msg_cb cb;
@@ -599,7 +597,7 @@ int main(void)
         ops.coap_url = q->coap_url; /* the CoAP signal channel, through the relay */
         ops.dl_coap = q->dl_coap;
     }
-    int end = otahil_fw_boot(&cfg, &ops);
+    int end = qemu_stage_run(&cfg, &ops);
     switch (end) {
     case OTAHIL_FW_BRICKED: end_boot(DUT_EXIT_BRICKED, "bricked");
     case OTAHIL_FW_CRASHED: end_boot(DUT_EXIT_CRASH, "crashed");

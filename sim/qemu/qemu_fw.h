@@ -20,6 +20,12 @@ void qemu_uart0_write(const char *buf, size_t len);
 void qemu_uart1_ring(void);                      /* one doorbell byte to the host */
 void qemu_uart1_rx_irq(void);                    /* doorbell from the host */
 
+/* stage/one.c, stage/boot.c or stage/app.c: what the program does once
+ * os_qemu.c has the boot's configuration and the host services. */
+struct otahil_fw_config;
+struct otahil_fw_ops;
+int qemu_stage_run(const struct otahil_fw_config *cfg, const struct otahil_fw_ops *ops);
+
 /* os_qemu.c */
 void qemu_tick(uint32_t ms);                     /* from SysTick, every ms */
 void qemu_crash(const char *why) __attribute__((noreturn)); /* a fault: the boot ends */

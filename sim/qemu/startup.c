@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "sim/device/dut.h"
+#include "sim/qemu/qboot.h"
 #include "sim/qemu/qemu_fw.h"
 
 extern uint32_t _data_load[], _data_start[], _data_end[], _bss_start[], _bss_end[];
@@ -60,6 +61,9 @@ static void default_handler(void)
     qemu_crash("unexpected interrupt");
 }
 
+typedef void (*vector_fn)(void);
+static const vector_fn g_vectors[16 + 32];
+
 void qemu_reset(void) __attribute__((noreturn));
 void qemu_reset(void)
 {
@@ -67,15 +71,16 @@ void qemu_reset(void)
         *d++ = *s++;
     for (uint32_t *d = _bss_start; d < _bss_end;)
         *d++ = 0;
-    SCB_VTOR = 0;
+    SCB_VTOR = (uint32_t)(uintptr_t)g_vectors; /* 0, or the execution area (qboot.h) */
     SYST_RVR = SYSCLK_HZ / 1000u - 1u;
     SYST_CVR = 0;
     SYST_CSR = 0x7u; /* processor clock, interrupt, enable */
+    __asm__ volatile("cpsie i" ::: "memory"); /* the bootloader enters an application with them off */
     qemu_exit(main());
 }
 
-/* Cortex-M3 exceptions, then the mps2-an385 interrupts (UART1 RX is IRQ 2). */
-typedef void (*vector_fn)(void);
+/* Cortex-M3 exceptions, then the mps2-an385 interrupts (UART1 RX is IRQ 2).
+ * Word 7 (reserved) marks a program the bootloader may enter (qboot.h). */
 __attribute__((section(".vectors"), used)) static const vector_fn g_vectors[16 + 32] = {
     (vector_fn)(uintptr_t)_stack_top,
     qemu_reset,
@@ -84,7 +89,7 @@ __attribute__((section(".vectors"), used)) static const vector_fn g_vectors[16 +
     fault_handler,     /* MemManage */
     fault_handler,     /* BusFault */
     fault_handler,     /* UsageFault */
-    0, 0, 0, 0,
+    (vector_fn)(uintptr_t)QBOOT_APP_MAGIC, 0, 0, 0,
     default_handler,   /* SVCall */
     default_handler,   /* DebugMon */
     0,

@@ -1,8 +1,9 @@
 /*
  * test_image.c - synthetic firmware images (sim/image/image.c): build and
  * parse round trip, the payload stream, the exact header and footer bytes
- * (shared/spec §6.2), every rejection code, and verification through a
- * read callback over a slot larger than the image.
+ * (shared/spec §6.2), every rejection code, verification through a
+ * read callback over a slot larger than the image, and an image wrapped
+ * around a given payload (image_wrap: the QEMU target's programs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -345,6 +346,42 @@ static void test_reader_slot(void **state)
     free(img);
 }
 
+/* image_wrap: the payload is the given bytes, header and footer as image_build's. */
+static void test_wrap_payload(void **state)
+{
+    (void)state;
+    uint8_t prog[PAYLOAD];
+    for (size_t i = 0; i < sizeof(prog); i++)
+        prog[i] = (uint8_t)(i * 7u + 3u);
+    struct image_spec s = { "app-2.0.0-20260101.1200", NULL, PAYLOAD, 0, IMAGE_F_CRASH_AT_BOOT };
+    size_t len = image_total_size(&s);
+    uint8_t *img = malloc(len), *gen = malloc(len);
+    assert_non_null(img);
+    assert_non_null(gen);
+    assert_int_equal(image_wrap(&s, prog, img, len), IMAGE_OK);
+    assert_memory_equal(img + IMAGE_HEADER_SIZE, prog, PAYLOAD);
+    struct image_info info;
+    assert_int_equal(image_parse(img, len, &info), IMAGE_OK);
+    assert_string_equal(info.version, "app-2.0.0-20260101.1200");
+    assert_int_equal(info.flags, IMAGE_F_CRASH_AT_BOOT);
+    assert_int_equal(info.payload_len, PAYLOAD);
+    /* the header is image_build's for the same spec; the payload is not the seed's */
+    assert_int_equal(image_build(&s, gen, len), IMAGE_OK);
+    assert_memory_equal(img, gen, IMAGE_HEADER_SIZE);
+    assert_memory_not_equal(img + IMAGE_HEADER_SIZE, gen + IMAGE_HEADER_SIZE, PAYLOAD);
+    /* the MD5 covers the program: one flipped byte fails */
+    img[IMAGE_HEADER_SIZE + 100] ^= 1;
+    assert_int_equal(image_parse(img, len, NULL), IMAGE_EMD5);
+    /* no payload for a non-empty one, a short buffer, a bad spec */
+    assert_int_equal(image_wrap(&s, NULL, img, len), IMAGE_EHEADER);
+    assert_int_equal(image_wrap(&s, prog, img, len - 1), IMAGE_ESIZE);
+    struct image_spec bad = s;
+    bad.flags = 0x80;
+    assert_int_equal(image_wrap(&bad, prog, img, len), IMAGE_EHEADER);
+    free(img);
+    free(gen);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -370,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_build_rejects),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_reader_slot),
+        cmocka_unit_test(test_wrap_payload),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
