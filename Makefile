@@ -174,8 +174,14 @@ QEMU_APP_IMG    := $(QEMU_APPS:%=$(BUILD)/qemu/app-%.img)
 # which `otahil run --target qemu --port NAME` reports as ERROR.
 QEMU_FW_BAD      := $(BAD_PORTS:%=$(BUILD)/qemu/%.elf)
 QEMU_FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/qemu/obj/%.o),$(QEMU_FW_OBJ))
+# The boot chain with its own IP stack (below).
+QEMU_NIC_SRC := $(wildcard sim/qemu/net/*.c)
+QEMU_NIC_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/os_qemu.o,$(QEMU_COMMON_OBJ)) \
+                $(BUILD)/qemu/obj/nic/os_qemu.o $(QEMU_NIC_SRC:%.c=$(BUILD)/qemu/obj/%.o)
+QEMU_NIC     := $(BUILD)/qemu/nic-boot.elf $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.bin)
+.SECONDARY: $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.elf)
 ifneq ($(shell command -v $(ARM_CC) 2>/dev/null),)
-qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG)
+qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG) $(QEMU_NIC)
 else
 qemu-fw:
 	@echo "qemu-fw: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
@@ -214,6 +220,30 @@ $(BUILD)/qemu/app-%.img: $(BUILD)/qemu/app-%.elf $(BUILD)/bin/otahil
 	arm-none-eabi-objcopy -O binary $< $(BUILD)/qemu/app-$*.bin.tmp
 	mv $(BUILD)/qemu/app-$*.bin.tmp $(BUILD)/qemu/app-$*.bin
 	$(BUILD)/bin/otahil image make --version $(QEMU_APP_$(call UC,$*)) --payload $(BUILD)/qemu/app-$*.bin -o $@ >/dev/null
+
+# The boot chain with its own IP stack (docs/qemu.md, "Own IP stack"):
+# os_qemu.c built for OTAHIL_QEMU_NIC (events and each boot's end as console
+# lines, no mailbox request) and the network of sim/qemu/net (LAN9118 driver,
+# IPv4/TCP, sockets and the MQTT session) for QEMU's -nic user (the
+# variables are set above, before qemu-fw needs them).
+
+$(BUILD)/qemu/obj/nic/os_qemu.o: sim/qemu/os_qemu.c
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -MMD -MP -DOTAHIL_QEMU_NIC -c $< -o $@
+
+$(BUILD)/qemu/nic-boot.elf: $(QEMU_NIC_OBJ) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o sim/qemu/boot.ld sim/qemu/sections.ld
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/boot.ld -Wl,--gc-sections \
+	  -Wl,-Map,$(BUILD)/qemu/nic-boot.map -o $@.tmp $(filter %.o,$^) -lc -lgcc
+	mv $@.tmp $@
+
+$(BUILD)/qemu/nic-app-%.elf: $(QEMU_NIC_OBJ) $(BUILD)/qemu/obj/app-%.o sim/qemu/app.ld sim/qemu/sections.ld
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/app.ld -Wl,--gc-sections \
+	  -Wl,-Map,$(BUILD)/qemu/nic-app-$*.map -o $@.tmp $(filter %.o,$^) -lc -lgcc
+	mv $@.tmp $@
+
+$(BUILD)/qemu/nic-app-%.bin: $(BUILD)/qemu/nic-app-%.elf
+	arm-none-eabi-objcopy -O binary $< $@.tmp
+	mv $@.tmp $@
 
 # A variant's boot chain too: NAME-boot.elf and NAME-app-v1.bin, -v2.bin (the
 # programs the harness wraps as images), from the same patched objects.

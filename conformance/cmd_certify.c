@@ -83,7 +83,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: otahil certify [--port P [P ...]] [--profile FILE] [--board B]\n"
-            "                      [--target native|qemu] [--stride N]\n"
+            "                      [--target native|qemu [--net relay|user]] [--stride N]\n"
             "                      [--out DIR] [--jobs N] [--shard I/N] [--seed S] [--only ID,...]\n"
             "                      [--quick] [--reboot-delay-ms N] [--timeout S]\n"
             "                      [--mqtt-port P] [--http-port P]\n"
@@ -105,6 +105,9 @@ static void usage(FILE *f)
             "                 to the relay; each power-cut\n"
             "                 sweep is a run per cut point, every --stride-th op (default: at most\n"
             "                 40 points a sweep)\n"
+            "  --net user     with --target qemu: the firmware brings its own IP stack on the\n"
+            "                 board's LAN9118 (QEMU -nic user) and reaches the cloud at 10.0.2.2;\n"
+            "                 cases that need TLS or CoAP are SKIP (default relay: the mailbox)\n"
             "  --shard I/N    run the I-th of N parts of the suite (for CI machines in parallel)\n"
             "  --list         the cases this --only and --shard would report, and nothing run\n"
             "  --only IDS     only these cases (comma-separated IDs, or group prefixes: OTA-DL)\n"
@@ -373,6 +376,10 @@ static void write_repro(const struct cat_case *c, const struct unit *u, const st
         size_t l = strlen(text);
         snprintf(text + l, sizeof(text) - l, "transport = %s\n", u->tr->plan);
     }
+    if (co->run.nic) {
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof(text) - l, "net = user\n");
+    }
     snprintf(p, sizeof(p), "%s/repro.ini", dir);
     write_file_atomic(p, text, strlen(text), err, sizeof(err));
     snprintf(text, sizeof(text), "#!/bin/sh\n# Replays %s as it ran in the certification.\n"
@@ -415,7 +422,7 @@ int cmd_certify(int argc, char **argv)
     struct certify_opts co;
     memset(&co, 0, sizeof(co));
     struct run_opts defaults = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, CERT_REBOOT_DELAY_MS, 60, 1, NULL,
-                                 NULL, 0, 0, 0, NULL, NULL };
+                                 NULL, 0, 0, 0, NULL, NULL, 0 };
     co.run = defaults;
     co.jobs = 2;
     co.target = "native";
@@ -467,6 +474,13 @@ int cmd_certify(int argc, char **argv)
                 return OTAHIL_EXIT_HARNESS;
             }
             co.target = v;
+            i++;
+        } else if (!strcmp(a, "--net")) {
+            if (!v || (strcmp(v, "user") && strcmp(v, "relay"))) {
+                fprintf(stderr, "otahil certify: --net '%s': expected relay or user\n", v ? v : "");
+                return OTAHIL_EXIT_HARNESS;
+            }
+            co.run.nic = !strcmp(v, "user");
             i++;
         } else if (!strcmp(a, "--stride")) {
             char *end;
@@ -546,6 +560,10 @@ int cmd_certify(int argc, char **argv)
         fprintf(stderr, "otahil certify: --target qemu: the QEMU target runs the reference port and "
                 "the known-bad variants (fixtures/ports/NAME.patch), not %s\n",
                 nsrc ? "a vendor's sources" : "a device binary");
+        return OTAHIL_EXIT_HARNESS;
+    }
+    if (co.run.nic && !qemu) {
+        fprintf(stderr, "otahil certify: --net user needs --target qemu\n");
         return OTAHIL_EXIT_HARNESS;
     }
     static struct board board;
@@ -666,7 +684,10 @@ int cmd_certify(int argc, char **argv)
                     if (p->http[h].stall_ms)
                         u[i].cost += p->http[h].stall_ms / 1000.0;
                 /* what the QEMU firmware has no code for (docs/qemu.md) */
-                if (qemu && p->tls_heap)
+                if (co.run.nic && run_nic_refusal(p))
+                    snprintf(noqemu, sizeof(noqemu), "not with --net user: %s (plan %s)",
+                             run_nic_refusal(p), c->what);
+                else if (qemu && p->tls_heap)
                     snprintf(noqemu, sizeof(noqemu), "not on the QEMU target: TLS runs in its relay, "
                              "as on an AT-command module, so the firmware has no TLS heap to budget "
                              "(plan %s: tls_heap = %u)", c->what, p->tls_heap);
@@ -676,6 +697,10 @@ int cmd_certify(int argc, char **argv)
         }
         if (qemu && c->kind == CAT_SWEEP)
             u[i].cost = 60;
+        if (co.run.nic && (u[i].needs & (CAP_MQTT_HTTPS | CAP_COAP_HTTP | CAP_COAP_COAP)))
+            snprintf(noqemu, sizeof(noqemu), "not with --net user: the firmware's own IP stack "
+                     "has MQTT and HTTP only (the case needs %s)",
+                     u[i].needs & CAP_MQTT_HTTPS ? "TLS" : "CoAP");
         if (missing) {
             u[i].skip = 1;
             res[i].verdict = V_SKIP;
@@ -711,10 +736,11 @@ int cmd_certify(int argc, char **argv)
         }
 
     char caps_s[256];
-    printf("otahil certify: port %s\n  profile %s (%s, %s bootloader; claims %s)\n  board %s, target %s, "
+    printf("otahil certify: port %s\n  profile %s (%s, %s bootloader; claims %s)\n  board %s, target %s%s, "
            "seed %llu; %d cases, %d runs, %d at a time%s%s\n",
            co.port_desc, prof.name, prof.generation, board.bootloader,
            profile_caps_str(caps, caps_s, sizeof(caps_s)), board.name, co.target,
+           co.run.nic ? " (net user)" : "",
            (unsigned long long)co.run.seed, ncase, nrun, co.jobs, co.quick ? ", quick" : "",
            co.shard_n > 1 ? ", a shard" : "");
     fflush(stdout);
@@ -831,16 +857,16 @@ int cmd_certify(int argc, char **argv)
     int subset = co.only || co.shard_n > 1;
     struct report rep = { OTAHIL_VERSION, co.port_desc, &prof, &board, co.target, co.run.seed,
                           co.shard_n > 1 ? shard : NULL, co.only != NULL, stamp, now_s() - t0, rc,
-                          ncase };
+                          ncase, qemu ? co.run.nic ? "user" : "relay" : NULL };
     size_t cap = 8192 + (size_t)ncase * 2400, sl;
     char *summary = malloc(cap);
     int wrc = -1;
     err[0] = '\0';
     if (summary) {
         struct report_counts cnt = report_count(&rep);
-        sl = (size_t)snprintf(summary, cap, "otahil certify: port %s, profile %s, board %s, target %s, "
+        sl = (size_t)snprintf(summary, cap, "otahil certify: port %s, profile %s, board %s, target %s%s, "
                               "seed %llu\n", co.port_desc, prof.name, board.name, co.target,
-                              (unsigned long long)co.run.seed);
+                              co.run.nic ? " (net user)" : "", (unsigned long long)co.run.seed);
         for (int k = 0; k < ncase; k++)
             sl += (size_t)snprintf(summary + sl, cap - sl, "%-5s %-13s %5.1f s  %s%s%s%s%s%s\n",
                                    verdict_name(rc[k].verdict), rc[k].id, rc[k].seconds,
@@ -921,6 +947,7 @@ struct repro {
     uint64_t seed;
     long reboot_delay_ms;
     int timeout_s;
+    int nic;                      /* net = user: the firmware's own IP stack */
 };
 
 static int repro_key(struct inifile *I, const char *section, const char *key, const char *v)
@@ -944,6 +971,12 @@ static int repro_key(struct inifile *I, const char *section, const char *key, co
     if (!strcmp(key, "timeout_s")) {
         r->timeout_s = (int)strtol(v, &end, 10);
         return *end || !*v ? inifile_fail(I, "key 'timeout_s': '%s' is not a number", v) : 0;
+    }
+    if (!strcmp(key, "net")) {
+        if (strcmp(v, "user") && strcmp(v, "relay"))
+            return inifile_fail(I, "key 'net': '%s': expected relay or user", v);
+        r->nic = !strcmp(v, "user");
+        return 0;
     }
     if (!strcmp(key, "target")) {
         if (run_target_qemu(v) < 0)
@@ -1025,7 +1058,7 @@ int cmd_repro(int argc, char **argv)
         if (!qcut[0]) {
             struct qsweep_opts qo = { { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 1,
                                         NULL, r.port[0] && strcmp(r.port, "reference") ? r.port : NULL,
-                                        0, 0, 0, "qemu", NULL }, out, r.what, 0, 0 };
+                                        0, 0, 0, "qemu", NULL, r.nic }, out, r.what, 0, 0 };
             struct qsweep_summary ss;
             printf("no failing cut point recorded in %s: running the whole sweep on QEMU\n", sp);
             int rc = qsweep_run(&qo, &ss, stdout, err, sizeof(err));
@@ -1075,7 +1108,7 @@ int cmd_repro(int argc, char **argv)
     }
     struct run_opts ro = { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 0, NULL,
                            r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0,
-                           qemu ? "qemu" : NULL, qcut[0] ? qcut : NULL };
+                           qemu ? "qemu" : NULL, qcut[0] ? qcut : NULL, r.nic };
     struct fault_plan *plan = NULL;
     if (qcut[0]) {
         plan = calloc(1, sizeof(*plan));

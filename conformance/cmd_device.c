@@ -20,7 +20,7 @@ int cmd_device(int argc, char **argv)
 {
     struct supervisor_opts o = { NULL, OTAHIL_DEFAULT_BOARD, NULL, NULL, OTAHIL_DEFAULT_PK,
                                  OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, NULL, 3000, 1, 0,
-                                 NULL, 0, 0, 0, NULL, 0, NULL, NULL };
+                                 NULL, 0, 0, 0, NULL, 0, NULL, NULL, 0 };
     const char *workdir = ".otahil/cloud";
     char broker[64], events[4200], err[1024], capath[4200], coap[64];
     int want_coap = 0;

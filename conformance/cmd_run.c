@@ -18,7 +18,7 @@ static void run_usage(FILE *f)
     fprintf(f,
             "usage: otahil run CASE [--board B] [--seed N] [--out DIR] [--throttle BPS]\n"
             "                       [--reboot-delay-ms N] [--timeout S] [--port P] [--target native|qemu]\n"
-            "                       [--cut-at SEQ[:MODE]]\n"
+            "                       [--cut-at SEQ[:MODE]] [--net relay|user]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "                       [--coap-fault KEY=VALUE]... [--proxy-fault mqtt|http|coap:SPEC]...\n"
             "                       [--transport http|https|mqtts|mqtts+https|coap+http|coap+https|coap+coap\n"
@@ -39,6 +39,8 @@ static void run_usage(FILE *f)
             "qemu-mps2-an385, docs/qemu.md) instead of an otahil-dut process (with --port P, the\n"
             "variant's firmware build/qemu/P.elf); --cut-at cuts its power at flash op SEQ (MODE\n"
             "before, after, torn, erase) and boots it again. TLS goes through the relay.\n"
+            "--net user (with --target qemu): the firmware brings its own IP stack on the board's\n"
+            "LAN9118 (QEMU -nic user) and reaches the cloud at 10.0.2.2; MQTT and HTTP only.\n"
             "--transport, --tls, --dtls, --tls-fragment and --tls-heap set the plan's keys of the\n"
             "same names: firmware over HTTPS, MQTT over TLS, the CoAP signal channel (coap+...: CoAP\n"
             "messages, firmware over HTTP, HTTPS or CoAP blocks; coaps+...: over DTLS, with the\n"
@@ -96,6 +98,14 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
             i++;
         }
         else if (!strcmp(a, "--cut-at") && v) { o->cut = v; i++; }
+        else if (!strcmp(a, "--net") && v) {
+            if (strcmp(v, "user") && strcmp(v, "relay")) {
+                fprintf(stderr, "otahil %s: --net '%s': expected relay or user\n", cmd, v);
+                return -1;
+            }
+            o->nic = !strcmp(v, "user");
+            i++;
+        }
         else if (!strcmp(a, "--target") && v) {
             o->target = v;
             if (run_target_qemu(v) < 0) {
@@ -181,7 +191,8 @@ int cmd_run(int argc, char **argv)
         }
         scenario_file = scenario;
     }
-    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0, 0, 0, NULL, NULL };
+    struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0, 0, 0, NULL, NULL,
+                          0 };
     char outbuf[4096];
     struct run_faults rf = { NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, 1), 0, 0 };
     struct fault_plan *plan = calloc(1, sizeof(*plan));

@@ -61,6 +61,8 @@
 #define MAX_SOCKS 8
 #define MAX_COAP 4
 #define IO_TIMEOUT_S 5 /* OTA_SSL_TIMEOUT */
+#define QEMU_NIC_HOST "10.0.2.2" /* the host from inside QEMU's user network */
+#define QEMU_LINE_MAX 4096 /* a console line; longer ones are split */
 
 struct relay {
     struct qmbox *m;
@@ -777,17 +779,49 @@ static int accept_from(int lfd, pid_t qemu, int timeout_ms)
     return -1;
 }
 
+/* A console line. A firmware with its own IP stack (--net user) has no
+ * mailbox to report through: it prints its events as
+ * "@ev<TAB>SRC<TAB>EVENT<TAB>FIELDS" and the end of a boot as
+ * "@end<TAB>CODE<TAB>REASON" (docs/qemu.md, "Own IP stack"); any other line
+ * is the console's. FIELDS is the event's JSON members, as the mailbox's
+ * EVENT request carries them: JSON escapes every control character, so no
+ * tab or newline can be inside. */
+static void console_line(char *line)
+{
+    char e[QEMU_LINE_MAX * 2 + 16];
+    if (!strncmp(line, "@ev\t", 4)) {
+        char *src = line + 4, *ev = strchr(src, '\t'), *fields = ev ? strchr(ev + 1, '\t') : NULL;
+        if (fields) {
+            *ev++ = 0;
+            *fields++ = 0;
+            if (*src && *ev && !strchr(fields, '\t')) {
+                evlog_emit(src, ev, "%s", fields);
+                return;
+            }
+            ev[-1] = '\t';
+            fields[-1] = '\t';
+        }
+    } else if (!strncmp(line, "@end\t", 5)) {
+        char *end;
+        long code = strtol(line + 5, &end, 10);
+        if (end != line + 5 && *end == '\t') {
+            evlog_emit("device", "qemu.boot_end", "\"code\":%ld,\"reason\":\"%s\"", code,
+                       otahil_json_escape(e, sizeof(e), end + 1));
+            return;
+        }
+    }
+    evlog_emit("device", "uart.line", "\"line\":\"%s\"", otahil_json_escape(e, sizeof(e), line));
+}
+
 static void console_lines(char *acc, size_t *alen, const char *buf, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = buf[i];
         if (c == '\r')
             continue;
-        if (c == '\n' || *alen == 511) {
-            char e[1100];
+        if (c == '\n' || *alen == QEMU_LINE_MAX - 1) {
             acc[*alen] = 0;
-            evlog_emit("device", "uart.line", "\"line\":\"%s\"",
-                       otahil_json_escape(e, sizeof(e), acc));
+            console_line(acc);
             *alen = 0;
             if (c == '\n')
                 continue;
@@ -897,6 +931,14 @@ int qemu_boot(const struct qemu_boot_opts *o)
         c->fault.at_seq = o->cut_seq;
         c->fault.seed = o->cut_seq;
     }
+    if (o->nic) {
+        /* the host's loopback, as the guest sees it through QEMU's user network */
+        c->nic = 1;
+        snprintf(c->mqtt_host, sizeof(c->mqtt_host), "%s",
+                 !strcmp(o->broker_host, "127.0.0.1") || !strcmp(o->broker_host, "localhost")
+                     ? QEMU_NIC_HOST : o->broker_host);
+        c->mqtt_port = o->broker_port;
+    }
     m->version = QMBOX_VERSION;
     __atomic_store_n(&m->magic, QMBOX_MAGIC, __ATOMIC_RELEASE);
 
@@ -916,7 +958,10 @@ int qemu_boot(const struct qemu_boot_opts *o)
     const char *argv[] = { "qemu-system-arm", "-M", "mps2-an385,memory-backend=fl",
                            "-object", mem, "-kernel", elf, "-display", "none", "-monitor", "none",
                            "-no-reboot", "-semihosting-config", "enable=on,target=native",
-                           "-serial", serial0, "-serial", serial1, "-qmp", qmparg, "-S", NULL };
+                           "-serial", serial0, "-serial", serial1, "-qmp", qmparg, "-S",
+                           /* the board's LAN9118 on QEMU's user network (slirp): the guest
+                            * is 10.0.2.15, the host's loopback 10.0.2.2 */
+                           o->nic ? "-nic" : NULL, "user,model=lan9118", NULL };
     int rc = DUT_EXIT_HARNESS, c0 = -1, c1 = -1;
     struct qmp q;
     memset(&q, 0, sizeof(q));
@@ -978,7 +1023,7 @@ int qemu_boot(const struct qemu_boot_opts *o)
         goto out;
     }
 
-    char acc[512], buf[1024];
+    char acc[QEMU_LINE_MAX], buf[1024];
     size_t alen = 0;
     uint32_t last_ticks = 0;
     uint64_t last_change = now_ms();
@@ -1034,8 +1079,13 @@ int qemu_boot(const struct qemu_boot_opts *o)
             rc = DUT_EXIT_OFF;
             break;
         }
+        /* A firmware that never writes the mailbox's ticks (a whole firmware
+         * tested as a black box, --net user) has no watchdog here: the run's
+         * timeout ends it. */
         uint32_t t = __atomic_load_n(&m->ticks, __ATOMIC_ACQUIRE);
-        if (t != last_ticks) {
+        if (o->nic && t == 0)
+            last_change = now_ms();
+        else if (t != last_ticks) {
             last_ticks = t;
             last_change = now_ms();
         } else if (now_ms() - last_change > o->watchdog_ms) {

@@ -34,6 +34,10 @@ struct qemu_boot_opts {
     const char *coap_url;       /* the CoAP signal channel (coap:// or coaps://, the relay's
                                  * CoAP client; coaps with ca_path: certificates); NULL: MQTT */
     int         coap_dl;        /* with coap_url: the download over CoAP Block2 */
+    int         nic;            /* QEMU's -nic user on the board's LAN9118: the firmware has its
+                                 * own IP stack and reaches the broker at 10.0.2.2 (the host's
+                                 * loopback from inside the guest); its events come as console
+                                 * lines ("@ev", docs/qemu.md "Own IP stack"). 0: the relay */
 };
 
 /* Runs one boot. Returns the boot's exit code (sim/device/dut.h):

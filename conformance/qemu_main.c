@@ -25,7 +25,7 @@ static void usage(FILE *f)
             "                   [--secret S] [--events FILE] [--reboot-delay-ms N] [--no-resume]\n"
             "                   [--firmware ELF] [--watchdog-ms N] [--cut-at SEQ[:MODE]]\n"
             "                   [--ca FILE] [--mqtts] [--tls-fragment N] [--flash-delay-us N]\n"
-            "                   [--coap coap://HOST:PORT [--coap-dl]]\n"
+            "                   [--coap coap://HOST:PORT [--coap-dl]] [--net relay|user]\n"
             "One boot of the device as firmware in qemu-system-arm (mps2-an385); normally\n"
             "started by `otahil run --target qemu`. Exit status: sim/device/dut.h.\n");
 }
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 {
     struct qemu_boot_opts o = { OTAHIL_DEFAULT_BOARD, NULL, NULL, NULL, 0, OTAHIL_DEFAULT_PK,
                                 OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, 3000, 1, 10000, 0, 0,
-                                NULL, NULL, 0, 0, 0, 0, NULL, 0 };
+                                NULL, NULL, 0, 0, 0, 0, NULL, 0, 0 };
     const char *broker = NULL, *events = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -136,6 +136,15 @@ int main(int argc, char **argv)
             }
         }
         else if (!strcmp(a, "--coap-dl")) o.coap_dl = 1;
+        else if (!strcmp(a, "--net")) {
+            const char *v = need(argc, argv, &i);
+            if (strcmp(v, "user") && strcmp(v, "relay")) {
+                fprintf(stderr, "otahil-qemu: --net '%s': expected relay (the mailbox relay holds "
+                        "the network) or user (the firmware's own IP stack on the LAN9118)\n", v);
+                return DUT_EXIT_HARNESS;
+            }
+            o.nic = !strcmp(v, "user");
+        }
         else if (!strcmp(a, "--flash-delay-us"))
             o.flash_delay_us = num(a, need(argc, argv, &i), 1000000);
         else if (!strcmp(a, "--tls-heap")) {
@@ -154,6 +163,12 @@ int main(int argc, char **argv)
     }
     if (o.mqtts && !o.ca_path) {
         fprintf(stderr, "otahil-qemu: --mqtts needs --ca FILE (the CA the broker must chain to)\n");
+        return DUT_EXIT_HARNESS;
+    }
+    if (o.nic && (o.mqtts || o.coap_url || o.tls_fragment)) {
+        fprintf(stderr, "otahil-qemu: --net user: the firmware's own IP stack has no TLS and no "
+                "CoAP (%s); MQTT and HTTP only (docs/qemu.md)\n",
+                o.mqtts ? "--mqtts" : o.coap_url ? "--coap" : "--tls-fragment");
         return DUT_EXIT_HARNESS;
     }
     if (o.coap_dl && !o.coap_url) {

@@ -374,6 +374,8 @@ int report_write_json(const struct report *r, const char *dir, char *err, size_t
     cJSON_AddItemToObject(o, "profile", json_profile(r->profile));
     cJSON_AddItemToObject(o, "board", json_board(r->board));
     json_str(o, "target", r->target);
+    if (r->net)
+        json_str(o, "net", r->net);
     /* Exact digits: a 64-bit seed does not fit a double. */
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)r->seed);
     cJSON_AddRawToObject(o, "seed", seed);
@@ -568,6 +570,8 @@ int report_write_junit(const struct report *r, const char *dir, char *err, size_
             xml_prop(m.f, "profile.path", r->profile->path);
         xml_prop(m.f, "seed", seed);
         xml_prop(m.f, "target", r->target);
+        if (r->net)
+            xml_prop(m.f, "net", r->net);
         xml_prop(m.f, "port", r->port);
         xml_prop(m.f, "version", r->version);
         if (r->shard)
@@ -1506,6 +1510,9 @@ static void html_header(FILE *f, const struct report *r, const char *status,
         fact(f, "Board", "none");
     }
     fact(f, "Target", r->target);
+    if (r->net)
+        fact(f, "Network", !strcmp(r->net, "user") ? "the firmware's own IP stack (QEMU -nic user)"
+                                                   : "offloaded to the harness's relay (mailbox)");
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)r->seed);
     fact(f, "Seed", seed);
     fact(f, "Shard", r->shard ? r->shard : r->subset ? "a selection of cases" : "the whole suite");

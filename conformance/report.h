@@ -51,6 +51,8 @@ struct report {
     double      seconds;        /* wall time of the whole run */
     struct report_case *cases;
     int         ncases;
+    const char *net;            /* target qemu: "relay" (the mailbox relay holds the network) or
+                                 * "user" (the firmware's own IP stack, QEMU -nic user); NULL */
 };
 
 /* Counts per verdict. */

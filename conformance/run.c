@@ -538,6 +538,17 @@ static int make_program_image(const char *path, const char *prog, const struct i
     return rc;
 }
 
+const char *run_nic_refusal(const struct fault_plan *p)
+{
+    if (!p)
+        return NULL;
+    if (p->https || p->mqtts || p->tls_fragment || p->tls_heap)
+        return "the firmware's own IP stack has no TLS (the plan needs it)";
+    if (p->coap)
+        return "the firmware's own IP stack has no CoAP client (the plan needs it)";
+    return NULL;
+}
+
 int run_target_qemu(const char *target)
 {
     if (!target || !strcmp(target, "native"))
@@ -576,8 +587,25 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
             return set(res, V_ERROR, "%s", err);
         if (otahil_sibling_exe("otahil-qemu", dut, sizeof(dut)) != 0)
             return set(res, V_ERROR, "cannot find otahil-qemu beside this executable (run make)");
+        if (o->nic) {
+            /* The firmware with its own IP stack: the same bootloader and
+             * agent, its network its own (docs/qemu.md, "Own IP stack"). */
+            const char *why = run_nic_refusal(o->plan);
+            if (why)
+                return set(res, V_ERROR, "--net user: %s", why);
+            if (o->port && strcmp(o->port, "reference"))
+                return set(res, V_ERROR, "--net user: only the reference port is built with its own "
+                           "IP stack (not --port %s)", o->port);
+            char rel[64];
+            snprintf(rel, sizeof(rel), "../qemu/nic-boot.elf");
+            if (otahil_sibling_exe(rel, elf, sizeof(elf)) != 0 && access(elf, R_OK) != 0)
+                return set(res, V_ERROR, "no QEMU program %s (make qemu-fw)", elf);
+            snprintf(app, sizeof(app), "%.*sapp", (int)(strlen(elf) - strlen("boot.elf")), elf);
+        }
     } else if (o->cut && o->cut[0]) {
         return set(res, V_ERROR, "--cut-at needs --target qemu (native power cuts: otahil sweep)");
+    } else if (o->nic) {
+        return set(res, V_ERROR, "--net user needs --target qemu");
     }
 
     snprintf(res->events, sizeof(res->events), "%s/events.jsonl", o->out);
@@ -638,6 +666,8 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         evlog_close();
         return set(res, V_ERROR, "cloud: %s", err);
     }
+    if (o->nic) /* the device reaches this machine's loopback there */
+        cloud_set_url_host(cl, "10.0.2.2");
     if (o->plan && plan_apply_cloud(o->plan, cl, err, sizeof(err)) != 0) {
         cloud_stop(cl);
         evlog_close();
@@ -674,7 +704,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                                   o->plan ? o->plan->tls_heap : 0,
                                   o->plan && o->plan->coap ? coap : NULL,
                                   o->plan && o->plan->coap_dl, o->cut && o->cut[0] ? o->cut : NULL,
-                                  elf[0] ? elf : NULL };
+                                  elf[0] ? elf : NULL, o->nic };
     struct supervisor sv;
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {

@@ -33,7 +33,15 @@ struct run_opts {
                                   * of the flash file's life, MODE before (default), after,
                                   * torn or erase (flashsim.h); the boot it ends counts as a
                                   * reboot. NULL: none */
+    int         nic;             /* --target qemu --net user: the firmware brings its own IP
+                                  * stack on the board's LAN9118 (QEMU -nic user) and reaches
+                                  * the cloud at 10.0.2.2; MQTT and HTTP only (docs/qemu.md) */
 };
+
+/* Why a plan cannot run with the firmware's own IP stack (run_opts.nic), or
+ * NULL when it can: that firmware has no TLS and no CoAP. */
+struct fault_plan;
+const char *run_nic_refusal(const struct fault_plan *p);
 
 #define RUN_CHECKS_MAX 16
 

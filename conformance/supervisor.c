@@ -74,6 +74,7 @@ int supervisor_boot(struct supervisor *s, char *err, size_t n)
     if (s->o.coap && s->o.coap_dl) argv[k++] = "--coap-dl";
     if (s->o.cut) { argv[k++] = "--cut-at"; argv[k++] = s->o.cut; }
     if (s->o.firmware) { argv[k++] = "--firmware"; argv[k++] = s->o.firmware; }
+    if (s->o.nic) { argv[k++] = "--net"; argv[k++] = "user"; }
     argv[k] = NULL;
 
     pid_t pid = fork();

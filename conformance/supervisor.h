@@ -26,6 +26,7 @@ struct supervisor_opts {
     int         coap_dl;     /* with coap: Block2 download (otahil-dut --coap-dl) */
     const char *cut;         /* "SEQ[:MODE]": power cut at flash op SEQ (otahil-qemu --cut-at); NULL: none */
     const char *firmware;    /* the ELF otahil-qemu boots (--firmware); NULL: its default */
+    int         nic;         /* otahil-qemu --net user: the firmware's own IP stack */
 };
 
 struct supervisor {

@@ -144,6 +144,7 @@ struct cloud {
     struct mosquitto *mq;
     int             http_port;
     int             url_port;      /* port in firmware URLs (a proxy in front of http_port); 0 = http_port */
+    char            url_host[64];  /* host in firmware URLs; "" = 127.0.0.1 */
     int             https;         /* firmware URLs are https:// on https_port */
     int             https_port;    /* the firmware server's HTTPS listener; 0 = none */
     struct broker_tls btls;        /* the broker's TLS listener (btls.port 0: none) */
@@ -616,8 +617,8 @@ static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *
     }
     id = c->nfw + 1;
     fi->id = id;
-    snprintf(fi->url, sizeof fi->url, "%s://127.0.0.1:%d/fw/%d/%s", c->https ? "https" : "http",
-             c->url_port ? c->url_port : c->https ? c->https_port : c->http_port, id, fi->name);
+    snprintf(fi->url, sizeof fi->url, "%s://%s:%d/fw/%d/%s", c->https ? "https" : "http",
+             c->url_host[0] ? c->url_host : "127.0.0.1", c->url_port ? c->url_port : c->https ? c->https_port : c->http_port, id, fi->name);
     if ((size_t)snprintf(fi->path, sizeof fi->path, "%s/%d-%s", c->fwdir, id, fi->name) >= sizeof fi->path)
         e = ENAMETOOLONG;
     else if (rename(w->tmp, fi->path) != 0)
@@ -2200,6 +2201,13 @@ void cloud_set_url_port(struct cloud *c, int port)
 {
     pthread_mutex_lock(&c->mu);
     c->url_port = port;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cloud_set_url_host(struct cloud *c, const char *host)
+{
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->url_host, sizeof c->url_host, "%s", host ? host : "");
     pthread_mutex_unlock(&c->mu);
 }
 

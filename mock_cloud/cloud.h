@@ -100,6 +100,10 @@ const char *cloud_ca_path(const struct cloud *c);
 /* Firmware added from now on is served at URLs with this port on 127.0.0.1
  * (a transport proxy in front of the firmware server); 0: the server's own. */
 void cloud_set_url_port(struct cloud *c, int port);
+/* Firmware added from now on is served at URLs naming this host (an address
+ * that reaches this machine's loopback from where the device is: 10.0.2.2
+ * from inside QEMU's user network); NULL or "": 127.0.0.1. */
+void cloud_set_url_host(struct cloud *c, const char *host);
 int cloud_broker_pid(const struct cloud *c);
 /* The CoAP endpoint (mock_cloud/coapserver.h): its UDP port, and its DTLS
  * (coaps: pre-shared key = device secret, and the test certificate after

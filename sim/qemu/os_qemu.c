@@ -20,6 +20,9 @@
 #include "sim/fw/fw.h"
 #include "sim/qemu/qemu_fw.h"
 #include "sim/qemu/qmbox.h"
+#ifdef OTAHIL_QEMU_NIC
+#include "sim/qemu/net/os_nic.h"
+#endif
 
 #define MBOX ((struct qmbox *)(QMBOX_REGION_ADDR + QMBOX_OFF))
 #define MAX_SUBS 4
@@ -69,9 +72,44 @@ static void put_strs(const char *const *s, int n)
     MBOX->req_len = len;
 }
 
+#ifdef OTAHIL_QEMU_NIC
+/* A firmware with its own IP stack reports on its console, as a whole
+ * firmware tested as a black box can: "@ev\tSRC\tEVENT\tFIELDS" and
+ * "@end\tCODE\tREASON" lines (docs/qemu.md, "Own IP stack"). */
+static void console_parts(const char *const *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *p = s[i] ? s[i] : "";
+        size_t l = strlen(p);
+        /* FIELDS is JSON members, escaped: no tab or newline; a reason is
+         * the firmware's own text, kept on one line */
+        for (size_t k = 0; k < l; k++)
+            if (p[k] == '\t' || p[k] == '\n' || p[k] == '\r') {
+                qemu_uart0_write(p, k);
+                qemu_uart0_write(" ", 1);
+                p += k + 1;
+                l -= k + 1;
+                k = (size_t)-1;
+            }
+        qemu_uart0_write(p, l);
+        qemu_uart0_write(i + 1 < n ? "\t" : "\n", 1);
+    }
+}
+#endif
+
 static void end_boot(int code, const char *reason) __attribute__((noreturn));
 static void end_boot(int code, const char *reason)
 {
+#ifdef OTAHIL_QEMU_NIC
+    if (!g_ending) {
+        g_ending = 1;
+        char c[16];
+        snprintf(c, sizeof(c), "%d", code);
+        const char *s[3] = { "@end", c, reason };
+        console_parts(s, 3);
+    }
+    qemu_exit(code);
+#endif
     if (!g_ending) {
         g_ending = 1;
         const char *s[1] = { reason };
@@ -99,6 +137,11 @@ void qemu_crash(const char *why)
 static void q_event(void *ctx, const char *src, const char *ev, const char *fields)
 {
     (void)ctx;
+#ifdef OTAHIL_QEMU_NIC
+    const char *l[4] = { "@ev", src, ev, fields };
+    console_parts(l, 4);
+    return;
+#endif
     const char *s[3] = { src, ev, fields };
     put_strs(s, 3);
     (void)call(QMBOX_OP_EVENT);
@@ -597,6 +640,11 @@ int main(void)
         ops.coap_url = q->coap_url; /* the CoAP signal channel, through the relay */
         ops.dl_coap = q->dl_coap;
     }
+#ifdef OTAHIL_QEMU_NIC
+    /* the network is the firmware's own: sockets and MQTT over its IP stack */
+    if (qemu_nic_setup(&ops, q) != 0)
+        end_boot(DUT_EXIT_HARNESS, "no network: the LAN9118 or the configuration");
+#endif
     int end = qemu_stage_run(&cfg, &ops);
     switch (end) {
     case OTAHIL_FW_BRICKED: end_boot(DUT_EXIT_BRICKED, "bricked");

@@ -24,7 +24,7 @@
 #define QMBOX_REGION_SIZE 0x1000000u  /* 16 MiB: the file's size */
 #define QMBOX_OFF         0xF00000u   /* mailbox offset in the region: 15 MiB */
 #define QMBOX_MAGIC       0x58424D51u /* "QMBX" */
-#define QMBOX_VERSION     3u
+#define QMBOX_VERSION     4u
 #define QMBOX_BUF         8192u       /* request and response payload bytes */
 #define QMBOX_RING        (256u * 1024u) /* inbound ring bytes */
 #define QMBOX_STR         80          /* identity and board strings */
@@ -107,6 +107,12 @@ struct qmbox_cfg {
     char     ca[QMBOX_CA_MAX]; /* the CA compiled into the device (PEM) */
     char     coap_url[QMBOX_STR]; /* the CoAP signal channel (coap:// or coaps://); "": MQTT */
     int32_t  dl_coap;          /* with coap_url: the firmware comes over CoAP Block2 */
+    /* Firmware with its own IP stack on the LAN9118 (QEMU -nic user, docs/qemu.md "Own IP
+     * stack"): where it finds the broker from inside the guest (10.0.2.2 is the host's
+     * loopback). nic 0: the mailbox relay holds the network. */
+    int32_t  nic;
+    char     mqtt_host[32];    /* dotted quad */
+    int32_t  mqtt_port;
 };
 
 struct qmbox {
@@ -131,7 +137,7 @@ struct qmbox {
 /* The guest (ARM EABI) and the host (x86-64) must agree on every offset:
  * fixed-width fields only, and these checks on both compilers. */
 _Static_assert(sizeof(struct qmbox_coap_rsp) == 48, "qmbox_coap_rsp layout changed");
-_Static_assert(sizeof(struct qmbox_cfg) == 0x15A8, "qmbox_cfg layout changed: update both sides");
-_Static_assert(__builtin_offsetof(struct qmbox, ring) == 0x55E4, "qmbox layout changed");
+_Static_assert(sizeof(struct qmbox_cfg) == 0x15D0, "qmbox_cfg layout changed: update both sides");
+_Static_assert(__builtin_offsetof(struct qmbox, ring) == 0x560C, "qmbox layout changed");
 
 #endif
