@@ -600,6 +600,15 @@ static void sign_password(const char *pk, const char *dn, const char *ds, char o
         snprintf(out + 2 * i, 3, "%02x", mac[i]);
 }
 
+void os_posix_mqtt_credentials(const char *pk, const char *dn, const char *ds,
+                               char client_id[256], char user[128], char pass[41])
+{
+    snprintf(client_id, 256,
+             "%s.%s|securemode=3,timestamp=2524608000000,signmethod=hmacsha1,gw=0,ext=0|", pk, dn);
+    snprintf(user, 128, "%s&%s", dn, pk);
+    sign_password(pk, dn, ds, pass);
+}
+
 int ota_hal_mqtt_init_instance(char *productKey, char *deviceName, char *deviceSecret,
                                int maxMsgSize)
 {
@@ -607,11 +616,7 @@ int ota_hal_mqtt_init_instance(char *productKey, char *deviceName, char *deviceS
     if (g_mosq)
         return 1;
     char client_id[256], user[128], pass[41];
-    snprintf(client_id, sizeof(client_id),
-             "%s.%s|securemode=3,timestamp=2524608000000,signmethod=hmacsha1,gw=0,ext=0|",
-             productKey, deviceName);
-    snprintf(user, sizeof(user), "%s&%s", deviceName, productKey);
-    sign_password(productKey, deviceName, deviceSecret, pass);
+    os_posix_mqtt_credentials(productKey, deviceName, deviceSecret, client_id, user, pass);
     mosquitto_lib_init();
     /* G1: clean_session = 0, keepalive 60 s (spec §1.2). */
     g_mosq = mosquitto_new(client_id, false, NULL);

@@ -28,6 +28,12 @@ void os_posix_configure(const struct os_posix_cfg *cfg);
  * run before anything uses OpenSSL. 0, or -1 when OpenSSL has allocated
  * already. */
 int os_posix_tls_heap(size_t budget);
+/* The MQTT credentials ota_hal_mqtt_init_instance connects with (spec
+ * §2.1, plain TCP): client_id "PK.DN|securemode=3,timestamp=2524608000000,
+ * signmethod=hmacsha1,gw=0,ext=0|", user "DN&PK", pass the lowercase hex
+ * HMAC-SHA1 (OpenSSL) keyed by ds. Longer identities are truncated. */
+void os_posix_mqtt_credentials(const char *pk, const char *dn, const char *ds,
+                               char client_id[256], char user[128], char pass[41]);
 /* 1 while the MQTT session is up. */
 int os_posix_mqtt_connected(void);
 
