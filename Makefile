@@ -67,7 +67,7 @@ FW_SO    := $(FW_PORTS:%=$(BUILD)/fw/%.so)
 # The same variants as device processes for `otahil run --port NAME`.
 DUT_BAD  := $(BAD_PORTS:%=$(BUILD)/dut/%)
 
-.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt vendor-port qemu-fw
+.PHONY: all deps-check test unit e2e certify bench freestanding-check clean fmt vendor-port vendor-port-qemu qemu-fw
 all: deps-check $(BIN) $(SSL_SHIM) $(AUTH_SO) $(FW_SO) $(DUT_BAD) $(BUILD)/boards qemu-fw
 
 deps-check:
@@ -175,14 +175,20 @@ QEMU_APP_IMG    := $(QEMU_APPS:%=$(BUILD)/qemu/app-%.img)
 # which `otahil run --target qemu --port NAME` reports as ERROR.
 QEMU_FW_BAD      := $(BAD_PORTS:%=$(BUILD)/qemu/%.elf)
 QEMU_FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/qemu/obj/%.o),$(QEMU_FW_OBJ))
+# The firmware's fixed part, for a vendor's port built at certify time
+# (vendor-port-qemu below): every QEMU object of the boot chain but the port
+# and the stages, so that only the vendor's sources are compiled then.
+QEMU_FW_LIB     := $(BUILD)/qemu/libotahil-fw.a
+QEMU_FW_LIB_OBJ := $(filter-out $(BUILD)/qemu/obj/$(PORT_SRC:.c=.o),$(QEMU_COMMON_OBJ))
 # The boot chain with its own IP stack (below).
 QEMU_NIC_SRC := $(wildcard sim/qemu/net/*.c)
 QEMU_NIC_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/os_qemu.o,$(QEMU_COMMON_OBJ)) \
                 $(BUILD)/qemu/obj/nic/os_qemu.o $(QEMU_NIC_SRC:%.c=$(BUILD)/qemu/obj/%.o)
 QEMU_NIC     := $(BUILD)/qemu/nic-boot.elf $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.bin)
 .SECONDARY: $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.elf)
-ifneq ($(shell command -v $(ARM_CC) 2>/dev/null),)
-qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG) $(QEMU_NIC)
+HAVE_ARM_CC := $(shell command -v $(ARM_CC) 2>/dev/null)
+ifneq ($(HAVE_ARM_CC),)
+qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG) $(QEMU_FW_LIB) $(QEMU_NIC)
 else
 qemu-fw:
 	@echo "qemu-fw: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
@@ -205,6 +211,11 @@ $(QEMU_BOOT): $(QEMU_COMMON_OBJ) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o sim/qem
 	@mkdir -p $(dir $@)
 	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/boot.ld -Wl,--gc-sections \
 	  -Wl,-Map,$(BUILD)/qemu/otahil-boot.map -o $@.tmp $(filter %.o,$^) -lc -lgcc
+	mv $@.tmp $@
+
+$(QEMU_FW_LIB): $(QEMU_FW_LIB_OBJ)
+	@rm -f $@.tmp
+	arm-none-eabi-ar rcs $@.tmp $^
 	mv $@.tmp $@
 
 $(BUILD)/qemu/obj/app-%.o: sim/qemu/stage/app.c
@@ -308,6 +319,43 @@ vendor-port: $(BUILD)/libotahil.a $(FW_OBJ) $(BUILD)/obj/sim/device/dut_main.o
 	$(CC) -shared $(LDFLAGS) -Wl,-z,norelro -Wl,-z,now -o $(VENDOR_OUT)/port.so.tmp $(FW_NOMAIN_OBJ) \
 	  $(VENDOR_OUT)/obj/fw_main.pic.o $$pics; \
 	mv $(VENDOR_OUT)/otahil-dut.tmp $(VENDOR_OUT)/otahil-dut; mv $(VENDOR_OUT)/port.so.tmp $(VENDOR_OUT)/port.so
+
+# `otahil certify --target qemu --port FILE.c ...`: the vendor's sources,
+# unchanged, compiled for the Cortex-M3 with the firmware's flags (no -Werror,
+# as vendor-port) and linked with the firmware's fixed part (QEMU_FW_LIB) and
+# the stages qemu-fw compiled, into VENDOR_OUT: port-boot.elf, the bootloader
+# program (sim/boot calls no port function, so it holds none of the vendor's
+# code), and port-app-v1.bin, port-app-v2.bin, the application programs the
+# harness wraps as images. fw_main.o registers reference_ota_module: another
+# module name is bound to it at link time (--defsym), so nothing of otahil's
+# is compiled again.
+VENDOR_ARM_FLAGS := -mcpu=cortex-m3 -mthumb -Os -std=gnu11 -ffreestanding -fno-delete-null-pointer-checks \
+                    -ffunction-sections -fdata-sections -g -Iinclude -I.
+ARM_LINK := $(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -Wl,--gc-sections
+VENDOR_BIND = $(if $(filter reference_ota_module,$(VENDOR_MODULE)),,-Wl,--defsym=reference_ota_module=$(VENDOR_MODULE))
+ifeq ($(HAVE_ARM_CC),)
+vendor-port-qemu:
+	@echo "vendor-port-qemu: error: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
+	  "scripts/install-deps.sh)" >&2; exit 2
+else
+vendor-port-qemu: $(QEMU_FW_LIB) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_APPS:%=$(BUILD)/qemu/obj/app-%.o)
+	@test -n "$(VENDOR_SRCS)" -a -n "$(VENDOR_MODULE)" -a -n "$(VENDOR_OUT)" || \
+	  { echo "vendor-port-qemu: set VENDOR_SRCS, VENDOR_MODULE and VENDOR_OUT" >&2; exit 2; }
+	@mkdir -p $(VENDOR_OUT)/arm
+	@set -e; objs=; for f in $(VENDOR_SRCS); do b=$$(basename $${f%.c}); \
+	  $(ARM_CC) $(VENDOR_ARM_FLAGS) -I$$(dirname $$f) -c $$f -o $(VENDOR_OUT)/arm/$$b.o; \
+	  objs="$$objs $(VENDOR_OUT)/arm/$$b.o"; done; \
+	$(ARM_LINK) -T sim/qemu/boot.ld -o $(VENDOR_OUT)/port-boot.elf.tmp \
+	  $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_FW_LIB) -lc -lgcc; \
+	for v in $(QEMU_APPS); do \
+	  $(ARM_LINK) -T sim/qemu/app.ld $(VENDOR_BIND) -Wl,-Map,$(VENDOR_OUT)/port-app-$$v.map \
+	    -o $(VENDOR_OUT)/port-app-$$v.elf.tmp $(BUILD)/qemu/obj/app-$$v.o $$objs $(QEMU_FW_LIB) -lc -lgcc; \
+	  arm-none-eabi-objcopy -O binary $(VENDOR_OUT)/port-app-$$v.elf.tmp $(VENDOR_OUT)/port-app-$$v.bin.tmp; \
+	done; \
+	for v in $(QEMU_APPS); do mv $(VENDOR_OUT)/port-app-$$v.elf.tmp $(VENDOR_OUT)/port-app-$$v.elf; \
+	  mv $(VENDOR_OUT)/port-app-$$v.bin.tmp $(VENDOR_OUT)/port-app-$$v.bin; done; \
+	mv $(VENDOR_OUT)/port-boot.elf.tmp $(VENDOR_OUT)/port-boot.elf
+endif
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')

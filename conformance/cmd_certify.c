@@ -63,7 +63,8 @@ struct certify_opts {
     const char *profile_path;
     const char *target;
     const char *port_desc;     /* as printed: "reference", a name, the sources */
-    const char *fw_port;       /* firmware object for sweeps: a name or a .so path; NULL: none */
+    const char *fw_port;       /* firmware object for sweeps: a name or a .so path (on QEMU,
+                                * whose sweeps are runs, the run's port); NULL: none */
     int   jobs;
     int   quick;
     int   shard_i, shard_n;
@@ -92,19 +93,21 @@ static void usage(FILE *f)
             "DIR (default out/certify/BOARD): report.html, junit.xml, results.json, summary.txt,\n"
             "runs/<ID>/ (each run's files) and repro/<ID>/ for every FAIL and ERROR.\n"
             "  --port P ...   the port: FILE.c sources (built against include/ with the system\n"
-            "                 compiler; board-support stubs may be added as more files), a known-bad\n"
-            "                 variant NAME (fixtures/ports/NAME.patch), or a device binary path;\n"
+            "                 compiler, or with arm-none-eabi-gcc for --target qemu; board-support\n"
+            "                 stubs may be added as more files), a known-bad variant NAME\n"
+            "                 (fixtures/ports/NAME.patch), or a device binary path (on QEMU: a\n"
+            "                 bootloader program NAME-boot.elf beside NAME-app-v1.bin, -v2.bin);\n"
             "                 default: the reference port\n"
             "  --profile F    what the port claims (docs/conformance.md, \"Port profiles\"); cases\n"
             "                 outside the claim are SKIP with the reason; default: the reference\n"
             "                 port's boards/ports/reference/profile.ini\n"
             "  --board B      default: the profile's board (" QEMU_DEFAULT_BOARD " with --target qemu)\n"
             "  --target qemu  each boot is the port's firmware in qemu-system-arm (docs/qemu.md):\n"
-            "                 the reference port or a known-bad variant; cases the firmware cannot\n"
-            "                 run (a TLS heap budget) are SKIP with the reason; TLS is offloaded\n"
-            "                 to the relay; each power-cut\n"
-            "                 sweep is a run per cut point, every --stride-th op (default: at most\n"
-            "                 40 points a sweep)\n"
+            "                 the reference port, a known-bad variant or the port's sources (its\n"
+            "                 bootloader and application programs built into DIR/port); cases the\n"
+            "                 firmware cannot run (a TLS heap budget) are SKIP with the reason; TLS\n"
+            "                 is offloaded to the relay; each power-cut sweep is a run per cut\n"
+            "                 point, every --stride-th op (default: at most 40 points a sweep)\n"
             "  --net user     with --target qemu: the firmware brings its own IP stack on the\n"
             "                 board's LAN9118 (QEMU -nic user) and reaches the cloud at 10.0.2.2;\n"
             "                 cases that need TLS or CoAP are SKIP (default relay: the mailbox)\n"
@@ -556,11 +559,14 @@ int cmd_certify(int argc, char **argv)
         co.run.board = QEMU_DEFAULT_BOARD;
     else if (!co.explicit_board && prof.board[0])
         co.run.board = prof.board;
-    if (qemu && (nsrc || (port_name && strchr(port_name, '/')))) {
-        fprintf(stderr, "otahil certify: --target qemu: the QEMU target runs the reference port and "
-                "the known-bad variants (fixtures/ports/NAME.patch), not %s\n",
-                nsrc ? "a vendor's sources" : "a device binary");
-        return OTAHIL_EXIT_HARNESS;
+    if (qemu && port_name && strchr(port_name, '/')) {
+        size_t pl = strlen(port_name), sl = strlen("-boot.elf");
+        if (pl <= sl || strcmp(port_name + pl - sl, "-boot.elf") != 0) {
+            fprintf(stderr, "otahil certify: --target qemu: --port %s: a device binary has no QEMU "
+                    "build (give the port's sources FILE.c ..., a known-bad variant's name, or a "
+                    "bootloader program NAME-boot.elf beside NAME-app-v1.bin, -v2.bin)\n", port_name);
+            return OTAHIL_EXIT_HARNESS;
+        }
     }
     if (co.run.nic && !qemu) {
         fprintf(stderr, "otahil certify: --net user needs --target qemu\n");
@@ -593,14 +599,18 @@ int cmd_certify(int argc, char **argv)
     co.port_desc = "reference";
     if (nsrc) {
         char bdir[4400];
+        const char *module = co.profile_path && prof.module[0] ? prof.module : NULL;
         snprintf(bdir, sizeof(bdir), "%s/port", base);
-        if (portbuild(srcs, nsrc, co.profile_path && prof.module[0] ? prof.module : NULL, bdir, dut, sizeof(dut), fwso,
-                      sizeof(fwso), err, sizeof(err)) != 0) {
+        if ((qemu ? portbuild_qemu(srcs, nsrc, module, bdir, dut, sizeof(dut), err, sizeof(err))
+                  : portbuild(srcs, nsrc, module, bdir, dut, sizeof(dut), fwso, sizeof(fwso), err,
+                              sizeof(err))) != 0) {
             fprintf(stderr, "otahil certify: %s\n", err);
             return OTAHIL_EXIT_HARNESS;
         }
+        /* on QEMU the bootloader program names the chain, for the runs and the
+         * sweeps' runs alike (run_opts.port) */
         co.run.port = dut;
-        co.fw_port = fwso;
+        co.fw_port = qemu ? dut : fwso;
         size_t l = 0;
         for (int k = 0; k < nsrc; k++)
             l += (size_t)snprintf(desc + l, l < sizeof(desc) ? sizeof(desc) - l : 0, "%s%s",
@@ -609,7 +619,8 @@ int cmd_certify(int argc, char **argv)
     } else if (port_name) {
         co.run.port = port_name;
         co.port_desc = port_name;
-        co.fw_port = strchr(port_name, '/') ? NULL : port_name; /* a device binary has no object */
+        /* a device binary has no object; a QEMU chain's path is run per cut point */
+        co.fw_port = strchr(port_name, '/') && !qemu ? NULL : port_name;
     }
     /* the harness's own failures found before anything runs: every case that needs the
      * cloud is ERROR with the reason, and the reports are written all the same */

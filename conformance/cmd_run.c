@@ -10,6 +10,7 @@
 #include "conformance/commands.h"
 #include "conformance/common.h"
 #include "conformance/plan.h"
+#include "conformance/portbuild.h"
 #include "conformance/run.h"
 #include "sim/util/defaults.h"
 
@@ -17,8 +18,8 @@ static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: otahil run CASE [--board B] [--seed N] [--out DIR] [--throttle BPS]\n"
-            "                       [--reboot-delay-ms N] [--timeout S] [--port P] [--target native|qemu]\n"
-            "                       [--cut-at SEQ[:MODE]] [--net relay|user]\n"
+            "                       [--reboot-delay-ms N] [--timeout S] [--port P [P ...]]\n"
+            "                       [--target native|qemu] [--cut-at SEQ[:MODE]] [--net relay|user]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "                       [--coap-fault KEY=VALUE]... [--proxy-fault mqtt|http|coap:SPEC]...\n"
             "                       [--transport http|https|mqtts|mqtts+https|coap+http|coap+https|coap+coap\n"
@@ -33,12 +34,15 @@ static void run_usage(FILE *f)
             "is used unless --seed is given and its retries go to the case's job. The verdict is\n"
             "the case's own; the line also names the plan and what it expects, and the\n"
             "conformance checks follow, one per line (docs/faults.md).\n"
-            "--port P runs a known-bad variant (fixtures/ports/P.patch, built as build/dut/P)\n"
-            "or a device binary at a path instead of the reference port.\n"
+            "--port P runs a known-bad variant (fixtures/ports/P.patch, built as build/dut/P),\n"
+            "a device binary at a path, or a vendor's sources (--port FILE.c [FILE.c ...], built\n"
+            "into OUT/port as `otahil certify` builds them) instead of the reference port.\n"
             "--target qemu runs each boot as Cortex-M3 firmware in qemu-system-arm (board\n"
             "qemu-mps2-an385, docs/qemu.md) instead of an otahil-dut process (with --port P, the\n"
-            "variant's firmware build/qemu/P.elf); --cut-at cuts its power at flash op SEQ (MODE\n"
-            "before, after, torn, erase) and boots it again. TLS goes through the relay.\n"
+            "variant's firmware build/qemu/P.elf, the sources built with arm-none-eabi-gcc, or a\n"
+            "bootloader program DIR/NAME-boot.elf beside DIR/NAME-app-v1.bin and -v2.bin);\n"
+            "--cut-at cuts its power at flash op SEQ (MODE before, after, torn, erase) and boots\n"
+            "it again. TLS goes through the relay.\n"
             "--net user (with --target qemu): the firmware brings its own IP stack on the board's\n"
             "LAN9118 (QEMU -nic user) and reaches the cloud at 10.0.2.2; MQTT and HTTP only.\n"
             "--transport, --tls, --dtls, --tls-fragment and --tls-heap set the plan's keys of the\n"
@@ -52,6 +56,12 @@ static void run_usage(FILE *f)
             "or /usr/sbin, or $OTAHIL_MOSQUITTO.\n");
 }
 
+/* --port FILE.c ...: a vendor's sources, built into OUT/port before the run. */
+struct run_srcs {
+    const char *src[64];
+    int         n;
+};
+
 /* Fault options of `otahil run`: --plan FILE, --http-fault, --mqtt-fault. */
 struct run_faults {
     const char  *plan;       /* --plan FILE, or NULL */
@@ -62,7 +72,7 @@ struct run_faults {
 };
 
 static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *outbuf,
-                        size_t outlen, const char *cmd, struct run_faults *rf)
+                        size_t outlen, const char *cmd, struct run_faults *rf, struct run_srcs *ps)
 {
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -86,7 +96,31 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
         else if (!strcmp(a, "--throttle") && v && parse_u32(v, &u) == 0) { o->throttle_bps = u; i++; }
         else if (!strcmp(a, "--reboot-delay-ms") && v) { o->reboot_delay_ms = atol(v); i++; }
         else if (!strcmp(a, "--timeout") && v) { o->timeout_s = atoi(v); i++; }
-        else if (!strcmp(a, "--port") && v) { o->port = v; i++; }
+        else if (!strcmp(a, "--port") && v) {
+            /* one value, or source files up to the next option */
+            for (; i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0; i++) {
+                const char *f = argv[i + 1];
+                size_t l = strlen(f);
+                if (l > 2 && !strcmp(f + l - 2, ".c")) {
+                    if (ps->n >= 64) {
+                        fprintf(stderr, "otahil %s: --port: at most 64 source files\n", cmd);
+                        return -1;
+                    }
+                    ps->src[ps->n++] = f;
+                } else if (!o->port && !ps->n) {
+                    o->port = f;
+                } else {
+                    fprintf(stderr, "otahil %s: --port %s: give source files (FILE.c ...), or one "
+                            "variant name or device binary\n", cmd, f);
+                    return -1;
+                }
+            }
+            if (o->port && ps->n) {
+                fprintf(stderr, "otahil %s: --port: give source files or one variant name, not both\n",
+                        cmd);
+                return -1;
+            }
+        }
         else if ((!strcmp(a, "--mqtt-port") || !strcmp(a, "--http-port")) && v) {
             char *end;
             long p = strtol(v, &end, 10);
@@ -201,7 +235,8 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "otahil run: out of memory\n");
         goto out;
     }
-    if (parse_common(argc, argv, 2, &o, outbuf, sizeof(outbuf), "run", &rf) != 0)
+    static struct run_srcs ps;
+    if (parse_common(argc, argv, 2, &o, outbuf, sizeof(outbuf), "run", &rf, &ps) != 0)
         goto out;
     if (scenario_file) {
         if (rf.plan) {
@@ -222,6 +257,19 @@ int cmd_run(int argc, char **argv)
         snprintf(outbuf, sizeof(outbuf), "out/run/%s-%.*s", name,
                  (int)(strstr(base, ".ini") ? strstr(base, ".ini") - base : (long)strlen(base)), base);
         o.out = outbuf;
+    }
+    static char built[4400], so[4400];
+    if (ps.n) { /* the vendor's sources, for the target the run boots (portbuild.h) */
+        char bdir[4400], err[2048];
+        snprintf(bdir, sizeof(bdir), "%s/port", o.out);
+        if ((run_target_qemu(o.target) == 1
+                 ? portbuild_qemu(ps.src, ps.n, NULL, bdir, built, sizeof(built), err, sizeof(err))
+                 : portbuild(ps.src, ps.n, NULL, bdir, built, sizeof(built), so, sizeof(so), err,
+                             sizeof(err))) != 0) {
+            fprintf(stderr, "otahil run: %s\n", err);
+            goto out;
+        }
+        o.port = built;
     }
     struct run_result r;
     enum verdict v = run_case(scenario_file ? "update" : name, &o, &r);

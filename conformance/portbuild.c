@@ -1,4 +1,6 @@
-/* portbuild.c - building a vendor's port for certification (portbuild.h). */
+/* portbuild.c - building a vendor's port for certification (portbuild.h):
+ * the Makefile's vendor-port (the system compiler) or vendor-port-qemu
+ * (arm-none-eabi-gcc) over the vendor's unchanged sources. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -101,10 +103,28 @@ static int build_dir(char *out, size_t n)
     return 0;
 }
 
-int portbuild(const char *const *srcs, int n, const char *module, const char *outdir, char *dut,
-              size_t dutn, char *so, size_t son, char *err, size_t errn)
+/* The first of the compiler's lines that says where the build failed
+ * ("FILE:LINE:COL: error: ...", the linker's "FILE:(...): undefined
+ * reference ..."), kept for the one-line error. */
+static void note_first_error(const char *line, char *first, size_t n)
 {
-    char mod[128], mk[PATH_MAX], src[PATH_MAX], bdir[PATH_MAX], out[PATH_MAX];
+    if (first[0] || !(strstr(line, "error:") || strstr(line, "undefined reference to `") ||
+                      strstr(line, "referenced in expression")))
+        return;
+    const char *ld = strstr(line, "/ld:"); /* the linker's own path, before the file */
+    if (ld && ld - line < (long)strcspn(line, " "))
+        line = ld + strlen("/ld:") + (ld[strlen("/ld:")] == ' ');
+    snprintf(first, n, "%.*s", (int)strcspn(line, "\n"), line);
+}
+
+/* Runs the Makefile's target (vendor-port or vendor-port-qemu) over srcs
+ * with the module name; outdir is made absolute into out (PATH_MAX bytes). The compiler's
+ * messages are copied to stderr; undefined symbols get hints. */
+static int build_port(const char *const *srcs, int n, const char *module, const char *outdir,
+                      const char *target, const char *what, char out[PATH_MAX], char *err,
+                      size_t errn)
+{
+    char mod[128], mk[PATH_MAX], src[PATH_MAX], bdir[PATH_MAX];
     char *abs[64];
     if (n < 1 || n > 64) {
         snprintf(err, errn, "--port: between 1 and 64 source files");
@@ -162,20 +182,26 @@ int portbuild(const char *const *srcs, int n, const char *module, const char *ou
         }
         l += (size_t)snprintf(cmd + l, cap - l, "%s%s", i ? " " : "", abs[i]);
     }
-    snprintf(cmd + l, cap - l, "' vendor-port 2>&1");
-    fprintf(stderr, "otahil certify: building the port (module %s) into %s\n", mod, out);
+    snprintf(cmd + l, cap - l, "' %s 2>&1", target);
+    fprintf(stderr, "otahil: building the port (module %s)%s into %s\n", mod, what, out);
     p = popen(cmd, "r");
     if (!p) {
         snprintf(err, errn, "cannot run make: %s", strerror(errno));
         goto out;
     }
-    char line[4096], undef[16][128];
+    char line[4096], undef[16][128], first[1024] = "";
     int nu = 0;
     while (fgets(line, sizeof(line), p)) {
         fputs(line, stderr);
+        note_first_error(line, first, sizeof(first));
+        /* ld's "undefined reference to `X'", or for a module bound by
+         * --defsym (the QEMU link), "undefined symbol `X' referenced in expression" */
         const char *u = strstr(line, "undefined reference to `");
-        if (u && nu < 16) {
+        if (u)
             u += strlen("undefined reference to `");
+        else if ((u = strstr(line, "undefined symbol `")) != NULL && strstr(line, "in expression"))
+            u += strlen("undefined symbol `");
+        if (u && nu < 16) {
             size_t k = strcspn(u, "'");
             snprintf(undef[nu], sizeof(undef[0]), "%.*s", (int)k, u);
             int dup = 0;
@@ -195,15 +221,41 @@ int portbuild(const char *const *srcs, int n, const char *module, const char *ou
                 fprintf(stderr, "hint: %s is not provided by otahil's porting API (include/): a "
                         "board-support call of the vendor's; define it in a small file and pass it "
                         "too (--port ota_port.c bsp_stubs.c)\n", undef[j]);
-        snprintf(err, errn, "the port does not build (the compiler's messages are above)");
+        if (strstr(first, "referenced in expression")) /* the module bound by --defsym */
+            snprintf(err, errn, "the port does not build%s: module %s: the port's sources define "
+                     "no such variable", what, mod);
+        else if (first[0])
+            snprintf(err, errn, "the port does not build%s: %s", what, first);
+        else
+            snprintf(err, errn, "the port does not build%s (the compiler's messages are above)", what);
         goto out;
     }
-    snprintf(dut, dutn, "%s/otahil-dut", out);
-    snprintf(so, son, "%s/port.so", out);
     rc = 0;
 out:
     free(cmd);
     for (int i = 0; i < n; i++)
         free(abs[i]);
     return rc;
+}
+
+int portbuild(const char *const *srcs, int n, const char *module, const char *outdir, char *dut,
+              size_t dutn, char *so, size_t son, char *err, size_t errn)
+{
+    char out[PATH_MAX];
+    if (build_port(srcs, n, module, outdir, "vendor-port", "", out, err, errn) != 0)
+        return -1;
+    snprintf(dut, dutn, "%s/otahil-dut", out);
+    snprintf(so, son, "%s/port.so", out);
+    return 0;
+}
+
+int portbuild_qemu(const char *const *srcs, int n, const char *module, const char *outdir,
+                   char *boot, size_t bootn, char *err, size_t errn)
+{
+    char out[PATH_MAX];
+    if (build_port(srcs, n, module, outdir, "vendor-port-qemu", " for the QEMU target", out, err,
+                   errn) != 0)
+        return -1;
+    snprintf(boot, bootn, "%s/port-boot.elf", out);
+    return 0;
 }

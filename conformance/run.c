@@ -457,15 +457,38 @@ static int resolve_port(const char *port, char *dut, size_t n, char *err, size_t
  * (PREFIX-v1.bin, PREFIX-v2.bin), built by make from the same sources, a
  * variant's from the same patched sources as build/dut/NAME. A variant whose
  * patched sources do not build for the Cortex-M3 has NAME.elf.why instead,
- * with the reason; a device binary has no firmware at all. */
+ * with the reason. A path names a chain built elsewhere by its bootloader
+ * program, DIR/NAME-boot.elf beside DIR/NAME-app-v1.bin and -v2.bin (a
+ * vendor's sources built by portbuild_qemu); any other path is a device
+ * binary, which has no firmware at all. */
 static int qemu_port_chain(const char *port, char *elf, size_t n, char *app, size_t appn,
                            char *err, size_t errlen)
 {
     char rel[300], why[4300];
     if (port && strchr(port, '/')) {
-        snprintf(err, errlen, "--port %s: a device binary cannot run on the QEMU target (give a "
-                 "known-bad variant's name)", port);
-        return -1;
+        size_t pl = strlen(port), sl = strlen("-boot.elf");
+        if (pl <= sl || strcmp(port + pl - sl, "-boot.elf") != 0) {
+            snprintf(err, errlen, "--port %s: a device binary cannot run on the QEMU target (give "
+                     "the port's sources FILE.c, a known-bad variant's name, or a bootloader "
+                     "program NAME-boot.elf)", port);
+            return -1;
+        }
+        snprintf(elf, n, "%s", port);
+        snprintf(app, appn, "%.*sapp", (int)(pl - strlen("boot.elf")), port);
+        for (int v = 1; v <= 2; v++) {
+            char prog[4300];
+            snprintf(prog, sizeof(prog), "%s-v%d.bin", app, v);
+            if (access(prog, R_OK) != 0) {
+                snprintf(err, errlen, "--port %s: no application program %s beside it: %s", port,
+                         prog, strerror(errno));
+                return -1;
+            }
+        }
+        if (access(elf, R_OK) != 0) {
+            snprintf(err, errlen, "--port %s: %s", port, strerror(errno));
+            return -1;
+        }
+        return 0;
     }
     const char *name = port && strcmp(port, "reference") ? port : NULL;
     snprintf(rel, sizeof(rel), "../qemu/%s.elf", name ? name : "otahil-boot");
@@ -573,17 +596,19 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     if (mkdir_p(o->out) != 0)
         return set(res, V_ERROR, "%s: %s", o->out, strerror(errno));
     char dut[4200] = "";
-    if (resolve_port(o->port, dut, sizeof(dut), err, sizeof(err)) != 0)
-        return set(res, V_ERROR, "%s", err);
     if (run_target_qemu(o->target) < 0)
         return set(res, V_ERROR, "target '%s': expected native or qemu", o->target);
+    /* a path on QEMU is a boot chain's, not a device binary (qemu_port_chain) */
+    int qpath = run_target_qemu(o->target) == 1 && o->port && strchr(o->port, '/');
+    if (!qpath && resolve_port(o->port, dut, sizeof(dut), err, sizeof(err)) != 0)
+        return set(res, V_ERROR, "%s", err);
     char elf[4200] = "", app[4200] = "";
     if (run_target_qemu(o->target) == 1) {
         /* The same boots, verdicts and checks; each boot is otahil-qemu
          * starting the port's bootloader program, the images' payloads its
          * application programs. */
-        if (qemu_port_chain(dut[0] ? o->port : NULL, elf, sizeof(elf), app, sizeof(app), err,
-                            sizeof(err)) != 0)
+        if (qemu_port_chain(dut[0] || qpath ? o->port : NULL, elf, sizeof(elf), app, sizeof(app),
+                            err, sizeof(err)) != 0)
             return set(res, V_ERROR, "%s", err);
         if (otahil_sibling_exe("otahil-qemu", dut, sizeof(dut)) != 0)
             return set(res, V_ERROR, "cannot find otahil-qemu beside this executable (run make)");

@@ -20,7 +20,10 @@ struct run_opts {
                                     * [plan] retries go to the case's job */
     const char *port;            /* device under test: NULL or "reference" (otahil-dut), a
                                   * known-bad variant NAME (build/dut/NAME, from
-                                  * fixtures/ports/NAME.patch) or a path to a device binary */
+                                  * fixtures/ports/NAME.patch) or a path to a device binary;
+                                  * on QEMU a path is a boot chain's bootloader program
+                                  * DIR/NAME-boot.elf, with DIR/NAME-app-v1.bin and -v2.bin
+                                  * beside it (portbuild_qemu) */
     int         until_fault;     /* stop the run (power off, no verdict: V_SKIP with the
                                   * reason) as soon as the first fault fires, leaving the
                                   * flash and the event log as they were then */

@@ -78,5 +78,5 @@ grep -q 'board qemu-mps2-an385, target qemu' "$T/skip.out" || die "--target qemu
 grep -q "target 'riscv': expected native or qemu" "$T/err" || die "no --target error: $(cat "$T/err")"
 "$OTAHIL" certify --target qemu --port "$bin/otahil-dut" --only OTA-DL-001 --out "$T/bad" 2>"$T/err" &&
   die "a device binary accepted on QEMU"
-grep -q 'not a device binary' "$T/err" || die "no device-binary error: $(cat "$T/err")"
+grep -q 'a device binary has no QEMU build' "$T/err" || die "no device-binary error: $(cat "$T/err")"
 echo "certify_qemu: ok"
