@@ -181,7 +181,7 @@ QEMU_FW_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/qemu/obj/%.o),$(QEMU_F
 QEMU_FW_LIB     := $(BUILD)/qemu/libotahil-fw.a
 QEMU_FW_LIB_OBJ := $(filter-out $(BUILD)/qemu/obj/$(PORT_SRC:.c=.o),$(QEMU_COMMON_OBJ))
 # The boot chain with its own IP stack (below).
-QEMU_NIC_SRC := $(wildcard sim/qemu/net/*.c)
+QEMU_NIC_SRC := $(filter-out sim/qemu/net/nettest.c,$(wildcard sim/qemu/net/*.c))
 QEMU_NIC_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/os_qemu.o,$(QEMU_COMMON_OBJ)) \
                 $(BUILD)/qemu/obj/nic/os_qemu.o $(QEMU_NIC_SRC:%.c=$(BUILD)/qemu/obj/%.o)
 QEMU_NIC     := $(BUILD)/qemu/nic-boot.elf $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.bin)

@@ -960,8 +960,9 @@ int qemu_boot(const struct qemu_boot_opts *o)
                            "-no-reboot", "-semihosting-config", "enable=on,target=native",
                            "-serial", serial0, "-serial", serial1, "-qmp", qmparg, "-S",
                            /* the board's LAN9118 on QEMU's user network (slirp): the guest
-                            * is 10.0.2.15, the host's loopback 10.0.2.2 */
-                           o->nic ? "-nic" : NULL, "user,model=lan9118", NULL };
+                            * is 10.0.2.15, the host's loopback 10.0.2.2; without --net user
+                            * no network at all (QEMU would add one by default) */
+                           "-nic", o->nic ? "user,model=lan9118" : "none", NULL };
     int rc = DUT_EXIT_HARNESS, c0 = -1, c1 = -1;
     struct qmp q;
     memset(&q, 0, sizeof(q));
@@ -994,8 +995,10 @@ int qemu_boot(const struct qemu_boot_opts *o)
     }
     /* ops: the flash model's op counter as the boot starts, so a power cut
      * can be aimed at an op of this boot (a bootloader's copy: the first ops) */
-    evlog_emit("device", "qemu.start", "\"pid\":%d,\"firmware\":\"%s\",\"ops\":%llu", (int)qpid,
-               elf, (unsigned long long)((const struct flashsim_meta *)(region + b.geom.size))->op_seq);
+    evlog_emit("device", "qemu.start", "\"pid\":%d,\"firmware\":\"%s\",\"ops\":%llu,\"net\":\"%s\"",
+               (int)qpid, elf,
+               (unsigned long long)((const struct flashsim_meta *)(region + b.geom.size))->op_seq,
+               o->nic ? "user" : "relay");
     c0 = accept_from(l0, qpid, 10000);
     c1 = c0 >= 0 ? accept_from(l1, qpid, 10000) : -1;
     if (c0 < 0 || c1 < 0) {

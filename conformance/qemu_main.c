@@ -194,10 +194,10 @@ int main(int argc, char **argv)
         evlog_emit("device", "device.tls", "\"ca\":%s,\"mqtts\":%s,\"fragment\":%u,\"heap_budget\":0,"
                    "\"offload\":true", o.ca_pem ? "true" : "false", o.mqtts ? "true" : "false",
                    o.tls_fragment);
-    evlog_emit("device", "device.transport", "\"signal\":\"%s\",\"download\":\"%s\",\"offload\":true",
+    evlog_emit("device", "device.transport", "\"signal\":\"%s\",\"download\":\"%s\",\"offload\":%s",
                o.coap_url ? (strncmp(o.coap_url, "coaps", 5) ? "coap" : "coaps")
                           : o.mqtts ? "mqtts" : "mqtt",
-               o.coap_dl ? "coap" : "url");
+               o.coap_dl ? "coap" : "url", o.nic ? "false" : "true");
     if (o.flash_delay_us)
         evlog_emit("device", "device.flash_slow", "\"delay_us\":%u", o.flash_delay_us);
     qemu_boot_signals();
