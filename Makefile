@@ -143,12 +143,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libotahil.a | $(SSL_SHIM) $(AUTH_SO)
 ARM_CC    := arm-none-eabi-gcc
 ARM_FLAGS := -mcpu=cortex-m3 -mthumb -Os -std=gnu11 -ffreestanding -fno-delete-null-pointer-checks \
              $(WARN) -Iinclude -I.
+# The QEMU firmware's own network (sim/qemu/net: LAN9118 driver, IP stack,
+# their test program) is checked too.
+QEMU_NET_SRC := $(wildcard sim/qemu/net/*.c)
 freestanding-check:
 	@mkdir -p $(BUILD)/arm
-	@for f in $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC); do \
+	@for f in $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC) $(QEMU_NET_SRC); do \
 	  $(ARM_CC) $(ARM_FLAGS) -c $$f -o $(BUILD)/arm/$$(echo $$f | tr / _).o || exit 1; \
 	done
-	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC)) freestanding files build for cortex-m3"
+	@echo "freestanding-check: $(words $(FREE_SRC) $(PORT_SRC) $(FREE_HOST_SRC) $(QEMU_NET_SRC)) freestanding files build for cortex-m3"
 
 # QEMU firmware (docs/qemu.md): the same freestanding sources and port as the
 # native firmware object, with sim/fw/fw_main.c's start-up and OS layer, over
@@ -186,9 +189,18 @@ QEMU_NIC_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/os_qemu.o,$(QEMU_COMMON_
                 $(BUILD)/qemu/obj/nic/os_qemu.o $(QEMU_NIC_SRC:%.c=$(BUILD)/qemu/obj/%.o)
 QEMU_NIC     := $(BUILD)/qemu/nic-boot.elf $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.bin)
 .SECONDARY: $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.elf)
+# Firmware with its own IP stack (docs/qemu.md, "Own IP stack on the
+# LAN9118"): sim/qemu/net's LAN9118 driver and IP stack, kept out of
+# sim/qemu/*.c so the mailbox programs do not link them, with the start-up
+# and the UART driver; nettest.elf proves them on QEMU's -nic user
+# (tests/e2e/qemu_net.sh).
+QEMU_NETTEST     := $(BUILD)/qemu/nettest.elf
+QEMU_NETTEST_OBJ := $(patsubst %.c,$(BUILD)/qemu/obj/%.o,sim/qemu/startup.c sim/qemu/uart.c \
+                      sim/qemu/net/lan9118.c sim/qemu/net/ipstack.c sim/qemu/net/nettest.c)
 HAVE_ARM_CC := $(shell command -v $(ARM_CC) 2>/dev/null)
 ifneq ($(HAVE_ARM_CC),)
-qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG) $(QEMU_FW_LIB) $(QEMU_NIC)
+qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG) $(QEMU_FW_LIB) $(QEMU_NIC) \
+         $(QEMU_NETTEST)
 else
 qemu-fw:
 	@echo "qemu-fw: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
@@ -255,6 +267,12 @@ $(BUILD)/qemu/nic-app-%.elf: $(QEMU_NIC_OBJ) $(BUILD)/qemu/obj/app-%.o sim/qemu/
 
 $(BUILD)/qemu/nic-app-%.bin: $(BUILD)/qemu/nic-app-%.elf
 	arm-none-eabi-objcopy -O binary $< $@.tmp
+
+# Firmware with its own IP stack: the rule for nettest.elf (its variables are
+# above qemu-fw, whose prerequisites they are).
+$(QEMU_NETTEST): $(QEMU_NETTEST_OBJ) sim/qemu/qemu.ld sim/qemu/sections.ld
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/qemu.ld -Wl,--gc-sections \
+	  -Wl,-Map,$(BUILD)/qemu/nettest.map -o $@.tmp $(QEMU_NETTEST_OBJ) -lc -lgcc
 	mv $@.tmp $@
 
 # A variant's boot chain too: NAME-boot.elf and NAME-app-v1.bin, -v2.bin (the

@@ -13,6 +13,7 @@
 uint32_t qemu_ms(void);                          /* ms since reset (SysTick) */
 void qemu_wfi(void);                             /* sleeps until the next interrupt */
 void qemu_exit(int code) __attribute__((noreturn)); /* semihosting exit: QEMU's status */
+void qemu_eth_irq(void);                         /* IRQ 13: net/lan9118.c's, else the default */
 
 /* uart.c: UART0 is the console, UART1 the mailbox doorbell. */
 void qemu_uart_init(void);

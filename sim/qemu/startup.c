@@ -61,6 +61,10 @@ static void default_handler(void)
     qemu_crash("unexpected interrupt");
 }
 
+/* The LAN9118's interrupt (IRQ 13): sim/qemu/net/lan9118.c's handler in a
+ * program that links the driver, else the default. */
+void qemu_eth_irq(void) __attribute__((weak, alias("default_handler")));
+
 typedef void (*vector_fn)(void);
 static const vector_fn g_vectors[16 + 32];
 
@@ -79,7 +83,8 @@ void qemu_reset(void)
     qemu_exit(main());
 }
 
-/* Cortex-M3 exceptions, then the mps2-an385 interrupts (UART1 RX is IRQ 2).
+/* Cortex-M3 exceptions, then the mps2-an385 interrupts (UART1 RX is IRQ 2,
+ * the LAN9118 IRQ 13).
  * Word 7 (reserved) marks a program the bootloader may enter (qboot.h). */
 __attribute__((section(".vectors"), used)) static const vector_fn g_vectors[16 + 32] = {
     (vector_fn)(uintptr_t)_stack_top,
@@ -98,7 +103,7 @@ __attribute__((section(".vectors"), used)) static const vector_fn g_vectors[16 +
     default_handler, default_handler, qemu_uart1_rx_irq, default_handler,
     default_handler, default_handler, default_handler, default_handler,
     default_handler, default_handler, default_handler, default_handler,
-    default_handler, default_handler, default_handler, default_handler,
+    default_handler, qemu_eth_irq,    default_handler, default_handler,
     default_handler, default_handler, default_handler, default_handler,
     default_handler, default_handler, default_handler, default_handler,
     default_handler, default_handler, default_handler, default_handler,
