@@ -188,6 +188,9 @@ QEMU_NIC_SRC := $(filter-out sim/qemu/net/nettest.c,$(wildcard sim/qemu/net/*.c)
 QEMU_NIC_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/os_qemu.o,$(QEMU_COMMON_OBJ)) \
                 $(BUILD)/qemu/obj/nic/os_qemu.o $(QEMU_NIC_SRC:%.c=$(BUILD)/qemu/obj/%.o)
 QEMU_NIC     := $(BUILD)/qemu/nic-boot.elf $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.bin)
+QEMU_NIC_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/qemu/obj/%.o),$(QEMU_NIC_OBJ))
+QEMU_FW_NIC_LIB     := $(BUILD)/qemu/libotahil-fw-nic.a
+QEMU_FW_NIC_LIB_OBJ := $(filter-out $(BUILD)/qemu/obj/$(PORT_SRC:.c=.o),$(QEMU_NIC_OBJ))
 .SECONDARY: $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.elf)
 # Firmware with its own IP stack (docs/qemu.md, "Own IP stack on the
 # LAN9118"): sim/qemu/net's LAN9118 driver and IP stack, kept out of
@@ -200,7 +203,7 @@ QEMU_NETTEST_OBJ := $(patsubst %.c,$(BUILD)/qemu/obj/%.o,sim/qemu/startup.c sim/
 HAVE_ARM_CC := $(shell command -v $(ARM_CC) 2>/dev/null)
 ifneq ($(HAVE_ARM_CC),)
 qemu-fw: $(QEMU_FW) $(QEMU_FW_BAD) $(QEMU_BOOT) $(QEMU_APP_IMG) $(QEMU_FW_LIB) $(QEMU_NIC) \
-         $(QEMU_NETTEST)
+         $(QEMU_FW_NIC_LIB) $(QEMU_NETTEST)
 else
 qemu-fw:
 	@echo "qemu-fw: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
@@ -226,6 +229,12 @@ $(QEMU_BOOT): $(QEMU_COMMON_OBJ) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o sim/qem
 	mv $@.tmp $@
 
 $(QEMU_FW_LIB): $(QEMU_FW_LIB_OBJ)
+	@rm -f $@.tmp
+	arm-none-eabi-ar rcs $@.tmp $^
+	mv $@.tmp $@
+
+# The same for the chain with its own IP stack (--net user).
+$(QEMU_FW_NIC_LIB): $(QEMU_FW_NIC_LIB_OBJ)
 	@rm -f $@.tmp
 	arm-none-eabi-ar rcs $@.tmp $^
 	mv $@.tmp $@
@@ -279,7 +288,8 @@ $(QEMU_NETTEST): $(QEMU_NETTEST_OBJ) sim/qemu/qemu.ld sim/qemu/sections.ld
 # programs the harness wraps as images), from the same patched objects.
 QEMU_CHAIN_BASE_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/stage/one.o,$(QEMU_FW_BASE_OBJ))
 $(BUILD)/qemu/%.elf: $(BUILD)/fw/%.so $(QEMU_FW_BASE_OBJ) sim/qemu/qemu.ld sim/qemu/sections.ld \
-    $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_APPS:%=$(BUILD)/qemu/obj/app-%.o) sim/qemu/boot.ld sim/qemu/app.ld
+    $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_APPS:%=$(BUILD)/qemu/obj/app-%.o) sim/qemu/boot.ld sim/qemu/app.ld \
+    $(QEMU_NIC_BASE_OBJ)
 	@rm -f $@.why
 	@for f in $(PATCHABLE); do \
 	  $(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -c $(BUILD)/fixtures/$*/$$f \
@@ -299,6 +309,17 @@ $(BUILD)/qemu/%.elf: $(BUILD)/fw/%.so $(QEMU_FW_BASE_OBJ) sim/qemu/qemu.ld sim/q
 	    $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.arm.o) -lc -lgcc && \
 	  arm-none-eabi-objcopy -O binary $(BUILD)/qemu/$*-app-$$v.elf $(BUILD)/qemu/$*-app-$$v.bin.tmp && \
 	  mv $(BUILD)/qemu/$*-app-$$v.bin.tmp $(BUILD)/qemu/$*-app-$$v.bin || exit 1; \
+	done
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/boot.ld -Wl,--gc-sections \
+	  -o $(BUILD)/qemu/$*-nic-boot.elf.tmp $(QEMU_NIC_BASE_OBJ) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o \
+	  $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.arm.o) -lc -lgcc
+	mv $(BUILD)/qemu/$*-nic-boot.elf.tmp $(BUILD)/qemu/$*-nic-boot.elf
+	for v in $(QEMU_APPS); do \
+	  $(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/app.ld -Wl,--gc-sections \
+	    -o $(BUILD)/qemu/$*-nic-app-$$v.elf $(QEMU_NIC_BASE_OBJ) $(BUILD)/qemu/obj/app-$$v.o \
+	    $(PATCHABLE:%.c=$(BUILD)/fixtures/$*/%.arm.o) -lc -lgcc && \
+	  arm-none-eabi-objcopy -O binary $(BUILD)/qemu/$*-nic-app-$$v.elf $(BUILD)/qemu/$*-nic-app-$$v.bin.tmp && \
+	  mv $(BUILD)/qemu/$*-nic-app-$$v.bin.tmp $(BUILD)/qemu/$*-nic-app-$$v.bin || exit 1; \
 	done
 	mv $@.tmp $@
 
@@ -356,7 +377,7 @@ vendor-port-qemu:
 	@echo "vendor-port-qemu: error: $(ARM_CC) not found (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi," \
 	  "scripts/install-deps.sh)" >&2; exit 2
 else
-vendor-port-qemu: $(QEMU_FW_LIB) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_APPS:%=$(BUILD)/qemu/obj/app-%.o)
+vendor-port-qemu: $(QEMU_FW_LIB) $(QEMU_FW_NIC_LIB) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_APPS:%=$(BUILD)/qemu/obj/app-%.o)
 	@test -n "$(VENDOR_SRCS)" -a -n "$(VENDOR_MODULE)" -a -n "$(VENDOR_OUT)" || \
 	  { echo "vendor-port-qemu: set VENDOR_SRCS, VENDOR_MODULE and VENDOR_OUT" >&2; exit 2; }
 	@mkdir -p $(VENDOR_OUT)/arm
@@ -370,8 +391,16 @@ vendor-port-qemu: $(QEMU_FW_LIB) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_
 	    -o $(VENDOR_OUT)/port-app-$$v.elf.tmp $(BUILD)/qemu/obj/app-$$v.o $$objs $(QEMU_FW_LIB) -lc -lgcc; \
 	  arm-none-eabi-objcopy -O binary $(VENDOR_OUT)/port-app-$$v.elf.tmp $(VENDOR_OUT)/port-app-$$v.bin.tmp; \
 	done; \
-	for v in $(QEMU_APPS); do mv $(VENDOR_OUT)/port-app-$$v.elf.tmp $(VENDOR_OUT)/port-app-$$v.elf; \
-	  mv $(VENDOR_OUT)/port-app-$$v.bin.tmp $(VENDOR_OUT)/port-app-$$v.bin; done; \
+	$(ARM_LINK) -T sim/qemu/boot.ld -o $(VENDOR_OUT)/port-nic-boot.elf.tmp \
+	  $(BUILD)/qemu/obj/sim/qemu/stage/boot.o $(QEMU_FW_NIC_LIB) -lc -lgcc; \
+	for v in $(QEMU_APPS); do \
+	  $(ARM_LINK) -T sim/qemu/app.ld $(VENDOR_BIND) -Wl,-Map,$(VENDOR_OUT)/port-nic-app-$$v.map \
+	    -o $(VENDOR_OUT)/port-nic-app-$$v.elf.tmp $(BUILD)/qemu/obj/app-$$v.o $$objs $(QEMU_FW_NIC_LIB) -lc -lgcc; \
+	  arm-none-eabi-objcopy -O binary $(VENDOR_OUT)/port-nic-app-$$v.elf.tmp $(VENDOR_OUT)/port-nic-app-$$v.bin.tmp; \
+	done; \
+	for v in $(QEMU_APPS); do for p in port port-nic; do mv $(VENDOR_OUT)/$$p-app-$$v.elf.tmp $(VENDOR_OUT)/$$p-app-$$v.elf; \
+	  mv $(VENDOR_OUT)/$$p-app-$$v.bin.tmp $(VENDOR_OUT)/$$p-app-$$v.bin; done; done; \
+	mv $(VENDOR_OUT)/port-nic-boot.elf.tmp $(VENDOR_OUT)/port-nic-boot.elf; \
 	mv $(VENDOR_OUT)/port-boot.elf.tmp $(VENDOR_OUT)/port-boot.elf
 endif
 

@@ -618,14 +618,23 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
             const char *why = run_nic_refusal(o->plan);
             if (why)
                 return set(res, V_ERROR, "--net user: %s", why);
-            if (o->port && strcmp(o->port, "reference"))
-                return set(res, V_ERROR, "--net user: only the reference port is built with its own "
-                           "IP stack (not --port %s)", o->port);
-            char rel[64];
-            snprintf(rel, sizeof(rel), "../qemu/nic-boot.elf");
-            if (otahil_sibling_exe(rel, elf, sizeof(elf)) != 0 && access(elf, R_OK) != 0)
-                return set(res, V_ERROR, "no QEMU program %s (make qemu-fw)", elf);
-            snprintf(app, sizeof(app), "%.*sapp", (int)(strlen(elf) - strlen("boot.elf")), elf);
+            /* the same chain built with the firmware's own network: otahil-boot.elf
+             * -> nic-boot.elf, NAME-boot.elf -> NAME-nic-boot.elf (a variant's, a
+             * vendor's port-boot.elf), their programs PREFIX-nic-app-vN.bin */
+            const char *base = strrchr(elf, '/') ? strrchr(elf, '/') + 1 : elf;
+            size_t dl = (size_t)(base - elf);
+            char nelf[4200];
+            if (!strcmp(base, "otahil-boot.elf"))
+                snprintf(nelf, sizeof(nelf), "%.*snic-boot.elf", (int)dl, elf);
+            else
+                snprintf(nelf, sizeof(nelf), "%.*s-nic-boot.elf",
+                         (int)(strlen(elf) - strlen("-boot.elf")), elf);
+            snprintf(app, sizeof(app), "%.*sapp", (int)(strlen(nelf) - strlen("boot.elf")), nelf);
+            snprintf(path, sizeof(path), "%s-v2.bin", app);
+            if (access(nelf, R_OK) != 0 || access(path, R_OK) != 0)
+                return set(res, V_ERROR, "--net user: no QEMU program %s or %s (make qemu-fw builds "
+                           "them with the boot chain)", nelf, path);
+            snprintf(elf, sizeof(elf), "%s", nelf);
         }
     } else if (o->cut && o->cut[0]) {
         return set(res, V_ERROR, "--cut-at needs --target qemu (native power cuts: otahil sweep)");

@@ -93,6 +93,12 @@ grep -q '^PASS  OTA-RB-001 ' "$T/o2/summary.txt" && grep -q '^PASS  OTA-RB-002 '
 grep -q '^PASS update' "$T/r1.out" || die "run: no PASS"
 grep -q '"ev":"qemu.start".*"firmware":"[^"]*/r1/port/port-boot.elf"' "$T/r1/events.jsonl" ||
   die "run: the vendor's programs were not booted"
+# the same sources over the firmware's own IP stack (--net user): port-nic-*.bin
+"$OTAHIL" run update --target qemu --net user --board qemu-mps2-an385 --port "$T/v/ota_port.c" "$T/v/bsp.c" \
+  --out "$T/r2" >"$T/r2.out" 2>&1 || { cat "$T/r2.out"; die "otahil run --net user --port FILE.c"; }
+grep -q '^PASS update' "$T/r2.out" || die "run --net user: no PASS"
+grep -q '"ev":"qemu.start".*"firmware":"[^"]*/r2/port/port-nic-boot.elf".*"net":"user"' "$T/r2/events.jsonl" ||
+  die "run --net user: the vendor's programs with their own IP stack were not booted"
 
 # a known-bad port given as its sources (the patched copy make leaves): the same FAIL as natively
 bad="$bin/../fixtures/erase-on-resume/boards/ports/reference/ota_port.c"

@@ -87,6 +87,16 @@ rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q 'needs --target qemu' "$T/out" || die "--net user on native accepted (exit $rc)"
 
+# a known-bad variant built with its own IP stack fails as it does over the relay
+# (agent-ignores-status writes the 400's body to flash and hands it to the bootloader)
+set +e
+"$OTAHIL" run expired-url-400 --target qemu --net user --board qemu-mps2-an385 --port agent-ignores-status --out "$T/bad" >"$T/out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || { cat "$T/out"; die "agent-ignores-status --net user: exit $rc, not 1 (FAIL)"; }
+grep -q '"firmware":"[^"]*agent-ignores-status-nic-boot.elf"' "$T/bad/events.jsonl" ||
+  die "the variant's own-stack programs were not booted"
+
 # a certification with --net user: the MQTT+HTTP cases PASS, the TLS and CoAP
 # rows SKIP with the reason; the reports say the network
 "$OTAHIL" certify --target qemu --net user --only OTA-DL-001,OTA-BRK-001 --out "$T/cert" --jobs 2 \
