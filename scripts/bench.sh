@@ -138,6 +138,29 @@ PY
     "$build/bin/otahil" run update --target qemu --board qemu-mps2-an385 --plan "$qo/256k.plan" --seed "$i" \
       --out "$qo/256k-$i" | sed -n 's/^PASS update .* in \([0-9.]*\) s:.*/\1/p'
   done | sort -n | awk '{ t[NR] = $1 } END { if (NR) printf "qemu update, 256 KiB image (otahil run, two boots): %s-%s s over %d runs\n", t[1], t[NR], NR }'
+  # the same update over the firmware's own IP stack (--net user: LAN9118, TCP/IP and MQTT in the guest)
+  if [ -f "$build/qemu/nic-boot.elf" ]; then
+    for i in 1 2 3; do
+      "$build/bin/otahil" run update --target qemu --net user --board qemu-mps2-an385 --plan "$qo/256k.plan" \
+        --seed "$i" --out "$qo/nic-$i" | sed -n 's/^PASS update .* in \([0-9.]*\) s:.*/\1/p'
+    done | sort -n | awk '{ t[NR] = $1 } END { if (NR) printf "qemu update, 256 KiB image, own IP stack (--net user): %s-%s s over %d runs\n", t[1], t[NR], NR }'
+    python3 - "$qo" <<'PY'
+import json, os, sys
+rates = []
+for i in (1, 2, 3):
+    p = os.path.join(sys.argv[1], "nic-%d" % i, "events.jsonl")
+    if not os.path.exists(p):
+        continue
+    evs = [json.loads(l) for l in open(p)]
+    st = next((e for e in evs if e["ev"] == "agent.download.start"), None)
+    en = next((e for e in evs if e["ev"] == "agent.download.end"), None)
+    if st and en and en["t_us"] > st["t_us"]:
+        rates.append(st["size"] / 1024.0 / ((en["t_us"] - st["t_us"]) / 1e6))
+if rates:
+    print("qemu download over the own IP stack (agent.download.start -> end, flash writes included): "
+          "%.0f-%.0f KiB/s over %d runs" % (min(rates), max(rates), len(rates)))
+PY
+  fi
   "$build/bin/otahil" certify --target qemu --only OTA-PWR-003 --jobs 1 --out "$qo/pwr" >/dev/null
   tail -n 1 "$qo/pwr/runs/OTA-PWR-003/sweep.txt" |
     awk '{ printf "qemu power-cut sweep (torn, one job): %d points in %s s, %.2f points/s\n", $1, $(NF-1), $1 / $(NF-1) }'
