@@ -188,6 +188,8 @@ QEMU_NIC_SRC := $(filter-out sim/qemu/net/nettest.c,$(wildcard sim/qemu/net/*.c)
 QEMU_NIC_OBJ := $(filter-out $(BUILD)/qemu/obj/sim/qemu/os_qemu.o,$(QEMU_COMMON_OBJ)) \
                 $(BUILD)/qemu/obj/nic/os_qemu.o $(QEMU_NIC_SRC:%.c=$(BUILD)/qemu/obj/%.o)
 QEMU_NIC     := $(BUILD)/qemu/nic-boot.elf $(QEMU_APPS:%=$(BUILD)/qemu/nic-app-%.bin)
+QEMU_QUIET_OBJ := $(filter-out $(BUILD)/qemu/obj/nic/os_qemu.o,$(QEMU_NIC_OBJ)) $(BUILD)/qemu/obj/quiet/os_qemu.o
+QEMU_NIC     += $(BUILD)/qemu/quiet-nic-boot.elf $(QEMU_APPS:%=$(BUILD)/qemu/quiet-nic-app-%.bin)
 QEMU_NIC_BASE_OBJ := $(filter-out $(PATCHABLE:%.c=$(BUILD)/qemu/obj/%.o),$(QEMU_NIC_OBJ))
 QEMU_FW_NIC_LIB     := $(BUILD)/qemu/libotahil-fw-nic.a
 QEMU_FW_NIC_LIB_OBJ := $(filter-out $(BUILD)/qemu/obj/$(PORT_SRC:.c=.o),$(QEMU_NIC_OBJ))
@@ -259,6 +261,25 @@ $(BUILD)/qemu/app-%.img: $(BUILD)/qemu/app-%.elf $(BUILD)/bin/otahil
 # lines, no mailbox request) and the network of sim/qemu/net (LAN9118 driver,
 # IPv4/TCP, sockets and the MQTT session) for QEMU's -nic user (the
 # variables are set above, before qemu-fw needs them).
+
+# ... and once more as a firmware seen only from outside (OTAHIL_QEMU_QUIET: no
+# events, no heartbeat, a system reset to reboot): quiet-nic-boot.elf and
+# quiet-nic-app-vN.bin, what tests/e2e/qemu_nic.sh certifies as a black box.
+$(BUILD)/qemu/obj/quiet/os_qemu.o: sim/qemu/os_qemu.c
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(ARM_FLAGS) -ffunction-sections -fdata-sections -g -MMD -MP -DOTAHIL_QEMU_NIC \
+	  -DOTAHIL_QEMU_QUIET -c $< -o $@
+
+$(BUILD)/qemu/quiet-nic-boot.elf: $(QEMU_QUIET_OBJ) $(BUILD)/qemu/obj/sim/qemu/stage/boot.o sim/qemu/boot.ld sim/qemu/sections.ld
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/boot.ld -Wl,--gc-sections \
+	  -o $@.tmp $(filter %.o,$^) -lc -lgcc
+	mv $@.tmp $@
+
+$(BUILD)/qemu/quiet-nic-app-%.bin: $(QEMU_QUIET_OBJ) $(BUILD)/qemu/obj/app-%.o sim/qemu/app.ld sim/qemu/sections.ld
+	$(ARM_CC) -mcpu=cortex-m3 -mthumb -nostartfiles -T sim/qemu/app.ld -Wl,--gc-sections \
+	  -o $(BUILD)/qemu/quiet-nic-app-$*.elf $(filter %.o,$^) -lc -lgcc
+	arm-none-eabi-objcopy -O binary $(BUILD)/qemu/quiet-nic-app-$*.elf $@.tmp
+	mv $@.tmp $@
 
 $(BUILD)/qemu/obj/nic/os_qemu.o: sim/qemu/os_qemu.c
 	@mkdir -p $(dir $@)

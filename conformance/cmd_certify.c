@@ -223,8 +223,10 @@ static void run_unit_qemu_sweep(const struct unit *u, const struct certify_opts 
     err[0] = '\0';
     int rc = qsweep_run(&qo, &ss, f, err, sizeof(err));
     fclose(f);
-    r->verdict = rc == 0 ? V_PASS : rc == 1 ? V_FAIL : V_ERROR;
-    if (rc == 1)
+    r->verdict = rc == 0 ? V_PASS : rc == 1 ? V_FAIL : rc == 3 ? V_SKIP : V_ERROR;
+    if (rc == 3)
+        snprintf(r->reason, sizeof(r->reason), "%s", err);
+    else if (rc == 1)
         snprintf(r->reason, sizeof(r->reason), "%u of %u cut points failed (QEMU, ops %llu..%llu, "
                  "stride %u); first: %s", ss.failures, ss.points, ss.first, ss.last, ss.stride,
                  ss.first_failure);
@@ -1073,6 +1075,10 @@ int cmd_repro(int argc, char **argv)
             struct qsweep_summary ss;
             printf("no failing cut point recorded in %s: running the whole sweep on QEMU\n", sp);
             int rc = qsweep_run(&qo, &ss, stdout, err, sizeof(err));
+            if (rc == 3) { /* SKIP: nothing to judge */
+                printf("SKIP %s\n", err);
+                return 0;
+            }
             if (rc == 2)
                 fprintf(stderr, "otahil repro: %s\n", err);
             return rc;

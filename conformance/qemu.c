@@ -1053,9 +1053,11 @@ int qemu_boot(const struct qemu_boot_opts *o)
             if (WIFEXITED(st) && WEXITSTATUS(st) != 127) {
                 rc = WEXITSTATUS(st);
                 /* A reset other than the firmware's own exit (-no-reboot): QMP's
-                 * SHUTDOWN says guest-reset; it ends the boot as a crash would. */
+                 * SHUTDOWN says guest-reset; it ends the boot as a crash would.
+                 * A firmware that uses none of the harness's hooks (--net user,
+                 * no heartbeat ever) reboots that way: a reboot. */
                 if (rc == 0)
-                    rc = DUT_EXIT_CRASH;
+                    rc = o->nic && last_ticks == 0 ? DUT_EXIT_REBOOT : DUT_EXIT_CRASH;
             } else {
                 snprintf(err, sizeof(err), "qemu-system-arm ended with %s %d",
                          WIFEXITED(st) ? "status" : "signal",

@@ -58,6 +58,8 @@ struct run_result {
     enum verdict verdict;
     char   reason[512];
     char   events[4200];         /* event log path */
+    int    black_box;            /* the firmware reported no events of its own: judged from
+                                  * outside (the cloud, the harness, the flash) */
     double seconds;
     struct run_check checks[RUN_CHECKS_MAX]; /* the conformance checks (checks.h) */
     int    nchecks;

@@ -135,6 +135,12 @@ int qsweep_run(const struct qsweep_opts *o, struct qsweep_summary *ss, FILE *log
         }
         goto out;
     }
+    if (res->black_box) {
+        snprintf(err, n, "the firmware reports no events of its own (seen from outside): its power "
+                 "cuts cannot be seen, so no cut point can be judged");
+        rc = 3;
+        goto out;
+    }
     char fb[4400];
     snprintf(fb, sizeof(fb), "%s/flash-before.bin", path);
     unsigned long long before, after;

@@ -38,7 +38,8 @@ struct qsweep_summary {
  * last summary line go to log. Returns 0 when every point held every
  * invariant, 1 when some point broke one (ss->failures, ss->first_failure),
  * 2 on a harness error (err: the clean run failed or a point ended ERROR
- * twice). */
+ * twice), 3 when no point can be aimed (err: the firmware reports no events
+ * of its own, so neither its flash ops nor its power cuts are seen). */
 int qsweep_run(const struct qsweep_opts *o, struct qsweep_summary *ss, FILE *log, char *err,
                size_t n);
 

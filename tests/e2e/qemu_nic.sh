@@ -97,6 +97,36 @@ set -e
 grep -q '"firmware":"[^"]*agent-ignores-status-nic-boot.elf"' "$T/bad/events.jsonl" ||
   die "the variant's own-stack programs were not booted"
 
+# a firmware seen only from outside (build/qemu/quiet-nic-*: the same programs built to
+# report nothing, write no heartbeat and reboot by a system reset, as a vendor's whole
+# firmware would): judged by what the cloud, the firmware server and the flash saw
+quiet="$bin/../qemu/quiet-nic-boot.elf"
+[ -f "$quiet" ] || die "no $quiet (make qemu-fw)"
+"$OTAHIL" run update --target qemu --net user --board qemu-mps2-an385 --port "$quiet" --out "$T/bb" \
+  --reboot-delay-ms 200 | tee "$T/out" || die "the black-box update failed"
+grep -q '^PASS update .*(seen from outside: the firmware reports no events of its own)' "$T/out" ||
+  die "no PASS judged from outside"
+grep -qE '^  PASS  image-exact' "$T/out" || die "black box: image-exact did not pass"
+grep -qE '^  SKIP  writes-are-file +no device events' "$T/out" || die "black box: a device-event check not SKIP"
+python3 - "$T/bb/events.jsonl" <<'PY' || die "black box: events"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+assert not [e for e in evs if e["src"] in ("agent", "port", "boot", "os")], "the quiet firmware reported events"
+exits = [e for e in evs if e["ev"] == "qemu.exit"]
+assert exits[0]["resets"] == 1 and exits[0]["shutdown"] == "guest-reset" and exits[0]["code"] == 10, exits
+assert [e["status"] for e in evs if e["ev"] == "device.exit"][0] == "reboot"
+assert any(e["ev"] == "device.inform" and e["version"].startswith("app-2") for e in evs)
+PY
+"$OTAHIL" run rollback --target qemu --net user --board qemu-mps2-an385-ab --port "$quiet" --out "$T/bbrb" \
+  --reboot-delay-ms 200 | tee "$T/out" || die "the black-box rollback failed"
+grep -q '^PASS rollback .*(seen from outside' "$T/out" || die "no black-box PASS rollback"
+"$OTAHIL" certify --target qemu --net user --port "$quiet" --only OTA-DL-001,OTA-BRK-001,OTA-PWR-001 \
+  --out "$T/bbcert" >"$T/out" 2>&1 || { cat "$T/out"; die "certify of the black box"; }
+grep -q '^PASS  OTA-DL-001 ' "$T/bbcert/summary.txt" && grep -q '^PASS  OTA-BRK-001 ' "$T/bbcert/summary.txt" ||
+  { cat "$T/bbcert/summary.txt"; die "black box: update cases"; }
+grep -q '^SKIP  OTA-PWR-001 .*no events of its own' "$T/bbcert/summary.txt" ||
+  { cat "$T/bbcert/summary.txt"; die "black box: a power-cut sweep not SKIP"; }
+
 # a certification with --net user: the MQTT+HTTP cases PASS, the TLS and CoAP
 # rows SKIP with the reason; the reports say the network
 "$OTAHIL" certify --target qemu --net user --only OTA-DL-001,OTA-BRK-001 --out "$T/cert" --jobs 2 \
