@@ -297,6 +297,7 @@ $(BUILD)/qemu/nic-app-%.elf: $(QEMU_NIC_OBJ) $(BUILD)/qemu/obj/app-%.o sim/qemu/
 
 $(BUILD)/qemu/nic-app-%.bin: $(BUILD)/qemu/nic-app-%.elf
 	arm-none-eabi-objcopy -O binary $< $@.tmp
+	mv $@.tmp $@
 
 # Firmware with its own IP stack: the rule for nettest.elf (its variables are
 # above qemu-fw, whose prerequisites they are).
