@@ -427,7 +427,7 @@ int cmd_certify(int argc, char **argv)
     struct certify_opts co;
     memset(&co, 0, sizeof(co));
     struct run_opts defaults = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, CERT_REBOOT_DELAY_MS, 60, 1, NULL,
-                                 NULL, 0, 0, 0, NULL, NULL, 0 };
+                                 NULL, 0, 0, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL };
     co.run = defaults;
     co.jobs = 2;
     co.target = "native";
@@ -1071,7 +1071,8 @@ int cmd_repro(int argc, char **argv)
         if (!qcut[0]) {
             struct qsweep_opts qo = { { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 1,
                                         NULL, r.port[0] && strcmp(r.port, "reference") ? r.port : NULL,
-                                        0, 0, 0, "qemu", NULL, r.nic }, out, r.what, 0, 0 };
+                                        0, 0, 0, "qemu", NULL, r.nic, NULL, NULL, NULL, NULL },
+                                      out, r.what, 0, 0 };
             struct qsweep_summary ss;
             printf("no failing cut point recorded in %s: running the whole sweep on QEMU\n", sp);
             int rc = qsweep_run(&qo, &ss, stdout, err, sizeof(err));
@@ -1125,7 +1126,8 @@ int cmd_repro(int argc, char **argv)
     }
     struct run_opts ro = { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 0, NULL,
                            r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0,
-                           qemu ? "qemu" : NULL, qcut[0] ? qcut : NULL, r.nic };
+                           qemu ? "qemu" : NULL, qcut[0] ? qcut : NULL, r.nic, NULL, NULL, NULL,
+                           NULL };
     struct fault_plan *plan = NULL;
     if (qcut[0]) {
         plan = calloc(1, sizeof(*plan));

@@ -20,6 +20,7 @@ static void run_usage(FILE *f)
             "usage: otahil run CASE [--board B] [--seed N] [--out DIR] [--throttle BPS]\n"
             "                       [--reboot-delay-ms N] [--timeout S] [--port P [P ...]]\n"
             "                       [--target native|qemu] [--cut-at SEQ[:MODE]] [--net relay|user]\n"
+            "                       [--firmware ELF --image FILE --image-version V [--flash-image FILE]]\n"
             "                       [--plan FILE] [--http-fault [N:]KEY=VALUE]... [--mqtt-fault KEY=VALUE]...\n"
             "                       [--coap-fault KEY=VALUE]... [--proxy-fault mqtt|http|coap:SPEC]...\n"
             "                       [--transport http|https|mqtts|mqtts+https|coap+http|coap+https|coap+coap\n"
@@ -45,6 +46,9 @@ static void run_usage(FILE *f)
             "it again. TLS goes through the relay.\n"
             "--net user (with --target qemu): the firmware brings its own IP stack on the board's\n"
             "LAN9118 (QEMU -nic user) and reaches the cloud at 10.0.2.2; MQTT and HTTP only.\n"
+            "--firmware ELF (with --target qemu --net user): a whole firmware booted as it is, its\n"
+            "chip first programmed from --flash-image FILE (else erased), the cloud serving --image\n"
+            "FILE as version --image-version V; judged by the cloud and the firmware server.\n"
             "--transport, --tls, --dtls, --tls-fragment and --tls-heap set the plan's keys of the\n"
             "same names: firmware over HTTPS, MQTT over TLS, the CoAP signal channel (coap+...: CoAP\n"
             "messages, firmware over HTTP, HTTPS or CoAP blocks; coaps+...: over DTLS, with the\n"
@@ -132,6 +136,10 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
             i++;
         }
         else if (!strcmp(a, "--cut-at") && v) { o->cut = v; i++; }
+        else if (!strcmp(a, "--firmware") && v) { o->firmware = v; i++; }
+        else if (!strcmp(a, "--flash-image") && v) { o->flash_image = v; i++; }
+        else if (!strcmp(a, "--image") && v) { o->image = v; i++; }
+        else if (!strcmp(a, "--image-version") && v) { o->image_version = v; i++; }
         else if (!strcmp(a, "--net") && v) {
             if (strcmp(v, "user") && strcmp(v, "relay")) {
                 fprintf(stderr, "otahil %s: --net '%s': expected relay or user\n", cmd, v);
@@ -226,7 +234,7 @@ int cmd_run(int argc, char **argv)
         scenario_file = scenario;
     }
     struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0, 0, 0, NULL, NULL,
-                          0 };
+                          0, NULL, NULL, NULL, NULL };
     char outbuf[4096];
     struct run_faults rf = { NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, 1), 0, 0 };
     struct fault_plan *plan = calloc(1, sizeof(*plan));

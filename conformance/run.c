@@ -314,7 +314,7 @@ static enum verdict run_checks(const struct evlist *l, const struct board *b, co
 static enum verdict judge(const struct case_def *c, const struct board *b, const char *flash,
                           const struct job_status *js, const char *base, const char *target,
                           const struct fault_plan *plan, const char *served, int cut,
-                          struct run_result *res)
+                          int whole, struct run_result *res)
 {
     uint32_t inform_within_ms = plan ? plan->inform_within_ms : 0;
     int fail_clean = plan && plan->expect == PLAN_EXPECT_FAIL_CLEAN;
@@ -328,7 +328,8 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
     /* A firmware that reports no events is judged by what the cloud, the
      * harness and the flash saw: the same cases, the steps only the device
      * can tell (set_boot, the bootloader's copy) left out. */
-    int bb = black_box(&l);
+    /* a whole firmware is seen from outside whatever it prints */
+    int bb = whole || black_box(&l);
     res->black_box = bb;
     if (bb && strcmp(c->name, "update") && strcmp(c->name, "rollback") &&
         strcmp(c->name, "version-same")) {
@@ -341,7 +342,8 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         struct expect x[] = {
             /* no progress step in this order: the cloud hears a report through the
              * broker while the GET reaches the firmware server, in either order */
-            { "device.inform", "version", base, "inform of the old version" },
+            { "device.inform", base ? "version" : NULL, base,
+              base ? "inform of the old version" : "an inform" },
             { "job.pushed", NULL, NULL, "the push" },
             { plan && plan->coap_dl ? "coap.block" : "http.request", NULL, NULL,
               plan && plan->coap_dl ? "the first Block2 exchange" : "the GET" },
@@ -359,7 +361,7 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
             /* the hand-off (set_boot FINISH) is the device's own event */
             v = set(res, V_SKIP, "the time from the hand-off to the inform needs the firmware's "
                     "set_boot event");
-        else
+        else if (!whole) /* a whole firmware's flash is laid out its own way */
             v = check_flash(flash, b, target, res);
     } else if (bb && !strcmp(c->name, "rollback")) {
         struct expect x[] = {
@@ -393,7 +395,7 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         if (js->state == JOB_SUCCEEDED)
             v = set(res, V_FAIL, "the update succeeded; under plan %s a correct device fails it "
                     "cleanly", plan->name);
-        else
+        else if (!whole)
             v = check_flash(flash, b, base, res);
     } else if (!strcmp(c->name, "update")) {
         expect_update = 1;
@@ -457,7 +459,10 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
         else
             v = check_flash(flash, b, base, res);
     }
-    if (v == V_PASS) {
+    if (whole) {
+        /* the checks read otahil's images and settings pattern in the flash: not this
+         * firmware's */
+    } else if (v == V_PASS) {
         v = run_checks(&l, b, flash, served, base, target, expect_update, plan, res);
     } else if (v == V_FAIL) {
         /* The case's own reason stands; the checks still say what went wrong
@@ -473,15 +478,17 @@ static enum verdict judge(const struct case_def *c, const struct board *b, const
     if (v == V_PASS && fail_clean)
         snprintf(res->reason, sizeof(res->reason), "the update failed cleanly, as plan %s expects "
                  "(job %s%s, %s kept)", plan->name, cloud_job_state_name(js->state),
-                 js->last_step < 0 && js->last_step > -1000 ? ", negative step reported" : "", base);
+                 js->last_step < 0 && js->last_step > -1000 ? ", negative step reported" : "",
+                 base ? base : "its image");
     else if (v == V_PASS)
         snprintf(res->reason, sizeof(res->reason), "%s", c->title);
     if (bb && v != V_ERROR) {
         /* say how it was judged; the checks that needed the device's own
          * events are SKIP for that reason */
         char r[sizeof(res->reason)];
-        snprintf(r, sizeof(r), "%s (seen from outside: the firmware reports no events of its own)",
-                 res->reason);
+        snprintf(r, sizeof(r), "%s (seen from outside: %s)", res->reason,
+                 whole ? "a whole firmware, judged by the cloud and the firmware server"
+                       : "the firmware reports no events of its own");
         snprintf(res->reason, sizeof(res->reason), "%s", r);
         for (int i = 0; i < res->nchecks; i++)
             if (res->checks[i].verdict == V_SKIP) {
@@ -648,6 +655,36 @@ static int make_program_image(const char *path, const char *prog, const struct i
     return rc;
 }
 
+/* A flash file for a whole firmware: the board's chip erased, then the
+ * bytes of image (NULL: none) from chip offset 0, as a factory programs it.
+ * 0, or -1 (err). */
+static int blank_flash(const char *path, const struct board *b, const char *image, char *err,
+                       size_t n)
+{
+    uint8_t *img = NULL;
+    size_t len = 0;
+    if (image && read_file(image, &img, &len, err, n) != 0)
+        return -1;
+    if (len > b->geom.size) {
+        snprintf(err, n, "--flash-image %s: %zu bytes, more than board %s's %lu-byte chip", image,
+                 len, b->name, (unsigned long)b->geom.size);
+        free(img);
+        return -1;
+    }
+    unlink(path);
+    struct flashfile ff;
+    memset(&ff, 0, sizeof(ff));
+    if (flashfile_open(&ff, path, &b->geom, 1, 0, err, n) != 0) {
+        free(img);
+        return -1;
+    }
+    if (len)
+        memcpy(ff.fs.mem, img, len);
+    flashfile_close(&ff);
+    free(img);
+    return 0;
+}
+
 const char *run_nic_refusal(const struct fault_plan *p)
 {
     if (!p)
@@ -728,6 +765,24 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                            "them with the boot chain)", nelf, path);
             snprintf(elf, sizeof(elf), "%s", nelf);
         }
+        if (o->firmware && o->firmware[0]) {
+            /* a whole firmware, booted as it is (docs/qemu.md, "A whole firmware") */
+            if (!o->nic)
+                return set(res, V_ERROR, "--firmware needs --net user: a whole firmware brings its "
+                           "own network");
+            if (!o->image || !o->image_version)
+                return set(res, V_ERROR, "--firmware needs --image FILE and --image-version V: the "
+                           "update the cloud serves and the version the firmware must report after it");
+            if (strcmp(c->name, "update"))
+                return set(res, V_ERROR, "--firmware: a whole firmware runs the update case and its "
+                           "scenarios, not %s", c->name);
+            if (access(o->firmware, R_OK) != 0)
+                return set(res, V_ERROR, "--firmware %s: %s", o->firmware, strerror(errno));
+            snprintf(elf, sizeof(elf), "%s", o->firmware);
+            app[0] = '\0';
+        }
+    } else if (o->firmware && o->firmware[0]) {
+        return set(res, V_ERROR, "--firmware needs --target qemu --net user");
     } else if (o->cut && o->cut[0]) {
         return set(res, V_ERROR, "--cut-at needs --target qemu (native power cuts: otahil sweep)");
     } else if (o->nic) {
@@ -761,16 +816,26 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                        o->plan->name, b.name);
         s2.payload_len = (uint32_t)(want - IMAGE_HEADER_SIZE - IMAGE_FOOTER_SIZE);
     }
+    int whole = o->firmware && o->firmware[0];
+    if (whole) {
+        /* its own flash and its own update file: nothing of otahil's is provisioned
+         * (no image of ours, no settings pattern); the version is the caller's */
+        base = NULL;
+        target = o->image_version;
+        if (blank_flash(flash, &b, o->flash_image, err, sizeof(err)) != 0 ||
+            copy_file_atomic(o->image, v2img, err, sizeof(err)) != 0)
+            return set(res, V_ERROR, "%s", err);
+    }
     char prog1[4300], prog2[4300];
     snprintf(prog1, sizeof(prog1), "%s-v1.bin", app);
     snprintf(prog2, sizeof(prog2), "%s-v2.bin", app);
     int sized = o->plan && (o->plan->image_size || o->plan->has_file_size);
-    if ((app[0] ? make_program_image(v1img, prog1, &s1, 0, err, sizeof(err))
+    if (!whole && ((app[0] ? make_program_image(v1img, prog1, &s1, 0, err, sizeof(err))
                 : make_image_file(v1img, &s1, err, sizeof(err))) != 0 ||
         (app[0] ? make_program_image(v2img, prog2, &s2, sized, err, sizeof(err))
                 : make_image_file(v2img, &s2, err, sizeof(err))) != 0 ||
         provision_flash(flash, &b, v1img, err, sizeof(err)) != 0 ||
-        sentinel_plant(flash, &b, o->seed, err, sizeof(err)) != 0) /* spec §12 #10 */
+        sentinel_plant(flash, &b, o->seed, err, sizeof(err)) != 0)) /* spec §12 #10 */
         return set(res, V_ERROR, "%s", err);
     if (o->plan && o->plan->image_no_footer && strip_footer(v2img, err, sizeof(err)) != 0)
         return set(res, V_ERROR, "%s", err);
@@ -806,7 +871,8 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
         return set(res, V_ERROR, "%s", err);
     }
     struct push_opts po = { NULL, o->plan ? o->plan->retries : 0, 0, NULL };
-    struct cloud_fw_opts fo = { NULL, o->plan && o->plan->image_no_footer }; /* served unchecked */
+    struct cloud_fw_opts fo = { whole ? target : NULL, /* a whole firmware's file: the given version */
+                                o->plan && o->plan->image_no_footer }; /* served unchecked */
     int fw = cloud_add_firmware_opts(cl, v2img, &fo, err, sizeof(err));
     int job = fw < 0 ? -1
                      : cloud_create_job(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, fw, &po, err,
@@ -959,11 +1025,12 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     netfault_stop(&nf);
     cloud_stop(cl);
     if (v == V_PASS)
-        v = judge(c, &b, flash, &js, base, target, o->plan, v2img, o->cut && o->cut[0], res);
+        v = judge(c, &b, flash, &js, base, target, o->plan, v2img, o->cut && o->cut[0], whole, res);
     int stopped = v == V_SKIP && o->until_fault;
-    if (v != V_ERROR && !stopped && res->nchecks < RUN_CHECKS_MAX) {
+    if (v != V_ERROR && !stopped && !whole && res->nchecks < RUN_CHECKS_MAX) {
         /* spec §12 #10: the settings and untouched partitions survived; a
-         * check of its own (settings-kept), after the others. */
+         * check of its own (settings-kept), after the others (not planted in a
+         * whole firmware's flash). */
         int lost = sentinel_check(flash, &b, o->seed, err, sizeof(err));
         struct run_check *k = &res->checks[res->nchecks++];
         char d[sizeof(k->detail) * 6];

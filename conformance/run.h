@@ -39,6 +39,13 @@ struct run_opts {
     int         nic;             /* --target qemu --net user: the firmware brings its own IP
                                   * stack on the board's LAN9118 (QEMU -nic user) and reaches
                                   * the cloud at 10.0.2.2; MQTT and HTTP only (docs/qemu.md) */
+    /* A whole firmware (--target qemu --net user, `otahil run` only; docs/qemu.md "A whole
+     * firmware"): its ELF booted as it is, the chip's first bytes from flash_image (NULL:
+     * erased), the cloud serving image as version image_version; judged from outside. */
+    const char *firmware;
+    const char *flash_image;
+    const char *image;
+    const char *image_version;
 };
 
 /* Why a plan cannot run with the firmware's own IP stack (run_opts.nic), or

@@ -120,6 +120,29 @@ PY
 "$OTAHIL" run rollback --target qemu --net user --board qemu-mps2-an385-ab --port "$quiet" --out "$T/bbrb" \
   --reboot-delay-ms 200 | tee "$T/out" || die "the black-box rollback failed"
 grep -q '^PASS rollback .*(seen from outside' "$T/out" || die "no black-box PASS rollback"
+# ... and as a whole firmware (--firmware): its ELF booted as it is, its chip programmed from
+# a flash image (the black-box run's starting flash: v1 in APPLICATION), its own update file
+# served with the version it must report; nothing of otahil's provisioned or checked in it
+head -c 4194304 "$T/bb/flash-before.bin" > "$T/chip.bin"
+"$OTAHIL" run resume-after-drop --target qemu --net user --board qemu-mps2-an385 --firmware "$quiet" \
+  --flash-image "$T/chip.bin" --image "$T/bb/fw-target.bin" --image-version app-2.0.0-20260101.1200 \
+  --out "$T/whole" --reboot-delay-ms 200 | tee "$T/out" || die "the whole firmware's update failed"
+grep -q '^PASS resume-after-drop .*(seen from outside: a whole firmware' "$T/out" || die "no whole-firmware PASS"
+grep -q 'settings-kept' "$T/out" && die "a whole firmware's flash was checked for otahil's settings pattern"
+grep -q '"range":"bytes=' "$T/whole/events.jsonl" || die "the whole firmware did not resume with Range"
+set +e
+"$OTAHIL" run update --target qemu --net user --board qemu-mps2-an385 --firmware "$quiet" \
+  --flash-image "$T/chip.bin" --image "$T/bb/fw-target.bin" --image-version app-9.9.9 --out "$T/whole2" \
+  --reboot-delay-ms 200 >"$T/out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q 'expected app-9.9.9' "$T/out" || { cat "$T/out"; die "a wrong version was not a FAIL"; }
+set +e
+"$OTAHIL" run update --target qemu --net user --board qemu-mps2-an385 --firmware "$quiet" --out "$T/whole3" \
+  >"$T/out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q 'needs --image FILE and --image-version' "$T/out" || die "--firmware without --image accepted"
 "$OTAHIL" certify --target qemu --net user --port "$quiet" --only OTA-DL-001,OTA-BRK-001,OTA-PWR-001 \
   --out "$T/bbcert" >"$T/out" 2>&1 || { cat "$T/out"; die "certify of the black box"; }
 grep -q '^PASS  OTA-DL-001 ' "$T/bbcert/summary.txt" && grep -q '^PASS  OTA-BRK-001 ' "$T/bbcert/summary.txt" ||
