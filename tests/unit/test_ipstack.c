@@ -542,6 +542,29 @@ static void test_graceful_close(void **state)
     assert_int_equal(count_flags(0x14), 4);
 }
 
+/* tcp_close_nowait: the FIN goes out and the descriptor is free at once; a
+ * peer that never closes its side gets a reset after NET_TCP_CLOSE_MS */
+static void test_close_nowait(void **state)
+{
+    (void)state;
+    int sd = open_conn();
+    out_n = 0;
+    assert_int_equal(tcp_close_nowait(sd), 0);
+    assert_int_equal(count_flags(0x11), 1);
+    char buf[4];
+    assert_int_equal(tcp_recv(sd, buf, sizeof(buf), 10), NET_EBADF);
+    assert_int_not_equal(g_socks[sd].state, TS_CLOSED);
+    assert_int_equal(count_flags(0x14), 0);
+    t_ms += NET_TCP_CLOSE_MS / 2;
+    net_poll();
+    assert_int_not_equal(g_socks[sd].state, TS_CLOSED);
+    t_ms += NET_TCP_CLOSE_MS;
+    net_poll();
+    assert_int_equal(g_socks[sd].state, TS_CLOSED);
+    assert_int_equal(count_flags(0x14), 1);
+    assert_int_equal(tcp_close_nowait(sd), NET_EBADF);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup(test_ports_differ_by_seed, setup),
         cmocka_unit_test_setup(test_data_both_ways, setup),
         cmocka_unit_test_setup(test_graceful_close, setup),
+        cmocka_unit_test_setup(test_close_nowait, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

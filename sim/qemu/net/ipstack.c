@@ -47,6 +47,8 @@ enum tcp_state {
 
 struct tcp_sock {
     uint8_t owned;      /* the descriptor is the caller's (connect .. close/abort) */
+    uint8_t lingering;  /* tcp_close_nowait: closing in the background until close_by */
+    uint32_t close_by;  /* then reset if the handshake has not finished */
     uint8_t state;      /* enum tcp_state */
     uint8_t fin_queued; /* a FIN follows the queued bytes */
     uint8_t fin_out;    /* snd_nxt counts our FIN (sent, not yet acknowledged) */
@@ -69,6 +71,7 @@ struct tcp_sock {
     uint32_t snd_wnd;   /* the peer's window (bytes from snd_una) */
     uint32_t rcv_nxt;   /* next sequence number expected */
     uint32_t last_wnd;  /* the window in the last segment we sent */
+    uint32_t last_edge; /* its right edge: rcv_nxt + window, as the peer knows it */
     uint32_t rto;       /* ms: retransmission timeout, with backoff */
     uint32_t srtt8;     /* smoothed RTT in ms * 8; 0 before the first sample */
     uint32_t rttvar4;   /* RTT variation in ms * 4 */
@@ -327,6 +330,7 @@ static void tcp_segment(struct tcp_sock *s, uint32_t seq, uint8_t flags, uint32_
     if (flags & TH_ACK) {
         s->ack_now = 0;
         s->last_wnd = h.wnd;
+        s->last_edge = s->rcv_nxt + h.wnd;
     }
 }
 
@@ -695,6 +699,12 @@ static void eth_input(const uint8_t *f, size_t len)
 
 static void tcp_timer(struct tcp_sock *s)
 {
+    if (s->lingering && s->state != TS_TIME_WAIT && expired(s->close_by)) {
+        s->lingering = 0;
+        tcp_send_rst(s);
+        tcp_drop(s, NET_ETIMEDOUT);
+        return;
+    }
     if (s->state == TS_TIME_WAIT && expired(s->tw_until)) {
         s->state = TS_CLOSED;
         return;
@@ -947,8 +957,12 @@ int tcp_recv(int sd, void *buf, size_t len, uint32_t timeout_ms)
             s->rx_head = (s->rx_head + n) % NET_TCP_RXBUF;
             s->rx_len -= n;
             uint32_t wnd = rcv_window(s);
+            /* the window's right edge moved on by a segment (or half the ring) since
+             * the peer last heard it: say so, or a peer that has filled what it was
+             * offered waits for its persist timer (seconds, in slirp) */
             if (!s->peer_fin && s->state != TS_CLOSED &&
-                ((s->last_wnd < s->mss && wnd >= s->mss) || wnd >= s->last_wnd + 2u * s->mss)) {
+                (int32_t)(s->rcv_nxt + wnd - s->last_edge) >=
+                    (int32_t)min32(s->mss, NET_TCP_RXBUF / 2)) {
                 s->ack_now = 1; /* the window opened: tell the peer */
                 tcp_output(s, 0);
             }
@@ -1013,6 +1027,23 @@ int tcp_close(int sd)
     s->owned = 0;
     if (s->state == TS_CLOSED && s->err)
         return s->err == NET_ERESET ? NET_ERESET : NET_ETIMEDOUT;
+    return 0;
+}
+
+int tcp_close_nowait(int sd)
+{
+    struct tcp_sock *s = sock_get(sd);
+    if (!s)
+        return NET_EBADF;
+    s->discard = 1;
+    s->rx_len = 0;
+    s->owned = 0;
+    if (s->state == TS_CLOSED)
+        return 0;
+    s->fin_queued = 1;
+    s->lingering = 1;
+    s->close_by = now() + NET_TCP_CLOSE_MS;
+    tcp_output(s, 0);
     return 0;
 }
 

@@ -138,6 +138,13 @@ int tcp_flush(int sd, uint32_t timeout_ms);
  * reset), NET_EBADF. */
 int tcp_close(int sd);
 
+/* tcp_close without the wait, as a socket's close() on a host: the queued
+ * bytes and a FIN go out, the descriptor is free at once, and net_poll
+ * finishes the handshake in the background (data arriving is discarded); a
+ * connection that has not finished it within NET_TCP_CLOSE_MS is reset. The
+ * socket stays taken until then. Returns 0 or NET_EBADF. */
+int tcp_close_nowait(int sd);
+
 /* Sends a reset and frees the descriptor at once. Returns 0 or NET_EBADF. */
 int tcp_abort(int sd);
 

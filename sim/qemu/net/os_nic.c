@@ -336,10 +336,12 @@ static int n_socket_recv(void *ctx, int fd, char *buf, size_t len)
     return got ? (int)got : n == 0 ? -2 : -1;
 }
 
+/* As a host's close(): the handshake ends in the background, so a server
+ * that stalls does not hold the agent up. */
 static void n_socket_close(void *ctx, int fd)
 {
     (void)ctx;
-    (void)tcp_close(fd - 1);
+    (void)tcp_close_nowait(fd - 1);
 }
 
 /* Sleeping keeps a stack that is up answering (acknowledgements, ARP). */
