@@ -909,10 +909,11 @@ int cmd_certify(int argc, char **argv)
     struct report_counts cnt = report_count(&rep);
     printf("%d cases: %d passed, %d failed, %d skipped, %d errors in %.0f s: %s\n", cnt.total, cnt.pass,
            cnt.fail, cnt.skip, cnt.error, now_s() - t0, report_status(&rep, subset));
-    munmap(res, sizeof(*res) * (size_t)cat_ncases);
+    munmap(res, sizeof(*res) * (size_t)maxu);
     free(u);
     free(rc);
     free(sel);
+    free(selt);
     free(order);
     if (wrc != 0) {
         fprintf(stderr, "otahil certify: %s\n", err[0] ? err : "out of memory");
