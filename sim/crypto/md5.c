@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "md5.h"
+#include "mdfeed.h"
 
 /* floor(|sin(i + 1)| * 2^32), RFC 1321 section 3.4. */
 static const uint32_t md5_k[64] = {
@@ -45,7 +46,7 @@ static uint32_t rol32(uint32_t x, unsigned n)
         (a) = (b) + rol32((a), (s));                    \
     } while (0)
 
-static void md5_block(uint32_t st[4], const uint8_t *p)
+static void md5_block(uint32_t *st, const uint8_t *p)
 {
     uint32_t m[16], a = st[0], b = st[1], c = st[2], d = st[3];
 
@@ -145,27 +146,8 @@ void md5_init(struct md5_ctx *c)
 
 void md5_update(struct md5_ctx *c, const void *data, size_t len)
 {
-    const uint8_t *p = data;
-    size_t have;
-
-    if (!c || !data || !len)
-        return;
-    have = (size_t)(c->count & 63u);
-    c->count += len;
-    if (have) {
-        size_t take = 64 - have < len ? 64 - have : len;
-
-        memcpy(c->buf + have, p, take);
-        p += take;
-        len -= take;
-        if (have + take < 64)
-            return;
-        md5_block(c->state, c->buf);
-    }
-    for (; len >= 64; len -= 64, p += 64)
-        md5_block(c->state, p);
-    if (len)
-        memcpy(c->buf, p, len);
+    if (c && data && len)
+        md_feed(c->state, &c->count, c->buf, md5_block, data, len);
 }
 
 void md5_final(struct md5_ctx *c, uint8_t out[16])

@@ -13,13 +13,14 @@
 #include <string.h>
 
 #include "sha1.h"
+#include "mdfeed.h"
 
 static uint32_t rol32(uint32_t x, unsigned n)
 {
     return (x << n) | (x >> (32u - n));
 }
 
-static void sha1_block(uint32_t st[5], const uint8_t *p)
+static void sha1_block(uint32_t *st, const uint8_t *p)
 {
     uint32_t w[80], a, b, c, d, e;
     unsigned t;
@@ -79,27 +80,8 @@ void sha1_init(struct sha1_ctx *c)
 
 void sha1_update(struct sha1_ctx *c, const void *data, size_t len)
 {
-    const uint8_t *p = data;
-    size_t have;
-
-    if (!c || !data || !len)
-        return;
-    have = (size_t)(c->count & 63u);
-    c->count += len;
-    if (have) {
-        size_t take = 64 - have < len ? 64 - have : len;
-
-        memcpy(c->buf + have, p, take);
-        p += take;
-        len -= take;
-        if (have + take < 64)
-            return;
-        sha1_block(c->state, c->buf);
-    }
-    for (; len >= 64; len -= 64, p += 64)
-        sha1_block(c->state, p);
-    if (len)
-        memcpy(c->buf, p, len);
+    if (c && data && len)
+        md_feed(c->state, &c->count, c->buf, sha1_block, data, len);
 }
 
 void sha1_final(struct sha1_ctx *c, uint8_t out[SHA1_DIGEST_LEN])

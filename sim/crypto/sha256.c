@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sha256.h"
+#include "mdfeed.h"
 
 /* First 32 bits of the fractional parts of the cube roots of the first 64
  * primes (FIPS 180-4 section 4.2.2). */
@@ -30,7 +31,7 @@ static uint32_t ror32(uint32_t x, unsigned n)
     return (x >> n) | (x << (32u - n));
 }
 
-static void sha256_block(uint32_t st[8], const uint8_t *p)
+static void sha256_block(uint32_t *st, const uint8_t *p)
 {
     uint32_t w[64], v[8];
     unsigned i;
@@ -84,27 +85,8 @@ void sha256_init(struct sha256_ctx *c)
 
 void sha256_update(struct sha256_ctx *c, const void *data, size_t len)
 {
-    const uint8_t *p = data;
-    size_t have;
-
-    if (!c || !data || !len)
-        return;
-    have = (size_t)(c->count & 63u);
-    c->count += len;
-    if (have) {
-        size_t take = 64 - have < len ? 64 - have : len;
-
-        memcpy(c->buf + have, p, take);
-        p += take;
-        len -= take;
-        if (have + take < 64)
-            return;
-        sha256_block(c->state, c->buf);
-    }
-    for (; len >= 64; len -= 64, p += 64)
-        sha256_block(c->state, p);
-    if (len)
-        memcpy(c->buf, p, len);
+    if (c && data && len)
+        md_feed(c->state, &c->count, c->buf, sha256_block, data, len);
 }
 
 void sha256_final(struct sha256_ctx *c, uint8_t out[32])
