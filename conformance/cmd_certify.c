@@ -5,11 +5,13 @@
  *
  * Every case that runs (a built-in case, a plan, a sweep) is a unit; a
  * CAT_CHECK case reads its verdict from its base unit's checks. Units run
- * in forked children, --jobs at a time, longest first, each with a cloud of
- * its own: cloud faults (a broker restart, a link down) act on the whole
- * cloud, and a case's verdict must not depend on what another case does at
- * the same moment. Results come back through shared memory; a child that
- * dies without reporting is ERROR.
+ * in forked children, --jobs at a time, longest first, all against one
+ * cloud: an `otahil cloud` process started first (cloudref.h), which each
+ * run's device joins as a tenant with its own name, event log and cloud
+ * faults, so that a case's verdict does not depend on what another case does
+ * at the same moment. A plan whose fault is the cloud itself (a broker
+ * restart, a bad certificate) gets a cloud of its own. Results come back
+ * through shared memory; a child that dies without reporting is ERROR.
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "conformance/catalogue.h"
+#include "conformance/cloudref.h"
 #include "conformance/inifile.h"
 #include "conformance/commands.h"
 #include "conformance/common.h"
@@ -116,8 +119,8 @@ static void usage(FILE *f)
             "  --only IDS     only these cases (comma-separated IDs, or group prefixes: OTA-DL)\n"
             "  --quick        leave out the slow cases (reported SKIP)\n"
             "  --jobs N       cases at a time (default 2)\n"
-            "  --mqtt-port P, --http-port P  the cloud's ports on 127.0.0.1 (default: free\n"
-            "                 ones), for a device whose firmware names them; one case at a time\n"
+            "  --mqtt-port P, --http-port P  the shared cloud's ports on 127.0.0.1 (default:\n"
+            "                 free ones), for a device whose firmware names them\n"
             "The broker is mosquitto along PATH or /usr/sbin, or $OTAHIL_MOSQUITTO.\n"
             "Verdicts: PASS, FAIL, SKIP, ERROR (the harness's own failure, never the port's).\n"
             "Exit 0 all PASS or SKIP, 1 any FAIL, 2 any ERROR or bad usage.\n");
@@ -201,12 +204,27 @@ static void skip_reason(unsigned missing, const struct board *b, char *out, size
 
 /* ---- running one unit (in a child) ---------------------------------------- */
 
+/* The unit's device name: one per run, since runs share the cloud
+ * ("dut-OTA-DL-001", "dut-OTA-DL-001.coap-coap"). */
+static const char *unit_dn(const struct unit *u, char *out, size_t n)
+{
+    const char *b = strrchr(u->dir, '/') ? strrchr(u->dir, '/') + 1 : u->dir;
+    snprintf(out, n, "dut-%s", b);
+    for (char *p = out; *p; p++)
+        if (*p == '@')
+            *p = '.';
+        else if (*p == '+')
+            *p = '-';
+    return out;
+}
+
 /* A power-cut sweep on the QEMU target: a run per cut point (sweep_qemu.h). */
 static void run_unit_qemu_sweep(const struct unit *u, const struct certify_opts *co,
                                 struct run_result *r)
 {
-    char path[4400], err[1024];
+    char path[4400], err[1024], dn[40];
     struct qsweep_opts qo = { co->run, u->dir, u->c->what, co->stride, 0 };
+    qo.run.dn = unit_dn(u, dn, sizeof(dn));
     struct qsweep_summary ss;
     qo.run.quiet = 1;
     snprintf(path, sizeof(path), "%s/sweep.txt", u->dir);
@@ -237,15 +255,17 @@ static void run_unit_qemu_sweep(const struct unit *u, const struct certify_opts 
                  "%u), all invariants held; %u not reached", ss.points, ss.first, ss.last, ss.stride,
                  ss.not_reached);
     r->seconds = ss.seconds;
+    snprintf(r->cloud, sizeof(r->cloud), "%s", co->run.cloud ? "shared" : "own");
 }
 
 static void run_unit(const struct unit *u, const struct certify_opts *co, struct run_result *r)
 {
     const struct cat_case *c = u->c;
     struct run_opts ro = co->run;
-    char path[4400], err[1024];
+    char path[4400], err[1024], dn[40];
     ro.out = u->dir;
     ro.quiet = 1;
+    ro.dn = unit_dn(u, dn, sizeof(dn));
     memset(r, 0, sizeof(*r));
     if (c->kind == CAT_SWEEP && run_target_qemu(co->target) == 1) {
         run_unit_qemu_sweep(u, co, r);
@@ -253,6 +273,7 @@ static void run_unit(const struct unit *u, const struct certify_opts *co, struct
     }
     if (c->kind == CAT_SWEEP) {
         double t0 = now_s();
+        /* in process, no network: r->cloud stays "" */
         struct sweep_opts so;
         struct sweep_summary ss;
         sweep_defaults(&so);
@@ -381,6 +402,11 @@ static void write_repro(const struct cat_case *c, const struct unit *u, const st
         size_t l = strlen(text);
         snprintf(text + l, sizeof(text) - l, "transport = %s\n", u->tr->plan);
     }
+    {
+        char dn[40];
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof(text) - l, "dn = %s\n", unit_dn(u, dn, sizeof(dn)));
+    }
     if (co->run.nic) {
         size_t l = strlen(text);
         snprintf(text + l, sizeof(text) - l, "net = user\n");
@@ -427,7 +453,7 @@ int cmd_certify(int argc, char **argv)
     struct certify_opts co;
     memset(&co, 0, sizeof(co));
     struct run_opts defaults = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, CERT_REBOOT_DELAY_MS, 60, 1, NULL,
-                                 NULL, 0, 0, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL };
+                                 NULL, 0, 0, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL };
     co.run = defaults;
     co.jobs = 2;
     co.target = "native";
@@ -632,9 +658,20 @@ int cmd_certify(int argc, char **argv)
                  "scripts/install-deps.sh installs it): not run",
                  getenv("OTAHIL_MOSQUITTO") && getenv("OTAHIL_MOSQUITTO")[0]
                      ? "$OTAHIL_MOSQUITTO names none" : "none along PATH or in /usr/sbin");
-    if ((co.run.mqtt_port || co.run.http_port) && co.jobs > 1) {
-        printf("otahil certify: fixed cloud ports: one case at a time\n");
-        co.jobs = 1;
+    /* One cloud for the whole certification (docs/conformance.md, "One cloud"):
+     * every run's device joins it as a tenant, unless its fault is the cloud
+     * itself. The fixed ports, if any, are its own. */
+    static struct shared_cloud shared;
+    if (!noharness[0]) {
+        char cdir[4200];
+        snprintf(cdir, sizeof(cdir), "%s/cloud", base);
+        if (shared_cloud_spawn(cdir, co.run.seed, co.run.mqtt_port, co.run.http_port, &shared, err,
+                               sizeof(err)) != 0) {
+            snprintf(noharness, sizeof(noharness), "%s", err);
+        } else {
+            co.run.cloud = &shared;
+            co.run.mqtt_port = co.run.http_port = 0;
+        }
     }
 
     /* units: every case that runs, in catalogue order */
@@ -756,6 +793,10 @@ int cmd_certify(int argc, char **argv)
            co.run.nic ? " (net user)" : "",
            (unsigned long long)co.run.seed, ncase, nrun, co.jobs, co.quick ? ", quick" : "",
            co.shard_n > 1 ? ", a shard" : "");
+    if (shared.api_port)
+        printf("  cloud: one cloud for the certification in %s (pid %d; broker pid %d, MQTT %d, "
+               "HTTP %d, HTTPS %d, CoAP %d)\n", shared.dir, shared.pid, shared.broker_pid, shared.mqtt_port,
+               shared.api_port, shared.https_port, shared.coap_port);
     fflush(stdout);
 
     int tty = isatty(STDERR_FILENO);
@@ -797,6 +838,7 @@ int cmd_certify(int argc, char **argv)
     }
     if (tty)
         fprintf(stderr, "\r\033[K");
+    shared_cloud_stop(&shared);
 
     /* the report's cases, in catalogue order */
     int fails = 0, errors = 0;
@@ -818,6 +860,7 @@ int cmd_certify(int argc, char **argv)
                      : c->needs & CAP_COAP_COAP ? "coap+coap" : c->needs & CAP_COAP_HTTP ? "coap+http"
                      : "mqtt+http";
         x->matrix = selt[k] != NULL;
+        snprintf(x->cloud, sizeof(x->cloud), "%s", u[ui].skip || u[ui].norun ? "" : r->cloud);
         x->seconds = c == b ? r->seconds : 0;
         x->verdict = r->verdict;
         snprintf(x->reason, sizeof(x->reason), "%s", r->verdict == V_PASS && c->kind != CAT_SWEEP
@@ -868,9 +911,32 @@ int cmd_certify(int argc, char **argv)
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&started));
     snprintf(shard, sizeof(shard), "%d/%d", co.shard_i, co.shard_n);
     int subset = co.only || co.shard_n > 1;
+    /* which cloud each run had */
+    int nshared = 0, nown = 0;
+    char cloudline[512], ownwhy[256] = "";
+    for (int i = 0; i < nu; i++) {
+        if (u[i].skip || u[i].norun || !res[i].cloud[0])
+            continue;
+        if (!strcmp(res[i].cloud, "shared")) {
+            nshared++;
+        } else {
+            nown++;
+            const char *why = strncmp(res[i].cloud, "own: ", 5) ? NULL : res[i].cloud + 5;
+            if (why && !strstr(ownwhy, why) && strlen(ownwhy) + strlen(why) + 3 < sizeof(ownwhy))
+                snprintf(ownwhy + strlen(ownwhy), sizeof(ownwhy) - strlen(ownwhy), "%s%s",
+                         ownwhy[0] ? "; " : "", why);
+        }
+    }
+    if (shared.api_port)
+        snprintf(cloudline, sizeof(cloudline), "one cloud for the certification (Mosquitto, firmware "
+                 "server, CoAP; ports %d/%d) shared by %d of %d runs%s%s%s", shared.mqtt_port,
+                 shared.api_port, nshared, nshared + nown,
+                 nown ? "; a cloud of their own for the others: " : "", ownwhy, "");
+    else
+        snprintf(cloudline, sizeof(cloudline), "a cloud for each run");
     struct report rep = { OTAHIL_VERSION, co.port_desc, &prof, &board, co.target, co.run.seed,
                           co.shard_n > 1 ? shard : NULL, co.only != NULL, stamp, now_s() - t0, rc,
-                          ncase, qemu ? co.run.nic ? "user" : "relay" : NULL };
+                          ncase, qemu ? co.run.nic ? "user" : "relay" : NULL, cloudline };
     size_t cap = 8192 + (size_t)ncase * 2400, sl;
     char *summary = malloc(cap);
     int wrc = -1;
@@ -880,6 +946,7 @@ int cmd_certify(int argc, char **argv)
         sl = (size_t)snprintf(summary, cap, "otahil certify: port %s, profile %s, board %s, target %s%s, "
                               "seed %llu\n", co.port_desc, prof.name, board.name, co.target,
                               co.run.nic ? " (net user)" : "", (unsigned long long)co.run.seed);
+        sl += (size_t)snprintf(summary + sl, cap - sl, "cloud: %s\n", cloudline);
         for (int k = 0; k < ncase; k++)
             sl += (size_t)snprintf(summary + sl, cap - sl, "%-5s %-13s %5.1f s  %s%s%s%s%s%s\n",
                                    verdict_name(rc[k].verdict), rc[k].id, rc[k].seconds,
@@ -957,7 +1024,7 @@ int cmd_catalogue(int argc, char **argv)
 
 struct repro {
     char id[32], kind[16], what[128], plan[256], board[1024], port[1024], fw_port[1024];
-    char verdict[16], reason[600], check[64], transport[32], target[16];
+    char verdict[16], reason[600], check[64], transport[32], target[16], dn[40];
     uint64_t seed;
     long reboot_delay_ms;
     int timeout_s;
@@ -971,7 +1038,7 @@ static int repro_key(struct inifile *I, const char *section, const char *key, co
         return inifile_fail(I, "section [%s]: unknown (expected [repro])", section);
 #define T(f) if (!strcmp(key, #f)) { snprintf(r->f, sizeof(r->f), "%s", v); return 0; }
     T(id) T(kind) T(what) T(plan) T(board) T(port) T(fw_port) T(verdict) T(reason) T(check)
-    T(transport)
+    T(transport) T(dn)
 #undef T
     char *end;
     if (!strcmp(key, "seed")) {
@@ -1072,7 +1139,8 @@ int cmd_repro(int argc, char **argv)
         if (!qcut[0]) {
             struct qsweep_opts qo = { { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 1,
                                         NULL, r.port[0] && strcmp(r.port, "reference") ? r.port : NULL,
-                                        0, 0, 0, "qemu", NULL, r.nic, NULL, NULL, NULL, NULL },
+                                        0, 0, 0, "qemu", NULL, r.nic, NULL, NULL, NULL, NULL, NULL,
+                                        NULL },
                                       out, r.what, 0, 0 };
             struct qsweep_summary ss;
             printf("no failing cut point recorded in %s: running the whole sweep on QEMU\n", sp);
@@ -1128,7 +1196,8 @@ int cmd_repro(int argc, char **argv)
     struct run_opts ro = { r.board, out, r.seed, 0, r.reboot_delay_ms, r.timeout_s, 0, NULL,
                            r.port[0] && strcmp(r.port, "reference") ? r.port : NULL, until, 0, 0,
                            qemu ? "qemu" : NULL, qcut[0] ? qcut : NULL, r.nic, NULL, NULL, NULL,
-                           NULL };
+                           NULL, NULL, NULL };
+    ro.dn = r.dn[0] ? r.dn : NULL; /* the device's name as it ran */
     struct fault_plan *plan = NULL;
     if (qcut[0]) {
         plan = calloc(1, sizeof(*plan));

@@ -338,7 +338,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
     char evpath[PATH_MAX], evabs[PATH_MAX], dir[PATH_MAX], err[1024], jpath[PATH_MAX + 16];
     sigset_t set, old;
     struct cloud *c;
-    struct netfault netf = { NULL, NULL, NULL, 0 };
+    struct netfault netf = { 0 };
     int ndev = 0, nf = 0, have_seed = 0, use_plan, rc = OTAHIL_EXIT_PASS;
     uint64_t n;
     char tk = 0;

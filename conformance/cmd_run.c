@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "conformance/cmd_cloud.h"
+#include "conformance/cloudref.h"
 #include "conformance/commands.h"
 #include "conformance/common.h"
 #include "conformance/plan.h"
@@ -27,6 +28,7 @@ static void run_usage(FILE *f)
             "                                    |coaps+http|coaps+https|coaps+coaps]\n"
             "                       [--tls CERT] [--dtls certificate|psk]\n"
             "                       [--tls-fragment N] [--tls-heap BYTES] [--mqtt-port P] [--http-port P]\n"
+            "                       [--cloud DIR]\n"
             "       otahil run SCENARIO [options]   (the update case under fixtures/faults/SCENARIO.plan)\n"
             "       otahil run --list\n"
             "Starts the fake cloud and a simulated device, runs one case, prints PASS or FAIL\n"
@@ -55,6 +57,9 @@ static void run_usage(FILE *f)
             "test CA's certificates, or the pre-shared key with --dtls psk), the certificate the\n"
             "HTTPS server and the coaps port present\n"
             "(good, untrusted-ca, expired, wrong-host), the device's TLS record size and heap.\n"
+            "--cloud DIR: the device joins the running `otahil cloud --workdir DIR` as a tenant\n"
+            "(docs/cloud.md, \"Tenants\") instead of a cloud of the run's own, unless the plan's\n"
+            "fault is the cloud itself (a broker restart, a bad certificate).\n"
             "--mqtt-port and --http-port fix the cloud's ports on 127.0.0.1 (default: free ones);\n"
             "one already in use is a harness error (exit 2). The broker is mosquitto along PATH\n"
             "or /usr/sbin, or $OTAHIL_MOSQUITTO.\n");
@@ -98,6 +103,17 @@ static int parse_common(int argc, char **argv, int i, struct run_opts *o, char *
             i++;
         }
         else if (!strcmp(a, "--throttle") && v && parse_u32(v, &u) == 0) { o->throttle_bps = u; i++; }
+        else if (!strcmp(a, "--cloud") && v) {
+            static struct shared_cloud sc;
+            char e[600];
+            if (shared_cloud_read(v, &sc, e, sizeof(e)) != 0) {
+                fprintf(stderr, "otahil %s: --cloud: %s (a running `otahil cloud --workdir %s`?)\n",
+                        cmd, e, v);
+                return -1;
+            }
+            o->cloud = &sc;
+            i++;
+        }
         else if (!strcmp(a, "--reboot-delay-ms") && v) { o->reboot_delay_ms = atol(v); i++; }
         else if (!strcmp(a, "--timeout") && v) { o->timeout_s = atoi(v); i++; }
         else if (!strcmp(a, "--port") && v) {
@@ -234,7 +250,7 @@ int cmd_run(int argc, char **argv)
         scenario_file = scenario;
     }
     struct run_opts o = { OTAHIL_DEFAULT_BOARD, NULL, 1, 0, 3000, 60, 0, NULL, NULL, 0, 0, 0, NULL, NULL,
-                          0, NULL, NULL, NULL, NULL };
+                          0, NULL, NULL, NULL, NULL, NULL, NULL };
     char outbuf[4096];
     struct run_faults rf = { NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, 1), 0, 0 };
     struct fault_plan *plan = calloc(1, sizeof(*plan));

@@ -66,28 +66,28 @@ static struct proxy *start_one(const char *name, int kind, int upstream, char *c
     return p;
 }
 
-int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud *c, uint64_t seed,
-                   char *err, size_t errlen)
+int netfault_start_to(struct netfault *nf, const struct fault_plan *p,
+                      const struct netfault_upstream *u, uint64_t seed, char *err, size_t errlen)
 {
     memset(nf, 0, sizeof(*nf));
+    nf->up = *u;
     if (!p)
         return 0;
     nf->coaps = p->coap == 2;
     if (p->nproxy_mqtt &&
-        !(nf->mqtt = start_one("mqtt", PROXY_TCP, cloud_device_mqtt_port(c), p->proxy_mqtt, p->nproxy_mqtt, seed, err,
+        !(nf->mqtt = start_one("mqtt", PROXY_TCP, u->mqtt, p->proxy_mqtt, p->nproxy_mqtt, seed, err,
                                errlen)))
         return -1;
     if (p->nproxy_http) {
-        nf->http = start_one("http", PROXY_TCP, cloud_fw_port(c), p->proxy_http, p->nproxy_http,
+        nf->http = start_one("http", PROXY_TCP, u->fw, p->proxy_http, p->nproxy_http,
                              seed ^ 0x48545450ull, err, errlen);
         if (!nf->http) {
             netfault_stop(nf);
             return -1;
         }
-        cloud_set_url_port(c, proxy_port(nf->http));
     }
     if (p->nproxy_coap) {
-        nf->coap = start_one("coap", PROXY_UDP, p->coap == 2 ? cloud_coaps_port(c) : cloud_coap_port(c),
+        nf->coap = start_one("coap", PROXY_UDP, p->coap == 2 ? u->coaps : u->coap,
                              p->proxy_coap, p->nproxy_coap,
                              seed ^ 0x434f4150ull, err, errlen);
         if (!nf->coap) {
@@ -98,14 +98,37 @@ int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud
     return 0;
 }
 
+int netfault_start(struct netfault *nf, const struct fault_plan *p, struct cloud *c, uint64_t seed,
+                   char *err, size_t errlen)
+{
+    struct netfault_upstream u = { cloud_device_mqtt_port(c), cloud_fw_port(c), cloud_coap_port(c),
+                                   cloud_coaps_port(c) };
+    if (netfault_start_to(nf, p, &u, seed, err, errlen) != 0)
+        return -1;
+    if (nf->http)
+        cloud_set_url_port(c, proxy_port(nf->http));
+    return 0;
+}
+
+int netfault_http_port(const struct netfault *nf)
+{
+    return nf->http ? proxy_port(nf->http) : 0;
+}
+
 int netfault_coap_port(const struct netfault *nf, const struct cloud *c)
 {
-    return nf->coap ? proxy_port(nf->coap) : nf->coaps ? cloud_coaps_port(c) : cloud_coap_port(c);
+    if (nf->coap)
+        return proxy_port(nf->coap);
+    if (c && !nf->up.mqtt) /* never started: the cloud's own */
+        return nf->coaps ? cloud_coaps_port(c) : cloud_coap_port(c);
+    return nf->coaps ? nf->up.coaps : nf->up.coap;
 }
 
 int netfault_mqtt_port(const struct netfault *nf, const struct cloud *c)
 {
-    return nf->mqtt ? proxy_port(nf->mqtt) : cloud_device_mqtt_port(c);
+    if (nf->mqtt)
+        return proxy_port(nf->mqtt);
+    return c && !nf->up.mqtt ? cloud_device_mqtt_port(c) : nf->up.mqtt;
 }
 
 void netfault_stop(struct netfault *nf)

@@ -918,11 +918,7 @@ static char *plan_json_array(char *const *v, int nv)
 
 int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, size_t n)
 {
-    char e[512], summary[2048], esum[sizeof summary * 2], ename[PLAN_NAME_MAX * 6];
-    char efile[PLAN_FILE_MAX * 6], edesc[PLAN_TEXT_MAX * 6], efield[PLAN_TEXT_MAX * 6];
-    char mq[1024], emq[sizeof mq * 6], seed[32], d[1024];
-    char *http[CF_HTTP_RULES_MAX], *ah = NULL, *am = NULL, *ap = NULL;
-    int nh = 0, rc = -1;
+    char e[512];
 
     if (!p || !c) {
         snprintf(err, n, "no plan or no cloud");
@@ -940,7 +936,21 @@ int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, siz
         snprintf(err, n, "plan %s: %s", p->name, e);
         return -1;
     }
+    return plan_log(p, err, n);
+}
 
+int plan_log(const struct fault_plan *p, char *err, size_t n)
+{
+    char summary[2048], esum[sizeof summary * 2], ename[PLAN_NAME_MAX * 6];
+    char efile[PLAN_FILE_MAX * 6], edesc[PLAN_TEXT_MAX * 6], efield[PLAN_TEXT_MAX * 6];
+    char mq[1024], emq[sizeof mq * 6], seed[32], d[1024];
+    char *http[CF_HTTP_RULES_MAX], *ah = NULL, *am = NULL, *ap = NULL;
+    int nh = 0, rc = -1;
+
+    if (!p) {
+        snprintf(err, n, "no plan");
+        return -1;
+    }
     for (int i = 0; i < p->nhttp; i++) {
         size_t l;
         cloudfault_http_describe(&p->http[i], d, sizeof d);

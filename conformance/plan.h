@@ -143,6 +143,11 @@ struct cloud;
  * 0, or -1 with one line in err. */
 int plan_apply_cloud(const struct fault_plan *p, struct cloud *c, char *err, size_t n);
 
+/* Only the "plan.loaded" event of plan_apply_cloud (a run in the shared
+ * cloud, whose faults the cloud installs for its tenant). 0, or -1 with one
+ * line in err. */
+int plan_log(const struct fault_plan *p, char *err, size_t n);
+
 /* One line: "http:1 status=400; mqtt size_string=true; proxy.mqtt 2
  * faults", or "no faults". Returns buf. */
 char *plan_summary(const struct fault_plan *p, char *buf, size_t n);

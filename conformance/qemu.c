@@ -199,6 +199,7 @@ static int mqtt_init(struct relay *r, const char *pk, const char *dn, const char
     mosquitto_disconnect_callback_set(r->mq, mq_on_disconnect);
     mosquitto_message_callback_set(r->mq, mq_on_message);
     mosquitto_reconnect_delay_set(r->mq, 1, 2, false);
+    mosquitto_int_option(r->mq, MOSQ_OPT_TCP_NODELAY, 1); /* as the native device (os_posix.c) */
     if (r->o->mqtts) {
         /* mqtts: the module's TLS, the broker chaining to the device's CA and
          * naming its address, as the native device's libmosquitto does. */

@@ -344,6 +344,7 @@ static cJSON *json_case(const struct report_case *c)
         cJSON_AddItemToArray(checks, ck);
     }
     json_path(o, "events", c->events);
+    json_path(o, "cloud", c->cloud);
     json_path(o, "events_digest", c->events_digest);
     json_path(o, "repro", c->repro);
     json_path(o, "replay", c->replay);
@@ -376,6 +377,8 @@ int report_write_json(const struct report *r, const char *dir, char *err, size_t
     json_str(o, "target", r->target);
     if (r->net)
         json_str(o, "net", r->net);
+    if (r->cloud)
+        json_str(o, "cloud", r->cloud);
     /* Exact digits: a 64-bit seed does not fit a double. */
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)r->seed);
     cJSON_AddRawToObject(o, "seed", seed);
@@ -572,6 +575,8 @@ int report_write_junit(const struct report *r, const char *dir, char *err, size_
         xml_prop(m.f, "target", r->target);
         if (r->net)
             xml_prop(m.f, "net", r->net);
+        if (r->cloud)
+            xml_prop(m.f, "cloud", r->cloud);
         xml_prop(m.f, "port", r->port);
         xml_prop(m.f, "version", r->version);
         if (r->shard)
@@ -1513,6 +1518,8 @@ static void html_header(FILE *f, const struct report *r, const char *status,
     if (r->net)
         fact(f, "Network", !strcmp(r->net, "user") ? "the firmware's own IP stack (QEMU -nic user)"
                                                    : "offloaded to the harness's relay (mailbox)");
+    if (r->cloud)
+        fact(f, "Cloud", r->cloud);
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)r->seed);
     fact(f, "Seed", seed);
     fact(f, "Shard", r->shard ? r->shard : r->subset ? "a selection of cases" : "the whole suite");

@@ -28,6 +28,8 @@ struct report_case {
     double       seconds;
     char         reason[512];   /* why it failed, errored or was skipped; "" on PASS */
     char         events[1024];  /* event log (JSON lines), or "" */
+    char         cloud[160];    /* "shared" (the certification's one cloud), "own: why", or ""
+                                 * (not run) */
     char         events_digest[65]; /* its event sequence (events_sequence_digest), or "" */
     char         repro[1024];   /* repro/<ID> folder (seed, plan, flash images, events,
                                  * command), or "" */
@@ -53,6 +55,8 @@ struct report {
     int         ncases;
     const char *net;            /* target qemu: "relay" (the mailbox relay holds the network) or
                                  * "user" (the firmware's own IP stack, QEMU -nic user); NULL */
+    const char *cloud;          /* the certification's cloud, one line ("one cloud for 70 of
+                                 * 76 runs, ..."), or NULL */
 };
 
 /* Counts per verdict. */

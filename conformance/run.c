@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "conformance/checks.h"
+#include "conformance/cloudref.h"
 #include "conformance/common.h"
 #include "conformance/netfault.h"
 #include "conformance/plan.h"
@@ -843,46 +844,61 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     struct cloud_opts co = { cloudir, NULL, o->mqtt_port, o->http_port, o->seed, o->throttle_bps,
                              o->plan && o->plan->https, o->plan && o->plan->mqtts,
                              o->plan ? o->plan->tls_cert : 0, 0, NULL };
-    struct cloud *cl = cloud_start(&co, err, sizeof(err));
-    if (!cl) {
+    /* The certification's one cloud, unless the plan's fault is the cloud
+     * itself (cloudref_own_reason) or this run is the only one (otahil run,
+     * a repro): then a cloud of the run's own. */
+    const char *dn = o->dn && o->dn[0] ? o->dn : OTAHIL_DEFAULT_DN;
+    const char *own = cloudref_own_reason(o->plan);
+    struct cloudref cr;
+    int joined = o->cloud && !own && !o->throttle_bps && !o->mqtt_port && !o->http_port;
+    if (joined) {
+        snprintf(res->cloud, sizeof(res->cloud), "shared");
+        evlog_emit("run", "run.cloud", "\"shared\":true,\"pid\":%d,\"dn\":\"%s\"", o->cloud->pid, dn);
+    } else {
+        snprintf(res->cloud, sizeof(res->cloud), "own%s%s", o->cloud && own ? ": " : "",
+                 o->cloud && own ? own : "");
+        evlog_emit("run", "run.cloud", "\"shared\":false,\"dn\":\"%s\"", dn);
+    }
+    if ((joined ? cloudref_join(&cr, o->cloud, res->events, o->seed, o->plan, OTAHIL_DEFAULT_PK, dn,
+                                OTAHIL_DEFAULT_SECRET, err, sizeof(err))
+                : cloudref_start_own(&cr, &co, o->plan, OTAHIL_DEFAULT_PK, dn, OTAHIL_DEFAULT_SECRET,
+                                     err, sizeof(err))) != 0) {
         evlog_close();
-        return set(res, V_ERROR, "cloud: %s", err);
+        return set(res, V_ERROR, "%s", err);
     }
     if (o->nic) /* the device reaches this machine's loopback there */
-        cloud_set_url_host(cl, "10.0.2.2");
-    if (o->plan && plan_apply_cloud(o->plan, cl, err, sizeof(err)) != 0) {
-        cloud_stop(cl);
-        evlog_close();
-        return set(res, V_ERROR, "%s", err);
-    }
+        cloudref_set_url_host(&cr, "10.0.2.2");
     static struct netfault nf;
-    if (netfault_start(&nf, o->plan, cl, o->seed, err, sizeof(err)) != 0) {
-        cloud_stop(cl);
+    struct netfault_upstream up = { cloudref_mqtt_port(&cr), cloudref_fw_port(&cr),
+                                    cloudref_coap_port(&cr, 0), cloudref_coap_port(&cr, 1) };
+    if (netfault_start_to(&nf, o->plan, &up, o->seed, err, sizeof(err)) != 0) {
+        cloudref_stop(&cr);
         evlog_close();
         return set(res, V_ERROR, "%s", err);
     }
+    if (netfault_http_port(&nf))
+        cloudref_set_url_port(&cr, netfault_http_port(&nf));
     struct push_opts po = { NULL, o->plan ? o->plan->retries : 0, 0, NULL };
     struct cloud_fw_opts fo = { whole ? target : NULL, /* a whole firmware's file: the given version */
                                 o->plan && o->plan->image_no_footer }; /* served unchecked */
-    int fw = cloud_add_firmware_opts(cl, v2img, &fo, err, sizeof(err));
-    int job = fw < 0 ? -1
-                     : cloud_create_job(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN, fw, &po, err,
-                                        sizeof(err));
+    int fw = cloudref_add_firmware(&cr, v2img, &fo, err, sizeof(err));
+    int job = fw < 0 ? -1 : cloudref_create_job(&cr, fw, &po, err, sizeof(err));
     if (job < 0) {
         netfault_stop(&nf);
-        cloud_stop(cl);
+        cloudref_stop(&cr);
         evlog_close();
         return set(res, V_ERROR, "cloud: %s", err);
     }
 
     char broker[64], coap[64];
-    snprintf(broker, sizeof(broker), "127.0.0.1:%d", netfault_mqtt_port(&nf, cl));
+    snprintf(broker, sizeof(broker), "127.0.0.1:%d", netfault_mqtt_port(&nf, NULL));
     snprintf(coap, sizeof(coap), "%s://127.0.0.1:%d", o->plan && o->plan->coap == 2 ? "coaps" : "coap",
-             netfault_coap_port(&nf, cl));
+             netfault_coap_port(&nf, NULL));
+    const char *ca = cloudref_ca_path(&cr);
     struct supervisor_opts so = { dut[0] ? dut : NULL, b.path, flash, broker, OTAHIL_DEFAULT_PK,
-                                  OTAHIL_DEFAULT_DN, OTAHIL_DEFAULT_SECRET, res->events,
+                                  dn, OTAHIL_DEFAULT_SECRET, res->events,
                                   o->reboot_delay_ms, 1, o->plan ? o->plan->flash_write_us : 0,
-                                  cloud_ca_path(cl)[0] ? cloud_ca_path(cl) : NULL,
+                                  ca[0] ? ca : NULL,
                                   o->plan && o->plan->mqtts, o->plan ? o->plan->tls_fragment : 0,
                                   o->plan ? o->plan->tls_heap : 0,
                                   o->plan && o->plan->coap ? coap : NULL,
@@ -892,7 +908,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     if (supervisor_init(&sv, &so, err, sizeof(err)) != 0 ||
         supervisor_boot(&sv, err, sizeof(err)) != 0) {
         netfault_stop(&nf);
-        cloud_stop(cl);
+        cloudref_stop(&cr);
         evlog_close();
         return set(res, V_ERROR, "%s", err);
     }
@@ -907,6 +923,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     int pushes_seen = 0, failed_boots = 0;
     double failed_at = 0;
     double pushed_at = 0, next_finish_look = 0, loop_t0 = now_s();
+    double next_health = 0, next_status = 0;
     while (!done) {
         struct boot_end be;
         if (g_interrupted) {
@@ -919,11 +936,21 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
                     "log are as they were then");
             break;
         }
-        if (cloud_health(cl, err, sizeof(err)) != 0) {
-            v = set(res, V_ERROR, "harness: %s", err);
-            break;
+        /* the shared cloud is asked over its API: less often */
+        if (!joined || now_s() >= next_health) {
+            if (cloudref_health(&cr, err, sizeof(err)) != 0) {
+                v = set(res, V_ERROR, "harness: %s", err);
+                break;
+            }
+            next_health = now_s() + 0.25;
         }
-        cloud_job_status(cl, job, &js);
+        if (!joined || now_s() >= next_status) {
+            next_status = now_s() + 0.04;
+            if (cloudref_job_status(&cr, job, &js) != 0 && joined) {
+                v = set(res, V_ERROR, "harness: the shared cloud does not answer for job %d", job);
+                break;
+            }
+        }
         if (js.state == JOB_FAILED && fail_clean && js.last_step != -1 && js.last_step > -1000) {
             /* A device that failed a download or a check reboots (G1: after
              * its pause) and must come back on its old image: wait for that
@@ -967,7 +994,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
             evlog_emit("supervisor", "device.exit", "\"boot\":%d,\"status\":\"%s\",\"code\":%d,\"signal\":%d",
                        sv.boots, be.code >= 0 ? dut_exit_name(be.code) : "signal", be.code,
                        be.signal);
-            cloud_device_offline(cl, OTAHIL_DEFAULT_PK, OTAHIL_DEFAULT_DN);
+            cloudref_device_offline(&cr);
             if (be.code == DUT_EXIT_BRICKED) {
                 v = set(res, V_FAIL, "device bricked: no valid image to boot (boot %d)", sv.boots);
                 break;
@@ -1014,7 +1041,7 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     signal(SIGINT, old_int);
     supervisor_stop(&sv);
     netfault_stop(&nf);
-    cloud_stop(cl);
+    cloudref_stop(&cr);
     if (v == V_PASS)
         v = judge(c, &b, flash, &js, base, target, o->plan, v2img, o->cut && o->cut[0], whole, res);
     int stopped = v == V_SKIP && o->until_fault;

@@ -8,6 +8,8 @@ struct fault_plan;
 
 enum verdict { V_PASS = 0, V_FAIL = 1, V_ERROR = 2, V_SKIP = 3 };
 
+struct shared_cloud;
+
 struct run_opts {
     const char *board;           /* name or path */
     const char *out;             /* output directory (created) */
@@ -46,6 +48,12 @@ struct run_opts {
     const char *flash_image;
     const char *image;
     const char *image_version;
+    /* The certification's one cloud (cloudref.h): the run's device joins it
+     * as a tenant unless its plan's fault is the cloud itself. NULL: the run
+     * starts a cloud of its own. */
+    const struct shared_cloud *cloud;
+    const char *dn;              /* the device's name; NULL: OTAHIL_DEFAULT_DN (runs sharing a
+                                  * cloud need one each) */
 };
 
 /* Why a plan cannot run with the firmware's own IP stack (run_opts.nic), or
@@ -65,6 +73,7 @@ struct run_result {
     enum verdict verdict;
     char   reason[512];
     char   events[4200];         /* event log path */
+    char   cloud[160];           /* "shared", or "own" with why when a shared one was there */
     int    black_box;            /* the firmware reported no events of its own: judged from
                                   * outside (the cloud, the harness, the flash) */
     double seconds;
