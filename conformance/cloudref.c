@@ -303,6 +303,8 @@ int cloudref_add_firmware(struct cloudref *r, const char *path, const struct clo
         bad |= !cJSON_AddNumberToObject(b, "url_port", r->url_port);
     if (!bad && r->url_host[0])
         bad |= !cJSON_AddStringToObject(b, "url_host", r->url_host);
+    if (!bad) /* a proxy's port says nothing of the scheme */
+        bad |= !cJSON_AddStringToObject(b, "url_scheme", r->https ? "https" : "http");
     if (bad) {
         cJSON_Delete(b);
         snprintf(err, errlen, "shared cloud: out of memory");

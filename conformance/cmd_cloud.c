@@ -50,6 +50,7 @@ static const char cloud_usage[] =
     "  --mqtt-port P          MQTT port on 127.0.0.1 (default: a free port)\n"
     "  --http-port P          HTTP port on 127.0.0.1 (default: a free port)\n"
     "  --events FILE          event log (default WORKDIR/events.jsonl); events are echoed to stderr\n"
+    "  --quiet                do not echo events on stderr\n"
     "  --seed N               seed of every random choice of the cloud (default 0)\n"
     "  --throttle BPS         limit each firmware download to BPS bytes per second\n"
     "  --device PK/DN/SECRET  register a device (repeatable; " OTAHIL_DEFAULT_PK "/" OTAHIL_DEFAULT_DN
@@ -69,7 +70,11 @@ static const char cloud_usage[] =
     "                         name the HTTP proxy\n"
     "  --transport T          http (default), https, mqtts or mqtts+https: an HTTPS listener and\n"
     "                         https:// firmware URLs, a TLS listener on the broker, both; the\n"
-    "                         test CA is made in WORKDIR/tls (docs/cloud.md)\n"
+    "                         test CA is made in WORKDIR/tls (docs/cloud.md); all: every\n"
+    "                         listener at once (HTTP and HTTPS, MQTT and mqtts, CoAP and coaps\n"
+    "                         with the good certificate) for a cloud shared by runs of any\n"
+    "                         transport (tenants); firmware URLs are then http:// unless a\n"
+    "                         firmware names the HTTPS port or scheme\n"
     "  --tls CERT             the certificate of the HTTPS listener (and of the coaps port):\n"
     "                         good, untrusted-ca, expired, wrong-host (the plan's [plan] tls)\n"
     "  --dtls certificate|psk with --transport coaps+...: the coaps port presents the test\n"
@@ -200,6 +205,7 @@ static int cmd_write_cloud_json(const char *dir, struct cloud *c, int device_mqt
         cJSON_AddNumberToObject(o, "coaps_port", cloud_coaps_port(c)); /* DTLS-PSK */
     if (cloud_ca_path(c)[0])
         cJSON_AddStringToObject(o, "ca", cloud_ca_path(c)); /* the CA devices trust */
+    cJSON_AddNumberToObject(o, "broker_pid", cloud_broker_pid(c));
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
     cJSON_AddStringToObject(o, "events", events);
     cJSON_AddBoolToObject(o, "auth", cloud_registry_path(c) != NULL);
@@ -339,7 +345,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
     sigset_t set, old;
     struct cloud *c;
     struct netfault netf = { 0 };
-    int ndev = 0, nf = 0, have_seed = 0, use_plan, rc = OTAHIL_EXIT_PASS;
+    int ndev = 0, nf = 0, have_seed = 0, use_plan, rc = OTAHIL_EXIT_PASS, quiet = 0, all = 0;
     uint64_t n;
     char tk = 0;
 
@@ -385,7 +391,13 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--proxy-fault", &v)) > 0) {
             fkind[nf] = 'p';
             fval[nf++] = v;
+        } else if (m == 0 && strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
         } else if (m == 0 && (m = cmd_tls_opt_parse(argc, argv, &i, &tk, &v)) > 0) {
+            if (tk == 'T' && strcmp(v, "all") == 0) {
+                all = 1; /* not a plan transport: every listener of the cloud */
+                continue;
+            }
             fkind[nf] = tk;
             fval[nf++] = v;
         } else if (m == 0 && (m = cmd_opt(argc, argv, &i, "--throttle", &v)) > 0) {
@@ -425,6 +437,13 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         o.mqtts = plan->mqtts;
         o.tls_cert = plan->tls_cert;
     }
+    if (all) {
+        if (use_plan && (plan->https || plan->mqtts || plan->coap)) {
+            fprintf(stderr, "otahil cloud: --transport all cannot go with another transport\n");
+            return OTAHIL_EXIT_HARNESS;
+        }
+        o.https = o.mqtts = 1; /* the test PKI; coaps presents the same certificate */
+    }
 
     if (cloud_mkdir_p(workdir) != 0 || !realpath(workdir, dir)) {
         fprintf(stderr, "otahil cloud: cannot create work directory %s: %s\n", workdir,
@@ -440,7 +459,7 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         evlog_close();
         return OTAHIL_EXIT_HARNESS;
     }
-    evlog_set_echo(1);
+    evlog_set_echo(!quiet);
 
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -453,6 +472,12 @@ static int cmd_cloud_in(int argc, char **argv, const char **fval, char *fkind,
         fprintf(stderr, "otahil cloud: %s\n", err);
         rc = OTAHIL_EXIT_HARNESS;
         goto out;
+    }
+    if (all && (cloud_set_url_tls(c, 0) != 0 || !cloud_https_port(c) || !cloud_mqtts_port(c) ||
+                (cloud_coaps_port(c) && !cloud_ca_path(c)[0]))) {
+        fprintf(stderr, "otahil cloud: --transport all: a TLS listener did not start\n");
+        rc = OTAHIL_EXIT_HARNESS;
+        goto stop;
     }
     if (use_plan && (plan_apply_cloud(plan, c, err, sizeof err) != 0 ||
                      netfault_start(&netf, plan, c, o.seed, err, sizeof err) != 0)) {

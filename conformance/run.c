@@ -879,8 +879,10 @@ enum verdict run_case(const char *name, const struct run_opts *o, struct run_res
     if (netfault_http_port(&nf))
         cloudref_set_url_port(&cr, netfault_http_port(&nf));
     struct push_opts po = { NULL, o->plan ? o->plan->retries : 0, 0, NULL };
-    struct cloud_fw_opts fo = { whole ? target : NULL, /* a whole firmware's file: the given version */
-                                o->plan && o->plan->image_no_footer }; /* served unchecked */
+    struct cloud_fw_opts fo;
+    memset(&fo, 0, sizeof(fo));
+    fo.version = whole ? target : NULL;                  /* a whole firmware's file: the given version */
+    fo.unchecked = o->plan && o->plan->image_no_footer;  /* served unchecked */
     int fw = cloudref_add_firmware(&cr, v2img, &fo, err, sizeof(err));
     int job = fw < 0 ? -1 : cloudref_create_job(&cr, fw, &po, err, sizeof(err));
     if (job < 0) {

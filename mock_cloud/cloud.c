@@ -34,6 +34,15 @@
  * lock and never calls back, so that cannot deadlock. MQTT publishes happen
  * after mu is released.
  *
+ * Tenants (cloud_add_tenant): a device whose run shares this cloud with
+ * others. Its events are routed to its own log with evlog_route() around
+ * the code paths that handle it (a device message once its topic names
+ * it, the API calls about it, a firmware GET or CoAP request once the
+ * firmware or device is known), each restoring the previous route. Its
+ * push faults live with the device, its HTTP rules and counters in the
+ * firmware server (per owner), its CoAP faults in the CoAP server (per
+ * device), so what one tenant does changes nothing another sees.
+ *
  * The device and job tables grow on demand (realloc), so an element is
  * addressed by its index under mu and no pointer into a table is kept across
  * an insertion or past an unlock.
@@ -93,7 +102,16 @@
 #define CLOUD_IMG_VER_OFF   24
 #define CLOUD_IMG_VER_LEN   64
 
+/* What makes a device a tenant (heap; freed at release). */
+struct cloud_tenant_state {
+    char     events[PATH_MAX];   /* its event log, "" = the cloud's own */
+    uint64_t seed;               /* push ids of its jobs */
+    int      jobs;               /* ordinal of its latest job, 0 = none yet */
+    struct cloud_mqtt_faults mf; /* push faults of its jobs (none: set 0) */
+};
+
 struct cloud_device {
+    struct cloud_tenant_state *tn;       /* non-NULL while it is a tenant */
     char pk[CLOUD_PK_MAX + 1];
     char dn[CLOUD_DN_MAX + 1];
     char secret[CLOUD_SECRET_MAX + 1];
@@ -119,7 +137,10 @@ struct cloud_job {
     int            retries;        /* pushes allowed after a failed attempt */
     int            pushes;         /* pushes prepared so far, <= 1 + retries */
     int            at_inform;      /* first push waits for an inform even if online */
-    int            faults;         /* own push faults: index + 1 in jf; 0 = the cloud-wide mf */
+    int            faults;         /* own push faults: index + 1 in jf; 0 = the tenant's, else the
+                                    * cloud-wide mf */
+    uint64_t       pseed;          /* push ids: cloud_push_id(pseed, pnum, attempt); the cloud's */
+    int            pnum;           /* seed and the job id, or a tenant's seed and ordinal */
     unsigned       trig;           /* progress triggers of the current push (CLOUD_TRIG_*) */
 };
 
@@ -334,6 +355,30 @@ static int cloud_find_device(const struct cloud *c, const char *pk, const char *
         if (strcmp(c->dev[i].pk, pk) == 0 && strcmp(c->dev[i].dn, dn) == 0)
             return i;
     return -1;
+}
+
+/* Routes the calling thread's events to device d's tenant log, or to the
+ * cloud's own log (d < 0, not a tenant). Caller holds mu. */
+static void cloud_route_dev_locked(const struct cloud *c, int d)
+{
+    const struct cloud_tenant_state *tn = d >= 0 ? c->dev[d].tn : NULL;
+
+    evlog_route(tn && tn->events[0] ? tn->events : NULL);
+}
+
+/* The same by identity (takes mu). */
+static void cloud_route_dev(struct cloud *c, const char *pk, const char *dn)
+{
+    pthread_mutex_lock(&c->mu);
+    cloud_route_dev_locked(c, cloud_find_device(c, pk, dn));
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cloud_route_owner(struct cloud *c, int owner)
+{
+    pthread_mutex_lock(&c->mu);
+    cloud_route_dev_locked(c, owner >= 1 && owner <= c->ndev ? owner - 1 : -1);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Writes the broker's registry (broker_auth.c reads it at every CONNECT):
@@ -555,8 +600,8 @@ struct cloud_fw_scratch {
 };
 
 static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *version,
-                                 int unchecked, struct cloud_fw_scratch *w, char *err,
-                                 size_t errlen)
+                                 int unchecked, const struct cloud_fw_opts *o, int owner,
+                                 struct cloud_fw_scratch *w, char *err, size_t errlen)
 {
     struct cloud_fw_info *fi = &w->fi;
     struct stat st;
@@ -617,8 +662,22 @@ static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *
     }
     id = c->nfw + 1;
     fi->id = id;
-    snprintf(fi->url, sizeof fi->url, "%s://%s:%d/fw/%d/%s", c->https ? "https" : "http",
-             c->url_host[0] ? c->url_host : "127.0.0.1", c->url_port ? c->url_port : c->https ? c->https_port : c->http_port, id, fi->name);
+    fi->owner = owner;
+    {
+        const char *host = o && o->url_host && o->url_host[0] ? o->url_host
+                           : c->url_host[0] ? c->url_host : "127.0.0.1";
+        int port = o && o->url_port ? o->url_port : c->url_port ? c->url_port
+                   : c->https ? c->https_port : c->http_port;
+        int tls = c->https;
+        if (o && o->url_scheme)
+            tls = strcmp(o->url_scheme, "https") == 0;
+        else if (c->https_port && port == c->https_port)
+            tls = 1;
+        else if (port == c->http_port)
+            tls = 0;
+        snprintf(fi->url, sizeof fi->url, "%s://%s:%d/fw/%d/%s", tls ? "https" : "http", host,
+                 port, id, fi->name);
+    }
     if ((size_t)snprintf(fi->path, sizeof fi->path, "%s/%d-%s", c->fwdir, id, fi->name) >= sizeof fi->path)
         e = ENAMETOOLONG;
     else if (rename(w->tmp, fi->path) != 0)
@@ -647,8 +706,9 @@ static int cloud_add_firmware_in(struct cloud *c, const char *path, const char *
 int cloud_add_firmware(struct cloud *c, const char *path, const char *version, char *err,
                        size_t errlen)
 {
-    struct cloud_fw_opts o = { version, 0 };
+    struct cloud_fw_opts o = { 0 };
 
+    o.version = version;
     return cloud_add_firmware_opts(c, path, &o, err, errlen);
 }
 
@@ -656,19 +716,52 @@ int cloud_add_firmware_opts(struct cloud *c, const char *path, const struct clou
                             char *err, size_t errlen)
 {
     struct cloud_fw_scratch *w;
-    int id;
+    char *prev;
+    int id, owner = 0;
 
     if (!c || !path || !path[0]) {
         snprintf(err, errlen, "no firmware file given");
         return -1;
+    }
+    if (o && (o->url_port < 0 || o->url_port > 65535)) {
+        snprintf(err, errlen, "url_port %d out of range 1..65535", o->url_port);
+        return -1;
+    }
+    if (o && o->url_host && o->url_host[0] &&
+        (strlen(o->url_host) >= sizeof c->url_host || !cloud_ident_ok(o->url_host, 63) ||
+         strpbrk(o->url_host, "?@:<>{}`'\\^%,;=[]"))) {
+        snprintf(err, errlen, "url_host \"%.64s\" is not a host name or IPv4 address", o->url_host);
+        return -1;
+    }
+    if (o && o->url_scheme && strcmp(o->url_scheme, "http") && strcmp(o->url_scheme, "https")) {
+        snprintf(err, errlen, "url_scheme \"%.16s\": http or https", o->url_scheme);
+        return -1;
+    }
+    if (o && (o->owner_pk || o->owner_dn)) {
+        int d;
+
+        pthread_mutex_lock(&c->mu);
+        d = o->owner_pk && o->owner_dn ? cloud_find_device(c, o->owner_pk, o->owner_dn) : -1;
+        owner = d >= 0 && c->dev[d].tn ? d + 1 : 0;
+        pthread_mutex_unlock(&c->mu);
+        if (!owner) {
+            snprintf(err, errlen, "owner %.32s/%.32s is not a tenant (register it with "
+                     "POST /api/tenants first)", o->owner_pk ? o->owner_pk : "(none)",
+                     o->owner_dn ? o->owner_dn : "(none)");
+            return -1;
+        }
     }
     w = calloc(1, sizeof *w);
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    id = cloud_add_firmware_in(c, path, o ? o->version : NULL, o ? o->unchecked : 0, w, err,
-                               errlen);
+    prev = evlog_route_push(evlog_route_get());
+    if (owner)
+        cloud_route_owner(c, owner);
+    id = cloud_add_firmware_in(c, path, o ? o->version : NULL, o ? o->unchecked : 0, o, owner, w,
+                               err, errlen);
+    evlog_route_pop(prev);
     free(w);
     return id;
 }
@@ -746,7 +839,9 @@ static int cloud_attempt_failed(struct cloud_job *j, const char *fmt, ...)
 static const struct cloud_mqtt_faults *cloud_job_faults(const struct cloud *c,
                                                         const struct cloud_job *j)
 {
-    return j->faults ? &c->jf[j->faults - 1] : &c->mf;
+    const struct cloud_tenant_state *tn = c->dev[j->dev].tn;
+
+    return j->faults ? &c->jf[j->faults - 1] : tn ? &tn->mf : &c->mf;
 }
 
 #define CLOUD_HAS(f, k) (((f)->set >> (k)) & 1u)
@@ -909,7 +1004,7 @@ static void cloud_prepare_push(struct cloud *c, struct cloud_job *j, struct clou
     char ever[CLOUD_VERSION_MAX * 6 + 1], eurl[sizeof f->url * 6];
 
     j->pushes++;
-    j->push_id = cloud_push_id(c->seed, j->id, j->pushes);
+    j->push_id = cloud_push_id(j->pseed, j->pnum, j->pushes);
     j->last_step = CLOUD_NO_STEP;
     j->trig = 0;
     otahil_json_escape(ever, sizeof ever, f->version);
@@ -992,8 +1087,8 @@ static int cloud_offline_push(const struct cloud *c, const struct cloud_job *j)
     return CLOUD_HAS(f, CF_M_OFFLINE_PUSH) && f->offline_push;
 }
 
-int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmware_id,
-                     const struct push_opts *po, char *err, size_t errlen)
+static int cloud_create_job_in(struct cloud *c, const char *pk, const char *dn, int firmware_id,
+                               const struct push_opts *po, char *err, size_t errlen)
 {
     const char *sm = po && po->sign_method ? po->sign_method : "Md5";
     int retries = po ? po->retries : 0, at_inform = po ? !!po->at_inform : 0;
@@ -1065,7 +1160,14 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
     snprintf(j->sign_method, sizeof j->sign_method, "%s", sm);
     j->state = JOB_WAITING;
     j->last_step = CLOUD_NO_STEP;
-    j->push_id = cloud_push_id(c->seed, id, 1);
+    if (c->dev[d].tn) {
+        j->pseed = c->dev[d].tn->seed;
+        j->pnum = ++c->dev[d].tn->jobs;
+    } else {
+        j->pseed = c->seed;
+        j->pnum = id;
+    }
+    j->push_id = cloud_push_id(j->pseed, j->pnum, 1);
     j->retries = retries;
     j->at_inform = at_inform;
     j->faults = fx;
@@ -1084,6 +1186,19 @@ int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmwa
     }
     pthread_mutex_unlock(&c->mu);
     cloud_publish(c, &push);
+    return id;
+}
+
+int cloud_create_job(struct cloud *c, const char *pk, const char *dn, int firmware_id,
+                     const struct push_opts *po, char *err, size_t errlen)
+{
+    char *prev = evlog_route_push(evlog_route_get());
+    int id;
+
+    if (c && pk && dn)
+        cloud_route_dev(c, pk, dn);
+    id = cloud_create_job_in(c, pk, dn, firmware_id, po, err, errlen);
+    evlog_route_pop(prev);
     return id;
 }
 
@@ -1106,6 +1221,154 @@ int cloud_job_status(struct cloud *c, int job_id, struct job_status *st)
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+/* ---- tenants ---- */
+
+/* Checks a tenant's settings before anything changes. 0 or -1 with err. */
+static int cloud_tenant_check(const struct cloud_tenant *t, char *err, size_t errlen)
+{
+    char why[256];
+    int key = 0, fd;
+
+    if (!t || !t->pk || !t->dn || !t->secret) {
+        snprintf(err, errlen, "pk, dn and secret are required");
+        return -1;
+    }
+    if (!cloud_ident_ok(t->pk, CLOUD_PK_MAX)) {
+        snprintf(err, errlen, "pk: 1..%d characters, no spaces, '/', '+', '#', '&', '|', quotes "
+                 "or backslashes", CLOUD_PK_MAX);
+        return -1;
+    }
+    if (!cloud_ident_ok(t->dn, CLOUD_DN_MAX)) {
+        snprintf(err, errlen, "dn: 1..%d characters, no spaces, '/', '+', '#', '&', '|', quotes "
+                 "or backslashes", CLOUD_DN_MAX);
+        return -1;
+    }
+    if (!cloud_secret_ok(t->secret)) {
+        snprintf(err, errlen, "secret: at most %d printable characters, no spaces",
+                 CLOUD_SECRET_MAX);
+        return -1;
+    }
+    if (t->events && t->events[0]) {
+        if (t->events[0] != '/' || strlen(t->events) >= PATH_MAX) {
+            snprintf(err, errlen, "events: \"%.200s\" is not an absolute path", t->events);
+            return -1;
+        }
+        fd = open(t->events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            snprintf(err, errlen, "events: cannot open %.200s: %s", t->events, strerror(errno));
+            return -1;
+        }
+        close(fd);
+    }
+    if (t->nhttp < 0 || t->nhttp > CF_HTTP_RULES_MAX || (t->nhttp > 0 && !t->http)) {
+        snprintf(err, errlen, "http: %d rules, at most %d", t->nhttp, CF_HTTP_RULES_MAX);
+        return -1;
+    }
+    for (int i = 0; i < t->nhttp; i++)
+        if (cloudfault_http_check(&t->http[i], &key, why, sizeof why) != 0) {
+            snprintf(err, errlen, "http[%d].settings.%s: %s", i, cloudfault_http_key_name(key), why);
+            return -1;
+        }
+    if (t->coap && cloudfault_coap_check(t->coap, &key, why, sizeof why) != 0) {
+        snprintf(err, errlen, "coap.settings.%s: %s", cloudfault_coap_key_name(key), why);
+        return -1;
+    }
+    if (t->mqtt && CLOUD_HAS(t->mqtt, CF_M_RESTART_BROKER_AT)) {
+        snprintf(err, errlen, "mqtt.settings.restart_broker_at: restart_broker_at restarts the "
+                 "broker of every tenant; give the run a cloud of its own");
+        return -1;
+    }
+    return 0;
+}
+
+int cloud_add_tenant(struct cloud *c, const struct cloud_tenant *t, char *err, size_t errlen)
+{
+    char old[PATH_MAX], *prev;
+    struct cloud_tenant_state *tn;
+    int d;
+
+    if (!c) {
+        snprintf(err, errlen, "no cloud");
+        return -1;
+    }
+    if (cloud_tenant_check(t, err, errlen) != 0)
+        return -1;
+    tn = calloc(1, sizeof *tn);
+    if (!tn) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(tn->events, sizeof tn->events, "%s", t->events ? t->events : "");
+    tn->seed = t->seed;
+    if (t->mqtt)
+        tn->mf = *t->mqtt;
+    old[0] = '\0';
+    /* device.added of a new device goes to the tenant's log */
+    prev = evlog_route_push(tn->events[0] ? tn->events : NULL);
+    pthread_mutex_lock(&c->mu);
+    d = cloud_device_locked(c, t->pk, t->dn, t->secret, 0);
+    if (d >= 0) {
+        if (c->dev[d].tn) {
+            if (strcmp(c->dev[d].tn->events, tn->events) != 0)
+                snprintf(old, sizeof old, "%s", c->dev[d].tn->events);
+            free(c->dev[d].tn);
+        }
+        c->dev[d].tn = tn;
+        tn = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    evlog_route_pop(prev);
+    if (d < 0) {
+        free(tn);
+        snprintf(err, errlen, "cannot register %s/%s: device table full (%d) or the broker "
+                 "registry cannot be written", t->pk, t->dn, CLOUD_MAX_DEVICES);
+        return -1;
+    }
+    if (old[0])
+        evlog_forget(old);
+    if (fwserver_set_owner_faults(c->http, d + 1, t->http, t->nhttp, t->throttle_bps) != 0 ||
+        coapserver_set_device_faults(c->coap, t->pk, t->dn, 1, t->coap) != 0) {
+        snprintf(err, errlen, "cannot install the faults of %s/%s: out of memory or CoAP "
+                 "device table full", t->pk, t->dn);
+        cloud_release_tenant(c, t->pk, t->dn);
+        return -1;
+    }
+    return 0;
+}
+
+int cloud_release_tenant(struct cloud *c, const char *pk, const char *dn)
+{
+    char *prev, events[PATH_MAX];
+    struct cloud_job *j;
+    int d;
+
+    if (!c || !pk || !dn)
+        return -1;
+    prev = evlog_route_push(NULL); /* from now on: the cloud's own log */
+    pthread_mutex_lock(&c->mu);
+    d = cloud_find_device(c, pk, dn);
+    if (d < 0 || !c->dev[d].tn) {
+        pthread_mutex_unlock(&c->mu);
+        evlog_route_pop(prev);
+        return -1;
+    }
+    snprintf(events, sizeof events, "%s", c->dev[d].tn->events);
+    free(c->dev[d].tn);
+    c->dev[d].tn = NULL;
+    j = cloud_active_job(c, d, CLOUD_ACTIVE);
+    if (j)
+        cloud_job_fail(j, "tenant released");
+    free(c->dev[d].coap_push);
+    c->dev[d].coap_push = NULL;
+    c->dev[d].online = 0; /* no device.offline: the run has ended */
+    pthread_mutex_unlock(&c->mu);
+    fwserver_set_owner_faults(c->http, d + 1, NULL, 0, 0);
+    coapserver_set_device_faults(c->coap, pk, dn, 0, NULL);
+    evlog_forget(events);
+    evlog_route_pop(prev);
+    return 0;
 }
 
 /* ---- JSON views ---- */
@@ -1171,6 +1434,7 @@ char *cloud_status_json(struct cloud *c)
         else
             cJSON_AddNullToObject(d, "version");
         cJSON_AddBoolToObject(d, "online", c->dev[i].online);
+        cJSON_AddBoolToObject(d, "tenant", c->dev[i].tn != NULL);
         cJSON_AddItemToArray(devs, d);
     }
     fws = cJSON_AddArrayToObject(o, "firmware");
@@ -1200,11 +1464,16 @@ char *cloud_status_json(struct cloud *c)
  * holds mu. */
 static void cloud_mark_offline(struct cloud *c, int d, const char *why)
 {
+    char *prev;
+
     if (!c->dev[d].online)
         return;
     c->dev[d].online = 0;
+    prev = evlog_route_push(evlog_route_get());
+    cloud_route_dev_locked(c, d);
     evlog_emit("cloud", "device.offline", "\"pk\":\"%s\",\"dn\":\"%s\",\"reason\":\"%s\"",
                c->dev[d].pk, c->dev[d].dn, why);
+    evlog_route_pop(prev);
 }
 
 /* A round trip through the broker: publishes a numbered message to the
@@ -1240,14 +1509,12 @@ static void cloud_barrier(struct cloud *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-int cloud_device_offline(struct cloud *c, const char *pk, const char *dn)
+static int cloud_device_offline_in(struct cloud *c, const char *pk, const char *dn)
 {
     struct cloud_push push = { 0 };
     struct cloud_job *j;
     int d;
 
-    if (!c || !pk || !dn)
-        return -1;
     /* what the device sent before it went away is heard before it is marked offline */
     cloud_barrier(c);
     pthread_mutex_lock(&c->mu);
@@ -1265,6 +1532,20 @@ int cloud_device_offline(struct cloud *c, const char *pk, const char *dn)
     pthread_mutex_unlock(&c->mu);
     cloud_publish(c, &push);
     return 0;
+}
+
+int cloud_device_offline(struct cloud *c, const char *pk, const char *dn)
+{
+    char *prev;
+    int rc;
+
+    if (!c || !pk || !dn)
+        return -1;
+    prev = evlog_route_push(evlog_route_get());
+    cloud_route_dev(c, pk, dn);
+    rc = cloud_device_offline_in(c, pk, dn);
+    evlog_route_pop(prev);
+    return rc;
 }
 
 /* Stops the broker and starts it again on its port. Caller holds mu (so
@@ -1667,6 +1948,7 @@ static void cloud_device_message(struct cloud *c, const char *topic, const char 
     const cJSON *params, *v;
     const char *prefix;
     int inform, step, request = 0;
+    char *prev;
     cJSON *root;
 
     if (!coap && strcmp(topic, CLOUD_TOPIC_BARRIER) == 0) { /* the service's own, over MQTT */
@@ -1689,9 +1971,13 @@ static void cloud_device_message(struct cloud *c, const char *topic, const char 
         cloud_bad_payload(topic, "topic does not end in a valid {pk}/{dn}", plen);
         return;
     }
+    /* from here on about device pk/dn: a tenant's events go to its log */
+    prev = evlog_route_push(evlog_route_get());
+    cloud_route_dev(c, pk, dn);
     root = cloud_parse(payload, plen > 0 ? (size_t)plen : 0, &params, err, sizeof err);
     if (!root) {
         cloud_bad_payload(topic, err, plen);
+        evlog_route_pop(prev);
         return;
     }
     if (inform) {
@@ -1708,6 +1994,7 @@ static void cloud_device_message(struct cloud *c, const char *topic, const char 
             cloud_on_progress(c, pk, dn, step, cJSON_IsString(v) ? v->valuestring : "");
     }
     cJSON_Delete(root);
+    evlog_route_pop(prev);
 }
 
 static void cloud_on_message(struct mosquitto *mq, void *obj, const struct mosquitto_message *m)
@@ -1741,6 +2028,11 @@ static void cloud_coap_device(void *ctx, const char *pk, const char *dn)
     if (d >= 0)
         c->dev[d].coap = 1;
     pthread_mutex_unlock(&c->mu);
+}
+
+static void cloud_coap_route(void *ctx, const char *pk, const char *dn)
+{
+    cloud_route_dev(ctx, pk, dn);
 }
 
 static char *cloud_coap_message(void *ctx, const char *topic, const char *payload, size_t len,
@@ -2051,8 +2343,10 @@ static void cloud_free(struct cloud *c)
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->rcv);
     pthread_mutex_destroy(&c->mu);
-    for (int i = 0; i < c->ndev; i++)
+    for (int i = 0; i < c->ndev; i++) {
         free(c->dev[i].coap_push);
+        free(c->dev[i].tn);
+    }
     free(c->dev);
     free(c->job);
     free(c->jf);
@@ -2162,7 +2456,8 @@ struct cloud *cloud_start(const struct cloud_opts *o, char *err, size_t errlen)
         goto fail;
     {
         const struct coapserver_ops cops = { c, cloud_coap_secret, cloud_coap_device,
-                                             cloud_coap_message, cloud_coap_firmware };
+                                             cloud_coap_message, cloud_coap_firmware,
+                                             cloud_coap_route };
         c->coap = coapserver_start(&cops, o->seed, 1, err, errlen);
         if (!c->coap)
             goto fail;
@@ -2209,6 +2504,19 @@ void cloud_set_url_host(struct cloud *c, const char *host)
     pthread_mutex_lock(&c->mu);
     snprintf(c->url_host, sizeof c->url_host, "%s", host ? host : "");
     pthread_mutex_unlock(&c->mu);
+}
+
+int cloud_set_url_tls(struct cloud *c, int tls)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&c->mu);
+    if (tls && !c->https_port)
+        rc = -1;
+    else
+        c->https = tls != 0;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 int cloud_http_port(const struct cloud *c)

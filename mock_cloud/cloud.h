@@ -28,7 +28,8 @@ struct cloud_opts {
     int         http_port;   /* 0 = pick a free loopback port */
     uint64_t    seed;        /* every random choice of the cloud comes from it */
     uint32_t    throttle_bps;/* firmware server: limit each download to this rate (0 = off) */
-    int         https;       /* firmware server: an HTTPS listener too, and https:// URLs on it */
+    int         https;       /* firmware server: an HTTPS listener too, and https:// URLs on it
+                              * (cloud_set_url_tls() may change the URLs) */
     int         mqtts;       /* broker: a TLS listener too (mqtts) */
     int         tls_cert;    /* enum testca_cert: the certificate the HTTPS listener presents
                               * (the broker always presents the good one) */
@@ -104,6 +105,12 @@ void cloud_set_url_port(struct cloud *c, int port);
  * that reaches this machine's loopback from where the device is: 10.0.2.2
  * from inside QEMU's user network); NULL or "": 127.0.0.1. */
 void cloud_set_url_host(struct cloud *c, const char *host);
+/* Firmware added from now on defaults to https:// URLs on the HTTPS
+ * listener (tls 1; needs cloud_opts.https) or http:// URLs on the plain
+ * one (tls 0: a cloud with every listener serving runs of either kind,
+ * `otahil cloud --transport all`). 0, or -1 for tls 1 without an HTTPS
+ * listener. */
+int cloud_set_url_tls(struct cloud *c, int tls);
 int cloud_broker_pid(const struct cloud *c);
 /* The CoAP endpoint (mock_cloud/coapserver.h): its UDP port, and its DTLS
  * (coaps: pre-shared key = device secret, and the test certificate after
@@ -153,11 +160,70 @@ struct cloud_fw_opts {
                             * finds (a fault that serves a file without its footer); the
                             * check still runs and a "firmware.unchecked" event says what
                             * it found */
+    const char *owner_pk, *owner_dn; /* the tenant it belongs to: GETs and CoAP blocks of it
+                            * use the tenant's faults and rate and their events (and
+                            * firmware.added/refused/unchecked) go to the tenant's log;
+                            * NULL: no owner. An owner that is not a tenant is an error. */
+    int         url_port;  /* its URLs name this port (a transport proxy of that run);
+                            * 0: cloud_set_url_port()'s, else the server's own */
+    const char *url_host;  /* its URLs name this host; NULL or "": cloud_set_url_host()'s */
+    const char *url_scheme;/* "http" or "https"; NULL: https when the URL port is the HTTPS
+                            * listener's, http when it is the plain one, else the cloud's
+                            * default (cloud_opts.https, cloud_set_url_tls()) */
 };
 
-/* cloud_add_firmware with options (o NULL: defaults). Same returns. */
+/* cloud_add_firmware with options (o NULL: defaults). Same returns, and -1
+ * for an owner that is not a tenant, a url_port outside 0..65535, a
+ * url_host that is not a host name or address, a url_scheme other than
+ * http and https. */
 int cloud_add_firmware_opts(struct cloud *c, const char *path, const struct cloud_fw_opts *o,
                             char *err, size_t errlen);
+
+/* ---- Tenants: one cloud shared by several runs (docs/cloud.md, "Tenants") ----
+ *
+ * A tenant is a registered device whose run keeps its own event log and
+ * its own cloud-side faults in a cloud other runs use at the same time:
+ * the events about the device, its jobs, its firmware (cloud_fw_opts
+ * owner) and its downloads go to the tenant's log (evlog_route), and its
+ * faults touch only its own jobs, GETs and blocks. A tenant's job gets a
+ * per-device ordinal (1 for its first job after cloud_add_tenant(), 2 ...)
+ * and push ids cloud_push_id(tenant seed, ordinal, attempt), so its log is
+ * a function of its own run alone. */
+struct cloud_tenant {
+    const char *pk, *dn, *secret;           /* the device (cloud_add_device rules) */
+    const char *events;                     /* the tenant's event log, an absolute path;
+                                             * NULL/"": the cloud's own */
+    uint64_t seed;                          /* push ids of its jobs */
+    const struct cloud_http_rule *http;     /* firmware-server rules for GETs of ITS
+                                             * firmware (copied); nth counts its GETs */
+    int nhttp;                              /* 0..CF_HTTP_RULES_MAX */
+    const struct cloud_mqtt_faults *mqtt;   /* push faults of its jobs (copied); NULL: none */
+    const struct cloud_coap_faults *coap;   /* CoAP block faults of its downloads; NULL: none */
+    uint32_t throttle_bps;                  /* its firmware downloads; 0: the cloud's setting */
+};
+
+/* Registers (or re-registers) the device as cloud_add_device() does (the
+ * broker registry rewritten before it returns) and makes it a tenant.
+ * Registering an existing tenant again resets its faults, GET counts and
+ * job ordinal. 0, or -1 with a one-line reason in err: a bad identity or
+ * secret, an events path that is not absolute or cannot be opened, an
+ * http rule failing cloudfault_http_check(), more than CF_HTTP_RULES_MAX
+ * rules, coap faults failing cloudfault_coap_check(), mqtt faults with
+ * restart_broker_at (it restarts the broker of every tenant), a full
+ * device table. */
+int cloud_add_tenant(struct cloud *c, const struct cloud_tenant *t, char *err, size_t errlen);
+
+/* The device stops being a tenant: its events go to the cloud's own log
+ * from now on, its faults are cleared, its active job (if any) fails with
+ * reason "tenant released" (in the cloud's log), and it is marked offline
+ * without a device.offline event. 0, or -1 for an unknown device or one
+ * that is not a tenant. */
+int cloud_release_tenant(struct cloud *c, const char *pk, const char *dn);
+
+/* Sets the calling thread's event route (evlog_route) to the log of the
+ * tenant that owns firmware owner key (cloud_fw_info.owner), or to none
+ * when it is no longer a tenant. For the firmware server. */
+void cloud_route_owner(struct cloud *c, int owner);
 
 /* Creates an upgrade job; pushes at once if the device has informed since the
  * cloud started (unless po->at_inform), else at its next inform. An older
@@ -194,6 +260,8 @@ struct cloud_fw_info {
     char     sha256[65];    /* lowercase hex SHA-256 of the whole file */
     char     url[192];      /* http://127.0.0.1:PORT/fw/<id>/<name> (https:// with
                              * cloud_opts.https) */
+    int      owner;         /* the tenant that owns it (a key >= 1 for cloud_route_owner() and
+                             * fwserver_set_owner_faults()); 0 = none */
 };
 
 /* 0 and fills fi, or -1 for an unknown firmware id. */

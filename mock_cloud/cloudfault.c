@@ -1,13 +1,17 @@
 /*
  * cloudfault.c - the text form of the fake cloud's faults (see cloudfault.h):
  * one KEY = VALUE setting at a time, each value checked against its range,
- * and the reverse, a rule written back as "key=value ..." for summaries.
+ * and the reverse, a rule written back as "key=value ..." for summaries;
+ * and the JSON form the REST API carries, {"settings":{"key":"value"}},
+ * whose values are the same texts, so a round trip is exact.
  *
  * Numbers are plain decimal (no sign, no suffix) except the two deltas, which
  * need an explicit sign ("+100", "-1"), so that a reader of a plan sees the
  * direction. Booleans are true/false, yes/no, on/off or 1/0.
  */
 #include "mock_cloud/cloudfault.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -443,9 +447,55 @@ static void cf_put(struct cf_out *o, const char *key, const char *fmt, ...)
     o->len = k < 0 || (size_t)k >= o->n - o->len ? o->n : o->len + (size_t)k;
 }
 
+/* The text form of setting k of r (set or not) into v. */
+static void cf_http_value(const struct cloud_http_rule *r, int k, char *v, size_t n)
+{
+    v[0] = '\0';
+    switch (k) {
+    case CF_H_STATUS:        snprintf(v, n, "%d", r->status); break;
+    case CF_H_IGNORE_RANGE:  snprintf(v, n, "%s", r->ignore_range ? "true" : "false"); break;
+    case CF_H_ETAG_CHANGE:   snprintf(v, n, "%s", r->etag_change ? "true" : "false"); break;
+    case CF_H_LENGTH:        snprintf(v, n, "%+lld", (long long)r->length_delta); break;
+    case CF_H_LENGTH_BODY:   snprintf(v, n, "%s", r->length_body == CF_BODY_FILE ? "file" : "announced"); break;
+    case CF_H_CHUNKED:       snprintf(v, n, "%s", r->chunked ? "true" : "false"); break;
+    case CF_H_PAD_HEADERS:   snprintf(v, n, "%u", (unsigned)r->pad_headers); break;
+    case CF_H_SPLIT_HEADERS: snprintf(v, n, "%u", (unsigned)r->split_ms); break;
+    case CF_H_CLOSE_AT:      snprintf(v, n, "%llu", (unsigned long long)r->close_at); break;
+    case CF_H_STALL_AT:      snprintf(v, n, "%llu", (unsigned long long)r->stall_at); break;
+    case CF_H_STALL_MS:      snprintf(v, n, "%u", (unsigned)r->stall_ms); break;
+    case CF_H_STALL_THEN:    snprintf(v, n, "%s", r->stall_then == CF_STALL_CLOSE ? "close" : "continue"); break;
+    case CF_H_THROTTLE:      snprintf(v, n, "%u", (unsigned)r->throttle_bps); break;
+    case CF_H_PATH:          snprintf(v, n, "%s", r->path); break;
+    }
+}
+
+static void cf_mqtt_value(const struct cloud_mqtt_faults *f, int k, char *v, size_t n)
+{
+    v[0] = '\0';
+    switch (k) {
+    case CF_M_DROP_PUSH:         snprintf(v, n, "%d", f->drop_push); break;
+    case CF_M_DUPLICATE_AT:      snprintf(v, n, "%d", f->duplicate_at); break;
+    case CF_M_OFFLINE_PUSH:      snprintf(v, n, "%s", f->offline_push ? "true" : "false"); break;
+    case CF_M_RESTART_BROKER_AT: snprintf(v, n, "%d", f->restart_broker_at); break;
+    case CF_M_PUSH_LEN:          snprintf(v, n, "%u", (unsigned)f->push_len); break;
+    case CF_M_URL_LEN:           snprintf(v, n, "%u", (unsigned)f->url_len); break;
+    case CF_M_SIZE_STRING:       snprintf(v, n, "%s", f->size_string ? "true" : "false"); break;
+    case CF_M_SIZE_DELTA:        snprintf(v, n, "%+lld", (long long)f->size_delta); break;
+    case CF_M_MESSAGE:           snprintf(v, n, "%s", f->message); break;
+    case CF_M_SIGN_METHOD:       snprintf(v, n, "%s", f->sign_method); break;
+    case CF_M_SIGN:              snprintf(v, n, "%s", f->sign == CF_SIGN_SHA256 ? "sha256" : "md5"); break;
+    case CF_M_SIGN_CASE:         snprintf(v, n, "%s", f->sign_upper ? "upper" : "lower"); break;
+    case CF_M_WRONG_DIGEST:      snprintf(v, n, "%s", f->wrong_digest ? "true" : "false"); break;
+    case CF_M_WRONG_DIGEST_ATTEMPTS: snprintf(v, n, "%d", f->wrong_digest_attempts); break;
+    }
+}
+
+#define CF_VALUE_MAX (CF_PATH_MAX + 8) /* longest text form of one value */
+
 char *cloudfault_http_describe(const struct cloud_http_rule *r, char *buf, size_t n)
 {
     struct cf_out o = { buf, n, 0 };
+    char v[CF_VALUE_MAX];
 
     if (n == 0)
         return buf;
@@ -453,26 +503,8 @@ char *cloudfault_http_describe(const struct cloud_http_rule *r, char *buf, size_
     for (int k = 0; k < CF_H_COUNT; k++) {
         if (!(r->set & (1u << k)))
             continue;
-        switch (k) {
-        case CF_H_STATUS:        cf_put(&o, http_keys[k], "%d", r->status); break;
-        case CF_H_IGNORE_RANGE:  cf_put(&o, http_keys[k], "%s", r->ignore_range ? "true" : "false"); break;
-        case CF_H_ETAG_CHANGE:   cf_put(&o, http_keys[k], "%s", r->etag_change ? "true" : "false"); break;
-        case CF_H_LENGTH:        cf_put(&o, http_keys[k], "%+lld", (long long)r->length_delta); break;
-        case CF_H_LENGTH_BODY:
-            cf_put(&o, http_keys[k], "%s", r->length_body == CF_BODY_FILE ? "file" : "announced");
-            break;
-        case CF_H_CHUNKED:       cf_put(&o, http_keys[k], "%s", r->chunked ? "true" : "false"); break;
-        case CF_H_PAD_HEADERS:   cf_put(&o, http_keys[k], "%u", (unsigned)r->pad_headers); break;
-        case CF_H_SPLIT_HEADERS: cf_put(&o, http_keys[k], "%u", (unsigned)r->split_ms); break;
-        case CF_H_CLOSE_AT:      cf_put(&o, http_keys[k], "%llu", (unsigned long long)r->close_at); break;
-        case CF_H_STALL_AT:      cf_put(&o, http_keys[k], "%llu", (unsigned long long)r->stall_at); break;
-        case CF_H_STALL_MS:      cf_put(&o, http_keys[k], "%u", (unsigned)r->stall_ms); break;
-        case CF_H_STALL_THEN:
-            cf_put(&o, http_keys[k], "%s", r->stall_then == CF_STALL_CLOSE ? "close" : "continue");
-            break;
-        case CF_H_THROTTLE:      cf_put(&o, http_keys[k], "%u", (unsigned)r->throttle_bps); break;
-        case CF_H_PATH:          cf_put(&o, http_keys[k], "%s", r->path); break;
-        }
+        cf_http_value(r, k, v, sizeof v);
+        cf_put(&o, http_keys[k], "%s", v);
     }
     buf[o.len < n ? o.len : n - 1] = '\0';
     return buf;
@@ -481,6 +513,7 @@ char *cloudfault_http_describe(const struct cloud_http_rule *r, char *buf, size_
 char *cloudfault_mqtt_describe(const struct cloud_mqtt_faults *f, char *buf, size_t n)
 {
     struct cf_out o = { buf, n, 0 };
+    char v[CF_VALUE_MAX];
 
     if (n == 0)
         return buf;
@@ -488,22 +521,8 @@ char *cloudfault_mqtt_describe(const struct cloud_mqtt_faults *f, char *buf, siz
     for (int k = 0; k < CF_M_COUNT; k++) {
         if (!(f->set & (1u << k)))
             continue;
-        switch (k) {
-        case CF_M_DROP_PUSH:         cf_put(&o, mqtt_keys[k], "%d", f->drop_push); break;
-        case CF_M_DUPLICATE_AT:      cf_put(&o, mqtt_keys[k], "%d", f->duplicate_at); break;
-        case CF_M_OFFLINE_PUSH:      cf_put(&o, mqtt_keys[k], "%s", f->offline_push ? "true" : "false"); break;
-        case CF_M_RESTART_BROKER_AT: cf_put(&o, mqtt_keys[k], "%d", f->restart_broker_at); break;
-        case CF_M_PUSH_LEN:          cf_put(&o, mqtt_keys[k], "%u", (unsigned)f->push_len); break;
-        case CF_M_URL_LEN:           cf_put(&o, mqtt_keys[k], "%u", (unsigned)f->url_len); break;
-        case CF_M_SIZE_STRING:       cf_put(&o, mqtt_keys[k], "%s", f->size_string ? "true" : "false"); break;
-        case CF_M_SIZE_DELTA:        cf_put(&o, mqtt_keys[k], "%+lld", (long long)f->size_delta); break;
-        case CF_M_MESSAGE:           cf_put(&o, mqtt_keys[k], "%s", f->message); break;
-        case CF_M_SIGN_METHOD:       cf_put(&o, mqtt_keys[k], "%s", f->sign_method); break;
-        case CF_M_SIGN:              cf_put(&o, mqtt_keys[k], "%s", f->sign == CF_SIGN_SHA256 ? "sha256" : "md5"); break;
-        case CF_M_SIGN_CASE:         cf_put(&o, mqtt_keys[k], "%s", f->sign_upper ? "upper" : "lower"); break;
-        case CF_M_WRONG_DIGEST:      cf_put(&o, mqtt_keys[k], "%s", f->wrong_digest ? "true" : "false"); break;
-        case CF_M_WRONG_DIGEST_ATTEMPTS: cf_put(&o, mqtt_keys[k], "%d", f->wrong_digest_attempts); break;
-        }
+        cf_mqtt_value(f, k, v, sizeof v);
+        cf_put(&o, mqtt_keys[k], "%s", v);
     }
     buf[o.len < n ? o.len : n - 1] = '\0';
     return buf;
@@ -629,9 +648,29 @@ int cloudfault_coap_check(const struct cloud_coap_faults *f, int *key, char *why
     return 0;
 }
 
+static void cf_coap_value(const struct cloud_coap_faults *f, int k, char *v, size_t n)
+{
+    v[0] = '\0';
+    switch (k) {
+    case CF_C_DROP_BLOCK:      snprintf(v, n, "%u", (unsigned)f->drop_block); break;
+    case CF_C_DROP_TIMES:      snprintf(v, n, "%u", (unsigned)f->drop_times); break;
+    case CF_C_DUPLICATE_BLOCK: snprintf(v, n, "%u", (unsigned)f->duplicate_block); break;
+    case CF_C_REORDER_BLOCK:   snprintf(v, n, "%u", (unsigned)f->reorder_block); break;
+    case CF_C_DELAY_BLOCK:     snprintf(v, n, "%u", (unsigned)f->delay_block); break;
+    case CF_C_DELAY_MS:        snprintf(v, n, "%u", (unsigned)f->delay_ms); break;
+    case CF_C_CODE_BLOCK:      snprintf(v, n, "%u", (unsigned)f->code_block); break;
+    case CF_C_CODE:            snprintf(v, n, "%d.%02d", f->code / 100, f->code % 100); break;
+    case CF_C_CODE_TIMES:      snprintf(v, n, "%u", (unsigned)f->code_times); break;
+    case CF_C_ETAG_CHANGE_AT:  snprintf(v, n, "%u", (unsigned)f->etag_change_at); break;
+    case CF_C_SIZE2_DELTA:     snprintf(v, n, "%+lld", (long long)f->size2_delta); break;
+    case CF_C_BLOCK_SZX:       snprintf(v, n, "%d", f->block_szx); break;
+    }
+}
+
 char *cloudfault_coap_describe(const struct cloud_coap_faults *f, char *buf, size_t n)
 {
     struct cf_out o = { buf, n, 0 };
+    char v[CF_VALUE_MAX];
 
     if (n == 0)
         return buf;
@@ -639,21 +678,214 @@ char *cloudfault_coap_describe(const struct cloud_coap_faults *f, char *buf, siz
     for (int k = 0; k < CF_C_COUNT; k++) {
         if (!(f->set & (1u << k)))
             continue;
-        switch (k) {
-        case CF_C_DROP_BLOCK:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->drop_block); break;
-        case CF_C_DROP_TIMES:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->drop_times); break;
-        case CF_C_DUPLICATE_BLOCK: cf_put(&o, coap_keys[k], "%u", (unsigned)f->duplicate_block); break;
-        case CF_C_REORDER_BLOCK:   cf_put(&o, coap_keys[k], "%u", (unsigned)f->reorder_block); break;
-        case CF_C_DELAY_BLOCK:     cf_put(&o, coap_keys[k], "%u", (unsigned)f->delay_block); break;
-        case CF_C_DELAY_MS:        cf_put(&o, coap_keys[k], "%u", (unsigned)f->delay_ms); break;
-        case CF_C_CODE_BLOCK:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->code_block); break;
-        case CF_C_CODE:            cf_put(&o, coap_keys[k], "%d.%02d", f->code / 100, f->code % 100); break;
-        case CF_C_CODE_TIMES:      cf_put(&o, coap_keys[k], "%u", (unsigned)f->code_times); break;
-        case CF_C_ETAG_CHANGE_AT:  cf_put(&o, coap_keys[k], "%u", (unsigned)f->etag_change_at); break;
-        case CF_C_SIZE2_DELTA:     cf_put(&o, coap_keys[k], "%+lld", (long long)f->size2_delta); break;
-        case CF_C_BLOCK_SZX:       cf_put(&o, coap_keys[k], "%d", f->block_szx); break;
-        }
+        cf_coap_value(f, k, v, sizeof v);
+        cf_put(&o, coap_keys[k], "%s", v);
     }
     buf[o.len < n ? o.len : n - 1] = '\0';
     return buf;
+}
+
+/* ---- JSON forms ---- */
+
+typedef void (*cf_value_fn)(const void *x, int k, char *v, size_t n);
+typedef int (*cf_set_fn)(void *x, const char *key, const char *value, char *why, size_t whylen);
+
+static void cf_http_value_any(const void *x, int k, char *v, size_t n) { cf_http_value(x, k, v, n); }
+static void cf_mqtt_value_any(const void *x, int k, char *v, size_t n) { cf_mqtt_value(x, k, v, n); }
+static void cf_coap_value_any(const void *x, int k, char *v, size_t n) { cf_coap_value(x, k, v, n); }
+static int cf_http_set_any(void *x, const char *k, const char *v, char *w, size_t n)
+{
+    return cloudfault_http_set(x, k, v, w, n);
+}
+static int cf_mqtt_set_any(void *x, const char *k, const char *v, char *w, size_t n)
+{
+    return cloudfault_mqtt_set(x, k, v, w, n);
+}
+static int cf_coap_set_any(void *x, const char *k, const char *v, char *w, size_t n)
+{
+    return cloudfault_coap_set(x, k, v, w, n);
+}
+
+/* {"key":"text value",...} of every setting in set. NULL when out of memory. */
+static cJSON *cf_settings_json(const void *x, unsigned set, const char *const *names, int nkeys,
+                               cf_value_fn value)
+{
+    cJSON *o = cJSON_CreateObject();
+    char v[CF_VALUE_MAX];
+
+    if (!o)
+        return NULL;
+    for (int k = 0; k < nkeys; k++) {
+        if (!(set & (1u << k)))
+            continue;
+        value(x, k, v, sizeof v);
+        if (!cJSON_AddStringToObject(o, names[k], v)) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* Reads a "settings" object into x: each member KEY: "text" (a number or
+ * a boolean is taken as its text) through set. 0, or -1 with
+ * "settings.KEY: why" in why. */
+static int cf_settings_from(const cJSON *o, void *x, cf_set_fn set, char *why, size_t n)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "settings"), *m;
+    char v[CF_VALUE_MAX + 32], w[512];
+
+    if (!st || cJSON_IsNull(st))
+        return 0;
+    if (!cJSON_IsObject(st)) {
+        snprintf(why, n, "settings: expected an object of KEY: \"value\"");
+        return -1;
+    }
+    cJSON_ArrayForEach(m, st) {
+        if (cJSON_IsString(m)) {
+            if (strlen(m->valuestring) >= sizeof v) {
+                snprintf(why, n, "settings.%s: value over %zu characters", m->string, sizeof v - 1);
+                return -1;
+            }
+            snprintf(v, sizeof v, "%s", m->valuestring);
+        } else if (cJSON_IsNumber(m) && m->valuedouble == (double)(long long)m->valuedouble) {
+            snprintf(v, sizeof v, "%lld", (long long)m->valuedouble);
+        } else if (cJSON_IsBool(m)) {
+            snprintf(v, sizeof v, "%s", cJSON_IsTrue(m) ? "true" : "false");
+        } else {
+            snprintf(why, n, "settings.%s: expected a string (the KEY = VALUE text of the value)",
+                     m->string);
+            return -1;
+        }
+        if (set(x, m->string, v, w, sizeof w) < 0) {
+            snprintf(why, n, "settings.%s: %s", m->string, w);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+cJSON *cloudfault_http_to_json(const struct cloud_http_rule *r)
+{
+    cJSON *o = cJSON_CreateObject(), *st;
+
+    if (!o)
+        return NULL;
+    st = cf_settings_json(r, r->set, http_keys, CF_H_COUNT, cf_http_value_any);
+    if (!st || !cJSON_AddStringToObject(o, "label", r->label) ||
+        !cJSON_AddNumberToObject(o, "nth", r->nth)) {
+        cJSON_Delete(st);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    cJSON_AddItemToObject(o, "settings", st);
+    return o;
+}
+
+int cloudfault_http_from_json(const cJSON *o, struct cloud_http_rule *r, char *why, size_t n)
+{
+    const cJSON *lab = cJSON_GetObjectItemCaseSensitive(o, "label");
+    const cJSON *nth = cJSON_GetObjectItemCaseSensitive(o, "nth"), *m;
+    char w[512];
+    int key = 0;
+
+    memset(r, 0, sizeof *r);
+    if (!cJSON_IsObject(o)) {
+        snprintf(why, n, "expected an object {\"label\",\"nth\",\"settings\"}");
+        return -1;
+    }
+    cJSON_ArrayForEach(m, o)
+        if (strcmp(m->string, "label") && strcmp(m->string, "nth") && strcmp(m->string, "settings")) {
+            snprintf(why, n, "%s: unknown field (label, nth, settings)", m->string);
+            return -1;
+        }
+    if (lab && !cJSON_IsNull(lab)) {
+        if (!cJSON_IsString(lab) || cf_text(lab->valuestring, r->label, sizeof r->label) != 0) {
+            snprintf(why, n, "label: expected printable text under %d characters", CF_LABEL_MAX);
+            return -1;
+        }
+    }
+    if (nth && !cJSON_IsNull(nth)) {
+        if (!cJSON_IsNumber(nth) || !(nth->valuedouble >= 0 && nth->valuedouble <= 4294967295.0) ||
+            nth->valuedouble != (double)(uint32_t)nth->valuedouble) {
+            snprintf(why, n, "nth: expected 0 (every GET) or a GET number 1..4294967295");
+            return -1;
+        }
+        r->nth = (unsigned)nth->valuedouble;
+    }
+    if (cf_settings_from(o, r, cf_http_set_any, why, n) != 0)
+        return -1;
+    if (cloudfault_http_check(r, &key, w, sizeof w) != 0) {
+        snprintf(why, n, "settings.%s: %s", cloudfault_http_key_name(key), w);
+        return -1;
+    }
+    return 0;
+}
+
+cJSON *cloudfault_mqtt_to_json(const struct cloud_mqtt_faults *f)
+{
+    cJSON *o = cJSON_CreateObject(), *st = cf_settings_json(f, f->set, mqtt_keys, CF_M_COUNT,
+                                                            cf_mqtt_value_any);
+
+    if (!o || !st) {
+        cJSON_Delete(o);
+        cJSON_Delete(st);
+        return NULL;
+    }
+    cJSON_AddItemToObject(o, "settings", st);
+    return o;
+}
+
+/* An object whose only field is "settings". 0, or -1 with why. */
+static int cf_only_settings(const cJSON *o, char *why, size_t n)
+{
+    const cJSON *m;
+
+    if (!cJSON_IsObject(o)) {
+        snprintf(why, n, "expected an object {\"settings\":{...}}");
+        return -1;
+    }
+    cJSON_ArrayForEach(m, o)
+        if (strcmp(m->string, "settings")) {
+            snprintf(why, n, "%s: unknown field (settings)", m->string);
+            return -1;
+        }
+    return 0;
+}
+
+int cloudfault_mqtt_from_json(const cJSON *o, struct cloud_mqtt_faults *f, char *why, size_t n)
+{
+    memset(f, 0, sizeof *f);
+    if (cf_only_settings(o, why, n) != 0)
+        return -1;
+    return cf_settings_from(o, f, cf_mqtt_set_any, why, n);
+}
+
+cJSON *cloudfault_coap_to_json(const struct cloud_coap_faults *f)
+{
+    cJSON *o = cJSON_CreateObject(), *st = cf_settings_json(f, f->set, coap_keys, CF_C_COUNT,
+                                                            cf_coap_value_any);
+
+    if (!o || !st) {
+        cJSON_Delete(o);
+        cJSON_Delete(st);
+        return NULL;
+    }
+    cJSON_AddItemToObject(o, "settings", st);
+    return o;
+}
+
+int cloudfault_coap_from_json(const cJSON *o, struct cloud_coap_faults *f, char *why, size_t n)
+{
+    char w[512];
+    int key = 0;
+
+    memset(f, 0, sizeof *f);
+    if (cf_only_settings(o, why, n) != 0 || cf_settings_from(o, f, cf_coap_set_any, why, n) != 0)
+        return -1;
+    if (cloudfault_coap_check(f, &key, w, sizeof w) != 0) {
+        snprintf(why, n, "settings.%s: %s", cloudfault_coap_key_name(key), w);
+        return -1;
+    }
+    return 0;
 }

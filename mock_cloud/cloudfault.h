@@ -189,4 +189,28 @@ char *cloudfault_http_describe(const struct cloud_http_rule *r, char *buf, size_
 char *cloudfault_mqtt_describe(const struct cloud_mqtt_faults *f, char *buf, size_t n);
 char *cloudfault_coap_describe(const struct cloud_coap_faults *f, char *buf, size_t n);
 
+/* ---- JSON forms (the REST API, docs/cloud.md) ----
+ *
+ * Each setting is carried as its text form under its key name, so anything
+ * cloudfault_*_set() reads round-trips exactly:
+ *   rule:   {"label":"...","nth":N,"settings":{"status":"503","stall_at":"1000",...}}
+ *   mqtt:   {"settings":{"drop_push":"1","message":"busy now",...}}
+ *   coap:   {"settings":{"drop_block":"3",...}}
+ * A setting may also be given as a JSON number or boolean (taken as its
+ * decimal or true/false text). to_json returns a new object (caller
+ * cJSON_Delete()s it), NULL when out of memory. from_json fills the struct
+ * (zeroed first) and checks the combination (cloudfault_http_check(),
+ * cloudfault_coap_check()); 0, or -1 with one line in why naming the field,
+ * e.g. "settings.stall_ms: expected a pause of 1..600000 ms, got '0'"
+ * (a caller adds where the object was, "http[2]."). */
+struct cJSON;
+struct cJSON *cloudfault_http_to_json(const struct cloud_http_rule *r);
+int cloudfault_http_from_json(const struct cJSON *o, struct cloud_http_rule *r, char *why, size_t n);
+struct cJSON *cloudfault_mqtt_to_json(const struct cloud_mqtt_faults *f);
+int cloudfault_mqtt_from_json(const struct cJSON *o, struct cloud_mqtt_faults *f, char *why,
+                              size_t n);
+struct cJSON *cloudfault_coap_to_json(const struct cloud_coap_faults *f);
+int cloudfault_coap_from_json(const struct cJSON *o, struct cloud_coap_faults *f, char *why,
+                              size_t n);
+
 #endif /* CLOUDFAULT_H */

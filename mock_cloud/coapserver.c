@@ -51,9 +51,18 @@
 #define CS_FILE_MAX     (64u << 20) /* largest firmware file served */
 #define CS_PAYLOAD_MAX  2048  /* largest device message read */
 
+/* Block faults in force and how often each fired. */
+struct cs_faults {
+    struct cloud_coap_faults f;
+    uint32_t dropped, coded;  /* drop_times, code_times used */
+    int      dup_done, reorder_done, delay_done;
+};
+
 struct cs_dev {
     char     pk[21], dn[33];
-    char     token[CS_TOKEN_LEN + 1];
+    char     token[CS_TOKEN_LEN + 1]; /* "" = not authenticated yet */
+    int      own;             /* faults of its own (a tenant, coapserver_set_device_faults) */
+    struct cs_faults fs;      /* ... used when own */
 };
 
 struct cs_file {
@@ -74,11 +83,9 @@ struct coapserver {
     pthread_mutex_t  io;            /* held around coap_io_process(): libcoap is not thread-safe */
     char             pki_cert[4096], pki_key[4096]; /* "" = no certificate offered */
     char             pki_name[32];  /* which test certificate (testca.h name) */
-    pthread_mutex_t  mu;            /* guards faults and the counters below */
-    struct cloud_coap_faults f;
-    uint32_t         dropped, coded; /* drop_times, code_times used */
-    int              dup_done, reorder_done, delay_done;
-    struct cs_dev    dev[COAPSERVER_DEVICES_MAX];
+    pthread_mutex_t  mu;            /* guards faults, the counters and the device table */
+    struct cs_faults g;             /* the server-wide faults */
+    struct cs_dev    dev[COAPSERVER_DEVICES_MAX]; /* entries are never removed */
     int              ndev;
     struct cs_file   file;
     char             psk_secret[65];  /* key handed to libcoap for the current handshake */
@@ -226,18 +233,35 @@ static void cs_read_options(const coap_pdu_t *req, struct cs_req *r)
 
 static struct cs_dev *cs_by_token(struct coapserver *s, const char *token)
 {
-    for (int i = 0; i < s->ndev; i++)
-        if (strcmp(s->dev[i].token, token) == 0)
-            return &s->dev[i];
-    return NULL;
+    struct cs_dev *d = NULL;
+
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->ndev && !d; i++)
+        if (s->dev[i].token[0] && strcmp(s->dev[i].token, token) == 0)
+            d = &s->dev[i];
+    pthread_mutex_unlock(&s->mu);
+    return d;
 }
 
-static struct cs_dev *cs_by_name(struct coapserver *s, const char *pk, const char *dn)
+/* The entry of pk/dn, added (without a token) when create is set and there
+ * is room. Caller holds mu. */
+static struct cs_dev *cs_by_name_locked(struct coapserver *s, const char *pk, const char *dn,
+                                        int create)
 {
+    struct cs_dev *d;
+
     for (int i = 0; i < s->ndev; i++)
         if (strcmp(s->dev[i].pk, pk) == 0 && strcmp(s->dev[i].dn, dn) == 0)
             return &s->dev[i];
-    return NULL;
+    if (!create || s->ndev == COAPSERVER_DEVICES_MAX || strlen(pk) >= sizeof d->pk ||
+        strlen(dn) >= sizeof d->dn)
+        return NULL;
+    d = &s->dev[s->ndev];
+    memset(d, 0, sizeof *d);
+    snprintf(d->pk, sizeof d->pk, "%s", pk);
+    snprintf(d->dn, sizeof d->dn, "%s", dn);
+    s->ndev++;
+    return d;
 }
 
 static const char *cs_json_str(const cJSON *o, const char *k, size_t max)
@@ -285,6 +309,8 @@ static void cs_auth(struct coapserver *s, const uint8_t *data, size_t len, coap_
     otahil_json_escape(epk, sizeof epk, pk);
     otahil_json_escape(edn, sizeof edn, dn);
     otahil_json_escape(ecid, sizeof ecid, cid);
+    if (s->ops.route)
+        s->ops.route(s->ops.ctx, pk, dn); /* cs_handler restores the route */
     if (s->ops.secret(s->ops.ctx, pk, dn, secret, sizeof secret) != 0) {
         evlog_emit("coap", "coap.auth_refused", "\"pk\":\"%s\",\"dn\":\"%s\",\"client_id\":\"%s\","
                    "\"code\":\"4.01\",\"reason\":\"device not registered\"", epk, edn, ecid);
@@ -307,20 +333,18 @@ static void cs_auth(struct coapserver *s, const uint8_t *data, size_t len, coap_
         cJSON_Delete(root);
         return;
     }
-    d = cs_by_name(s, pk, dn);
+    pthread_mutex_lock(&s->mu);
+    d = cs_by_name_locked(s, pk, dn, 1);
     if (!d) {
-        if (s->ndev == COAPSERVER_DEVICES_MAX) {
-            cs_refuse(resp, 503, "coap.auth_refused", "/auth", "device table full");
-            cJSON_Delete(root);
-            return;
-        }
-        d = &s->dev[s->ndev++];
-        snprintf(d->pk, sizeof d->pk, "%s", pk);
-        snprintf(d->dn, sizeof d->dn, "%s", dn);
+        pthread_mutex_unlock(&s->mu);
+        cs_refuse(resp, 503, "coap.auth_refused", "/auth", "device table full");
+        cJSON_Delete(root);
+        return;
     }
     /* A new token at every auth: the old one is refused from now on. */
     snprintf(d->token, sizeof d->token, "%016llx",
              (unsigned long long)cs_mix(s->seed ^ cs_mix(++s->tokens)));
+    pthread_mutex_unlock(&s->mu);
     s->ops.coap_device(s->ops.ctx, pk, dn);
     evlog_emit("coap", "coap.auth", "\"pk\":\"%s\",\"dn\":\"%s\",\"client_id\":\"%s\",\"with_seq\":%s,"
                "\"token\":\"%s\"", epk, edn, ecid, seq ? "true" : "false", d->token);
@@ -370,7 +394,7 @@ static int cs_load(struct coapserver *s, const char *path, uint64_t size)
 }
 
 /* POST /topic/ota/device/download/{pk}/{dn} (spec §3.3). */
-static void cs_download(struct coapserver *s, const struct cs_dev *d, const struct cs_req *r,
+static void cs_download(struct coapserver *s, struct cs_dev *d, const struct cs_req *r,
                         coap_pdu_t *resp)
 {
     char path[4096], did[200];
@@ -378,6 +402,7 @@ static void cs_download(struct coapserver *s, const struct cs_dev *d, const stru
     uint32_t num = r->has_block2 ? r->block2 >> 4 : 0;
     int szx = r->has_block2 ? (int)(r->block2 & 7) : COAPSERVER_BLOCK_SZX;
     struct cloud_coap_faults f;
+    struct cs_faults *fs;
     uint8_t b[8], etag[8];
     int code = 205, delay = 0;
 
@@ -398,31 +423,32 @@ static void cs_download(struct coapserver *s, const struct cs_dev *d, const stru
         szx = COAPSERVER_BLOCK_SZX;
     uint32_t asked = num;
     pthread_mutex_lock(&s->mu);
-    f = s->f;
+    fs = d->own ? &d->fs : &s->g;
+    f = fs->f;
 #define CS_HAS(k) ((f.set >> (k)) & 1u)
     if (CS_HAS(CF_C_DROP_BLOCK) && num == f.drop_block &&
-        s->dropped < (CS_HAS(CF_C_DROP_TIMES) ? f.drop_times : 1)) {
-        s->dropped++;
-        snprintf(did, sizeof did, "request %u for block %u not answered", (unsigned)s->dropped,
+        fs->dropped < (CS_HAS(CF_C_DROP_TIMES) ? f.drop_times : 1)) {
+        fs->dropped++;
+        snprintf(did, sizeof did, "request %u for block %u not answered", (unsigned)fs->dropped,
                  (unsigned)num);
         pthread_mutex_unlock(&s->mu);
         cs_fault("drop_block", num, did);
         return; /* no code set: libcoap sends only the empty ACK */
     }
     if (CS_HAS(CF_C_CODE_BLOCK) && num == f.code_block &&
-        s->coded < (CS_HAS(CF_C_CODE_TIMES) ? f.code_times : 1)) {
-        s->coded++;
+        fs->coded < (CS_HAS(CF_C_CODE_TIMES) ? f.code_times : 1)) {
+        fs->coded++;
         code = f.code;
     }
-    if (CS_HAS(CF_C_DUPLICATE_BLOCK) && !s->dup_done && num == f.duplicate_block + 1) {
-        s->dup_done = 1;
+    if (CS_HAS(CF_C_DUPLICATE_BLOCK) && !fs->dup_done && num == f.duplicate_block + 1) {
+        fs->dup_done = 1;
         num = f.duplicate_block;
-    } else if (CS_HAS(CF_C_REORDER_BLOCK) && !s->reorder_done && num == f.reorder_block) {
-        s->reorder_done = 1;
+    } else if (CS_HAS(CF_C_REORDER_BLOCK) && !fs->reorder_done && num == f.reorder_block) {
+        fs->reorder_done = 1;
         num = f.reorder_block + 1;
     }
-    if (CS_HAS(CF_C_DELAY_BLOCK) && !s->delay_done && num == f.delay_block) {
-        s->delay_done = 1;
+    if (CS_HAS(CF_C_DELAY_BLOCK) && !fs->delay_done && num == f.delay_block) {
+        fs->delay_done = 1;
         delay = (int)f.delay_ms;
     }
     pthread_mutex_unlock(&s->mu);
@@ -499,8 +525,8 @@ static void cs_download(struct coapserver *s, const struct cs_dev *d, const stru
                (unsigned long long)len, more ? "true" : "false");
 }
 
-static void cs_handler(coap_resource_t *res, coap_session_t *sess, const coap_pdu_t *req,
-                       const coap_string_t *query, coap_pdu_t *resp)
+static void cs_handle(coap_resource_t *res, coap_session_t *sess, const coap_pdu_t *req,
+                      const coap_string_t *query, coap_pdu_t *resp)
 {
     struct coapserver *s = coap_get_app_data(coap_session_get_context(sess));
     struct cs_req r;
@@ -548,6 +574,8 @@ static void cs_handler(coap_resource_t *res, coap_session_t *sess, const coap_pd
         cs_refuse(resp, 403, "coap.refused", r.path, "the token belongs to another device");
         return;
     }
+    if (s->ops.route)
+        s->ops.route(s->ops.ctx, d->pk, d->dn); /* what follows is about this device */
     if (strcmp(kind, "download") == 0) {
         cs_download(s, d, &r, resp);
         return;
@@ -572,6 +600,17 @@ static void cs_handler(coap_resource_t *res, coap_session_t *sess, const coap_pd
         cs_code(resp, 204);
     }
     free(reply);
+}
+
+/* Every request: the events about a device go where the service routes
+ * them (ops.route); the thread's route is restored afterwards. */
+static void cs_handler(coap_resource_t *res, coap_session_t *sess, const coap_pdu_t *req,
+                       const coap_string_t *query, coap_pdu_t *resp)
+{
+    char *prev = evlog_route_push(evlog_route_get());
+
+    cs_handle(res, sess, req, query, resp);
+    evlog_route_pop(prev);
 }
 
 /* DTLS-PSK: identity "PK&DN", key = the device secret. */
@@ -602,7 +641,13 @@ static const coap_bin_const_t *cs_psk_id(coap_bin_const_t *identity, coap_sessio
         return NULL;
     }
     /* A wrong key shows as this event with no coap.dtls_connected after it. */
-    evlog_emit("coap", "coap.dtls_psk", "\"pk\":\"%s\",\"dn\":\"%s\"", pk, dn);
+    {
+        char *prev = evlog_route_push(evlog_route_get());
+        if (s->ops.route)
+            s->ops.route(s->ops.ctx, pk, dn);
+        evlog_emit("coap", "coap.dtls_psk", "\"pk\":\"%s\",\"dn\":\"%s\"", pk, dn);
+        evlog_route_pop(prev);
+    }
     s->psk_key.s = (const uint8_t *)s->psk_secret;
     s->psk_key.length = strlen(s->psk_secret);
     return &s->psk_key;
@@ -799,12 +844,29 @@ void coapserver_set_faults(struct coapserver *s, const struct cloud_coap_faults 
 {
     pthread_mutex_lock(&s->mu);
     if (f)
-        s->f = *f;
+        s->g.f = *f;
     else
-        memset(&s->f, 0, sizeof s->f);
-    s->dropped = s->coded = 0;
-    s->dup_done = s->reorder_done = s->delay_done = 0;
+        memset(&s->g.f, 0, sizeof s->g.f);
+    s->g.dropped = s->g.coded = 0;
+    s->g.dup_done = s->g.reorder_done = s->g.delay_done = 0;
     pthread_mutex_unlock(&s->mu);
+}
+
+int coapserver_set_device_faults(struct coapserver *s, const char *pk, const char *dn, int own,
+                                 const struct cloud_coap_faults *f)
+{
+    struct cs_dev *d;
+
+    pthread_mutex_lock(&s->mu);
+    d = cs_by_name_locked(s, pk, dn, own);
+    if (d) {
+        d->own = own;
+        memset(&d->fs, 0, sizeof d->fs);
+        if (own && f)
+            d->fs.f = *f;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return d || !own ? 0 : -1;
 }
 
 void coapserver_stop(struct coapserver *s)

@@ -29,7 +29,7 @@
 #define COAPSERVER_OPT_TOKEN_CLOUD 2088 /* COAP_OPTION_AUTH_TOKEN, iotkit v2.3.0 cloud CoAP */
 #define COAPSERVER_OPT_TOKEN_LOCAL 61   /* the same in the AliOS copy and iotkit's local CoAP */
 #define COAPSERVER_BLOCK_SZX       6    /* 1024-byte blocks unless the device asks for less */
-#define COAPSERVER_DEVICES_MAX     64   /* authenticated devices (tokens) held */
+#define COAPSERVER_DEVICES_MAX     1024 /* devices held (tokens, own faults): CLOUD_MAX_DEVICES */
 
 /* What the server needs from the cloud service. Called on the server's own
  * thread; each may take the service's lock. */
@@ -50,6 +50,11 @@ struct coapserver_ops {
      * and size, -1 when the device has no job in progress. */
     int (*firmware)(void *ctx, const char *pk, const char *dn, char *path, size_t n,
                     uint64_t *size);
+    /* Optional (NULL: none): sets the calling thread's event route
+     * (evlog_route) for the events about device pk/dn that follow: a
+     * tenant's log, or none. The server restores the route after each
+     * request. */
+    void (*route)(void *ctx, const char *pk, const char *dn);
 };
 
 struct coapserver;
@@ -78,6 +83,14 @@ int coapserver_dtls_port(const struct coapserver *s);
 /* Replaces the block faults (copied; NULL clears them). Each one fires as
  * docs/faults.md, "CoAP faults", says, with a coap.fault event. */
 void coapserver_set_faults(struct coapserver *s, const struct cloud_coap_faults *f);
+
+/* Gives device pk/dn block faults of its own (own 1: f copied, NULL: none;
+ * the counters start again) used for its downloads instead of the
+ * server-wide ones, or takes them away (own 0: the server-wide ones
+ * again). 0, or -1 when the device table (COAPSERVER_DEVICES_MAX) is
+ * full. */
+int coapserver_set_device_faults(struct coapserver *s, const char *pk, const char *dn, int own,
+                                 const struct cloud_coap_faults *f);
 
 /* Stops the thread and frees s (NULL is a no-op). */
 void coapserver_stop(struct coapserver *s);

@@ -58,7 +58,8 @@
 #define FW_PIECE_MIN      64u      /* throttled pieces: bps/20, within these bounds */
 #define FW_PIECE_MAX      4096u
 #define FW_SLEEP_SLICE_US 20000u   /* throttled waits re-check the stop flag this often */
-#define API_BODY_MAX      65536    /* largest REST request body accepted */
+#define API_BODY_MAX      262144   /* largest REST request body accepted (a tenant with
+                                    * CF_HTTP_RULES_MAX rules of every key fits) */
 #define FW_THREADS        "16"     /* civetweb workers: concurrent requests */
 #define FW_CHUNKED_MAX    4096u    /* body bytes per chunk of a chunked response */
 #define FW_PAD_HEADER     "x-oss-meta-padding: " /* the header that pads a header block */
@@ -67,6 +68,17 @@
 struct fw_count {
     char     path[CF_PATH_MAX];    /* "/fw/<id>/<name>" */
     uint64_t gets;                 /* GETs of it so far */
+};
+
+/* Fault rules and GET counters: the server-wide set, and one per owner
+ * (a tenant of the cloud) for the GETs of its firmware. */
+struct fw_rules {
+    struct cloud_http_rule rules[CF_HTTP_RULES_MAX]; /* nrules in force */
+    int                nrules;
+    uint64_t           gets;    /* firmware GETs so far (any path) */
+    struct fw_count    counts[CLOUD_MAX_FIRMWARE]; /* per path; ncounts used */
+    int                ncounts;
+    uint32_t           throttle_bps; /* owners: their downloads' rate; 0 = the server's */
 };
 
 struct fwserver {
@@ -78,11 +90,9 @@ struct fwserver {
     int                stopping; /* set by fwserver_stop(); aborts throttled bodies */
     int                poke_done; /* mg_stop() returned: the poke thread ends */
     pthread_mutex_t    fmu;     /* guards the fields below */
-    struct cloud_http_rule rules[CF_HTTP_RULES_MAX]; /* nrules in force */
-    int                nrules;
-    uint64_t           gets;    /* firmware GETs so far (any path) */
-    struct fw_count    counts[CLOUD_MAX_FIRMWARE]; /* per path; ncounts used */
-    int                ncounts;
+    struct fw_rules    g;       /* firmware without an owner */
+    struct fw_rules  **own;     /* own[k - 1]: owner k's (heap, NULL until set); nown slots */
+    int                nown;
 };
 
 static pthread_once_t fw_lib_once = PTHREAD_ONCE_INIT;
@@ -250,7 +260,7 @@ static int fw_parse_range(const char *h, uint64_t size, uint64_t *a, uint64_t *b
 
 /* Writes body bytes [a, b] of fd; returns how many went out. */
 static uint64_t fw_send_body(struct fwserver *s, struct mg_connection *conn, int fd, uint64_t a,
-                             uint64_t b)
+                             uint64_t b, uint32_t bps)
 {
     char *buf = malloc(FW_CHUNK); /* heap: civetweb workers have 100 KiB stacks */
     uint64_t total = b - a + 1, sent = 0, t0 = evlog_now_us();
@@ -258,8 +268,8 @@ static uint64_t fw_send_body(struct fwserver *s, struct mg_connection *conn, int
 
     if (!buf)
         return 0;
-    if (s->throttle_bps) {
-        piece = s->throttle_bps / 20u;
+    if (bps) {
+        piece = bps / 20u;
         piece = piece < FW_PIECE_MIN ? FW_PIECE_MIN : piece > FW_PIECE_MAX ? FW_PIECE_MAX : piece;
     }
     while (sent < total) {
@@ -270,8 +280,8 @@ static uint64_t fw_send_body(struct fwserver *s, struct mg_connection *conn, int
         if (mg_write(conn, buf, (size_t)got) != (int)got)
             break;
         sent += (uint64_t)got;
-        if (s->throttle_bps && sent < total) {
-            uint64_t due = t0 + sent * 1000000u / s->throttle_bps;
+        if (bps && sent < total) {
+            uint64_t due = t0 + sent * 1000000u / bps;
             for (;;) {
                 uint64_t now = evlog_now_us();
                 if (now >= due || __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE))
@@ -295,8 +305,10 @@ static uint64_t fw_send_body(struct fwserver *s, struct mg_connection *conn, int
 struct fw_fault {
     struct cloud_http_rule a;                  /* merged settings; a.set says which */
     char     from[CF_H_COUNT][CF_LABEL_MAX];   /* rule label per setting */
-    uint64_t request;                          /* firmware GET number on this server */
+    uint64_t request;                          /* firmware GET number on this server (of
+                                                * this owner's firmware) */
     uint64_t path_request;                     /* GET number of this path (0: not counted) */
+    uint32_t bps;                              /* the rate without a throttle setting */
 };
 
 int fwserver_set_faults(struct fwserver *s, const struct cloud_http_rule *rules, int n, int append)
@@ -306,14 +318,47 @@ int fwserver_set_faults(struct fwserver *s, const struct cloud_http_rule *rules,
     if (n < 0 || (n > 0 && !rules))
         return -1;
     pthread_mutex_lock(&s->fmu);
-    base = append ? s->nrules : 0;
+    base = append ? s->g.nrules : 0;
     if (n > CF_HTTP_RULES_MAX - base) {
         pthread_mutex_unlock(&s->fmu);
         return -1;
     }
     if (n > 0)
-        memcpy(&s->rules[base], rules, (size_t)n * sizeof *rules);
-    s->nrules = base + n;
+        memcpy(&s->g.rules[base], rules, (size_t)n * sizeof *rules);
+    s->g.nrules = base + n;
+    pthread_mutex_unlock(&s->fmu);
+    return 0;
+}
+
+int fwserver_set_owner_faults(struct fwserver *s, int owner, const struct cloud_http_rule *rules,
+                              int n, uint32_t throttle_bps)
+{
+    struct fw_rules *rs;
+
+    if (owner < 1 || owner > CLOUD_MAX_DEVICES || n < 0 || n > CF_HTTP_RULES_MAX ||
+        (n > 0 && !rules))
+        return -1;
+    pthread_mutex_lock(&s->fmu);
+    if (owner > s->nown) {
+        struct fw_rules **t = realloc(s->own, (size_t)owner * sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&s->fmu);
+            return -1;
+        }
+        memset(t + s->nown, 0, (size_t)(owner - s->nown) * sizeof *t);
+        s->own = t;
+        s->nown = owner;
+    }
+    rs = s->own[owner - 1];
+    if (!rs && !(rs = s->own[owner - 1] = malloc(sizeof *rs))) {
+        pthread_mutex_unlock(&s->fmu);
+        return -1;
+    }
+    memset(rs, 0, sizeof *rs);
+    if (n > 0)
+        memcpy(rs->rules, rules, (size_t)n * sizeof *rules);
+    rs->nrules = n;
+    rs->throttle_bps = throttle_bps;
     pthread_mutex_unlock(&s->fmu);
     return 0;
 }
@@ -361,26 +406,39 @@ static void fw_merge(struct fw_fault *ff, const struct cloud_http_rule *r)
 /* Counts a firmware GET of path and merges the rules that pick it: rules
  * for every GET first, then rules for the Nth, each in the order given, a
  * later setting over an earlier one. 1 when any setting applies. */
-static int fw_fault_pick(struct fwserver *s, const char *path, struct fw_fault *ff)
+static int fw_fault_pick(struct fwserver *s, int owner, const char *path, struct fw_fault *ff)
 {
+    struct fw_rules *rs = &s->g;
     int i;
 
     memset(ff, 0, sizeof *ff);
     pthread_mutex_lock(&s->fmu);
-    ff->request = ++s->gets;
-    for (i = 0; i < s->ncounts; i++)
-        if (strcmp(s->counts[i].path, path) == 0)
-            break;
-    if (i == s->ncounts && i < CLOUD_MAX_FIRMWARE && strlen(path) < CF_PATH_MAX) {
-        snprintf(s->counts[i].path, sizeof s->counts[i].path, "%s", path);
-        s->counts[i].gets = 0;
-        s->ncounts++;
+    ff->bps = s->throttle_bps;
+    if (owner >= 1 && owner <= s->nown && s->own[owner - 1]) {
+        rs = s->own[owner - 1];
+        if (rs->throttle_bps)
+            ff->bps = rs->throttle_bps;
+    } else if (owner) {
+        /* an owner without rules: counted apart from the server-wide GETs */
+        pthread_mutex_unlock(&s->fmu);
+        if (fwserver_set_owner_faults(s, owner, NULL, 0, 0) != 0)
+            return 0;
+        return fw_fault_pick(s, owner, path, ff);
     }
-    if (i < s->ncounts)
-        ff->path_request = ++s->counts[i].gets;
+    ff->request = ++rs->gets;
+    for (i = 0; i < rs->ncounts; i++)
+        if (strcmp(rs->counts[i].path, path) == 0)
+            break;
+    if (i == rs->ncounts && i < CLOUD_MAX_FIRMWARE && strlen(path) < CF_PATH_MAX) {
+        snprintf(rs->counts[i].path, sizeof rs->counts[i].path, "%s", path);
+        rs->counts[i].gets = 0;
+        rs->ncounts++;
+    }
+    if (i < rs->ncounts)
+        ff->path_request = ++rs->counts[i].gets;
     for (int pass = 0; pass < 2; pass++) {
-        for (int k = 0; k < s->nrules; k++) {
-            const struct cloud_http_rule *r = &s->rules[k];
+        for (int k = 0; k < rs->nrules; k++) {
+            const struct cloud_http_rule *r = &rs->rules[k];
             uint64_t n = ff->request;
 
             if ((pass == 0) != (r->nth == 0))
@@ -596,7 +654,7 @@ static uint64_t fw_send_faulted_body(struct fwserver *s, struct mg_connection *c
                                      const struct fw_body *b)
 {
     char *buf = malloc(FW_CHUNK);
-    uint32_t bps = FW_HAS(ff, CF_H_THROTTLE) ? ff->a.throttle_bps : s->throttle_bps;
+    uint32_t bps = FW_HAS(ff, CF_H_THROTTLE) ? ff->a.throttle_bps : ff->bps;
     int chunked = FW_HAS(ff, CF_H_CHUNKED) && ff->a.chunked;
     int stall = FW_HAS(ff, CF_H_STALL_AT), stalled = 0, stall_closed = 0, ended = 0;
     uint64_t limit = b->send, sent = 0, t0 = evlog_now_us(), base = 0;
@@ -762,26 +820,16 @@ static int fw_serve_faulted(struct fwserver *s, struct mg_connection *conn, cons
     return st;
 }
 
-static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct mg_request_info *ri,
-                    const struct fw_req *r)
+/* Serves firmware fi (found) to a GET or HEAD. */
+static int fw_serve_file(struct fwserver *s, struct mg_connection *conn, const struct fw_req *r,
+                         const struct cloud_fw_info *fi_in, const char *uri, int head_only)
 {
-    struct cloud_fw_info fi;
+    const struct cloud_fw_info fi = *fi_in;
     char head[FW_HEAD_MAX];
-    const char *uri = ri->local_uri, *name;
     uint64_t a = 0, b = 0, sent = 0;
-    int head_only, status, n, fd;
-    char *end;
-    long id;
+    uint32_t bps = s->throttle_bps;
+    int status, n, fd;
 
-    head_only = strcmp(r->method, "HEAD") == 0;
-    if (!head_only && strcmp(r->method, "GET") != 0)
-        return fw_simple(conn, r, 405, "Allow: GET, HEAD\r\n", "method not allowed\n");
-    errno = 0;
-    id = strtol(uri + 4, &end, 10);
-    name = end + 1;
-    if (errno || end == uri + 4 || *end != '/' || id <= 0 || id > 1000000 ||
-        cloud_firmware_info(s->cloud, (int)id, &fi) != 0 || strcmp(name, fi.name) != 0)
-        return fw_simple(conn, r, 404, "", "no such firmware\n");
     fd = open(fi.path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fw_simple(conn, r, 500, "", "firmware file unreadable\n");
@@ -794,12 +842,14 @@ static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct
     if (!head_only) {
         struct fw_fault *ff = malloc(sizeof *ff); /* heap: civetweb workers have 100 KiB stacks */
 
-        if (ff && fw_fault_pick(s, uri, ff)) {
+        if (ff && fw_fault_pick(s, fi.owner, uri, ff)) {
             status = fw_serve_faulted(s, conn, r, &fi, fd, status, a, b, ff, uri);
             free(ff);
             close(fd);
             return status;
         }
+        if (ff)
+            bps = ff->bps;
         free(ff);
     }
     n = fw_response_head(head, sizeof head, status, a, b, fi.size, fi.md5);
@@ -816,9 +866,42 @@ static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct
     }
     fw_ev_request(r, status);
     if (mg_write(conn, head, (size_t)n) == n && !head_only && fi.size > 0)
-        sent = fw_send_body(s, conn, fd, a, b);
+        sent = fw_send_body(s, conn, fd, a, b, bps);
     close(fd);
     fw_ev_done(r, status, sent);
+    return status;
+}
+
+static int fw_serve(struct fwserver *s, struct mg_connection *conn, const struct mg_request_info *ri,
+                    const struct fw_req *r)
+{
+    struct cloud_fw_info *fi;
+    const char *uri = ri->local_uri, *name;
+    int head_only, status;
+    char *end, *prev;
+    long id;
+
+    head_only = strcmp(r->method, "HEAD") == 0;
+    if (!head_only && strcmp(r->method, "GET") != 0)
+        return fw_simple(conn, r, 405, "Allow: GET, HEAD\r\n", "method not allowed\n");
+    fi = malloc(sizeof *fi); /* heap: civetweb workers have 100 KiB stacks */
+    if (!fi)
+        return fw_simple(conn, r, 500, "", "out of memory\n");
+    errno = 0;
+    id = strtol(uri + 4, &end, 10);
+    name = end + 1;
+    if (errno || end == uri + 4 || *end != '/' || id <= 0 || id > 1000000 ||
+        cloud_firmware_info(s->cloud, (int)id, fi) != 0 || strcmp(name, fi->name) != 0) {
+        free(fi);
+        return fw_simple(conn, r, 404, "", "no such firmware\n");
+    }
+    /* A tenant's firmware: its events go to the tenant's log. */
+    prev = evlog_route_push(evlog_route_get());
+    if (fi->owner)
+        cloud_route_owner(s->cloud, fi->owner);
+    status = fw_serve_file(s, conn, r, fi, uri, head_only);
+    evlog_route_pop(prev);
+    free(fi);
     return status;
 }
 
@@ -920,17 +1003,48 @@ static int api_devices(struct fwserver *s, struct mg_connection *conn, const cJS
     return api_reply_obj(conn, 201, o);
 }
 
+/* Optional field key: absent or null (0), a string (1, *out set) or
+ * anything else (-1). */
+static int api_opt_str(const cJSON *o, const char *key, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v))
+        return -1;
+    *out = v->valuestring;
+    return 1;
+}
+
+/* Optional integer field key in lo..hi: absent or null (0), set (1), or
+ * -1. */
+static int api_opt_int(const cJSON *o, const char *key, double lo, double hi, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != (double)(long long)v->valuedouble)
+        return -1;
+    *out = v->valuedouble;
+    return 1;
+}
+
 static int api_firmware(struct fwserver *s, struct mg_connection *conn, const cJSON *in)
 {
     const char *path = api_str(in, "path"), *version = api_str(in, "version");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, "version");
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(in, "unchecked");
-    struct cloud_fw_opts fo = { version, 0 };
-    struct cloud_fw_info fi;
+    struct cloud_fw_opts fo = { 0 };
+    struct cloud_fw_info *fi;
     char err[512];
+    double port = 0;
     cJSON *o;
     int id;
 
+    fo.version = version;
     if (!path)
         return api_error(conn, 400, "need a string field path");
     if (v && !cJSON_IsNull(v) && !version)
@@ -940,18 +1054,35 @@ static int api_firmware(struct fwserver *s, struct mg_connection *conn, const cJ
             return api_error(conn, 400, "unchecked must be true or false");
         fo.unchecked = cJSON_IsTrue(u);
     }
+    if (api_opt_str(in, "pk", &fo.owner_pk) < 0 || api_opt_str(in, "dn", &fo.owner_dn) < 0 ||
+        !fo.owner_pk != !fo.owner_dn)
+        return api_error(conn, 400, "pk and dn (the owning tenant) must be strings, both or "
+                         "neither");
+    if (api_opt_int(in, "url_port", 1, 65535, &port) < 0)
+        return api_error(conn, 400, "url_port must be an integer 1..65535");
+    fo.url_port = (int)port;
+    if (api_opt_str(in, "url_host", &fo.url_host) < 0)
+        return api_error(conn, 400, "url_host must be a string");
+    if (api_opt_str(in, "url_scheme", &fo.url_scheme) < 0)
+        return api_error(conn, 400, "url_scheme must be \"http\" or \"https\"");
     id = cloud_add_firmware_opts(s->cloud, path, &fo, err, sizeof err);
     if (id < 0)
         return api_error(conn, 400, "%s", err);
-    if (cloud_firmware_info(s->cloud, id, &fi) != 0)
+    fi = malloc(sizeof *fi);
+    if (!fi)
+        return api_error(conn, 500, "out of memory");
+    if (cloud_firmware_info(s->cloud, id, fi) != 0) {
+        free(fi);
         return api_error(conn, 500, "firmware %d vanished", id);
+    }
     o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", id);
-    cJSON_AddNumberToObject(o, "size", (double)fi.size);
-    cJSON_AddStringToObject(o, "md5", fi.md5);
-    cJSON_AddStringToObject(o, "sha256", fi.sha256);
-    cJSON_AddStringToObject(o, "version", fi.version);
-    cJSON_AddStringToObject(o, "url", fi.url);
+    cJSON_AddNumberToObject(o, "size", (double)fi->size);
+    cJSON_AddStringToObject(o, "md5", fi->md5);
+    cJSON_AddStringToObject(o, "sha256", fi->sha256);
+    cJSON_AddStringToObject(o, "version", fi->version);
+    cJSON_AddStringToObject(o, "url", fi->url);
+    free(fi);
     return api_reply_obj(conn, 201, o);
 }
 
@@ -995,6 +1126,136 @@ static int api_jobs(struct fwserver *s, struct mg_connection *conn, const cJSON 
     return api_reply_obj(conn, 201, o);
 }
 
+/* POST /api/tenants (docs/cloud.md, "Tenants"). */
+static int api_tenants(struct fwserver *s, struct mg_connection *conn, const cJSON *in)
+{
+    static const char *const fields[] = { "pk", "dn", "secret", "events", "seed", "http", "mqtt",
+                                          "coap", "throttle_bps" };
+    struct cloud_tenant t;
+    struct cloud_http_rule *rules = NULL;
+    struct cloud_mqtt_faults mf;
+    struct cloud_coap_faults cf;
+    const cJSON *m, *http, *mq, *cq, *seed;
+    char err[512], why[400];
+    double bps = 0;
+    cJSON *o;
+    int rc, n = 0;
+
+    memset(&t, 0, sizeof t);
+    cJSON_ArrayForEach(m, in) {
+        size_t k = 0;
+        while (k < sizeof fields / sizeof fields[0] && strcmp(fields[k], m->string) != 0)
+            k++;
+        if (k == sizeof fields / sizeof fields[0])
+            return api_error(conn, 400, "%.64s: unknown field (pk, dn, secret, events, seed, http, "
+                             "mqtt, coap, throttle_bps)", m->string);
+    }
+    t.pk = api_str(in, "pk");
+    t.dn = api_str(in, "dn");
+    t.secret = api_str(in, "secret");
+    if (!t.pk || !t.dn || !t.secret)
+        return api_error(conn, 400, "%s: need a string", !t.pk ? "pk" : !t.dn ? "dn" : "secret");
+    if (api_opt_str(in, "events", &t.events) < 0 || (t.events && t.events[0] && t.events[0] != '/'))
+        return api_error(conn, 400, "events: expected an absolute path");
+    seed = cJSON_GetObjectItemCaseSensitive(in, "seed");
+    if (seed && !cJSON_IsNull(seed)) {
+        /* a JSON number holds integers exactly up to 2^53; a decimal string any 64-bit seed */
+        char *end = NULL;
+        if (cJSON_IsNumber(seed) && seed->valuedouble >= 0 && seed->valuedouble <= 9007199254740992.0 &&
+            seed->valuedouble == (double)(uint64_t)seed->valuedouble) {
+            t.seed = (uint64_t)seed->valuedouble;
+        } else if (cJSON_IsString(seed) && seed->valuestring[0] >= '0' &&
+                   seed->valuestring[0] <= '9' &&
+                   (errno = 0, t.seed = strtoull(seed->valuestring, &end, 10), !errno && !*end)) {
+        } else {
+            return api_error(conn, 400, "seed: expected an integer 0..2^53 or a decimal string");
+        }
+    }
+    if (api_opt_int(in, "throttle_bps", 0, 4294967295.0, &bps) < 0)
+        return api_error(conn, 400, "throttle_bps: expected an integer 0..4294967295 (0: the "
+                         "cloud's rate)");
+    t.throttle_bps = (uint32_t)bps;
+    http = cJSON_GetObjectItemCaseSensitive(in, "http");
+    if (http && !cJSON_IsNull(http)) {
+        if (!cJSON_IsArray(http))
+            return api_error(conn, 400, "http: expected an array of rule objects");
+        n = cJSON_GetArraySize(http);
+        if (n > CF_HTTP_RULES_MAX)
+            return api_error(conn, 400, "http: %d rules, at most %d", n, CF_HTTP_RULES_MAX);
+        rules = n ? calloc((size_t)n, sizeof *rules) : NULL;
+        if (n && !rules)
+            return api_error(conn, 500, "out of memory");
+        for (int i = 0; i < n; i++)
+            if (cloudfault_http_from_json(cJSON_GetArrayItem(http, i), &rules[i], why,
+                                          sizeof why) != 0) {
+                free(rules);
+                return api_error(conn, 400, "http[%d].%s", i, why);
+            }
+        t.http = rules;
+        t.nhttp = n;
+    }
+    mq = cJSON_GetObjectItemCaseSensitive(in, "mqtt");
+    if (mq && !cJSON_IsNull(mq)) {
+        if (cloudfault_mqtt_from_json(mq, &mf, why, sizeof why) != 0) {
+            free(rules);
+            return api_error(conn, 400, "mqtt.%s", why);
+        }
+        t.mqtt = &mf;
+    }
+    cq = cJSON_GetObjectItemCaseSensitive(in, "coap");
+    if (cq && !cJSON_IsNull(cq)) {
+        if (cloudfault_coap_from_json(cq, &cf, why, sizeof why) != 0) {
+            free(rules);
+            return api_error(conn, 400, "coap.%s", why);
+        }
+        t.coap = &cf;
+    }
+    rc = cloud_add_tenant(s->cloud, &t, err, sizeof err);
+    free(rules);
+    if (rc != 0)
+        return api_error(conn, 400, "%s", err);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "pk", t.pk);
+    cJSON_AddStringToObject(o, "dn", t.dn);
+    return api_reply_obj(conn, 201, o);
+}
+
+/* POST /api/devices/offline */
+static int api_offline(struct fwserver *s, struct mg_connection *conn, const cJSON *in)
+{
+    const char *pk = api_str(in, "pk"), *dn = api_str(in, "dn");
+    cJSON *o;
+
+    if (!pk || !dn)
+        return api_error(conn, 400, "need string fields pk and dn");
+    if (cloud_device_offline(s->cloud, pk, dn) != 0)
+        return api_error(conn, 404, "no such device: %.32s/%.32s", pk, dn);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "pk", pk);
+    cJSON_AddStringToObject(o, "dn", dn);
+    return api_reply_obj(conn, 200, o);
+}
+
+/* DELETE /api/tenants/<pk>/<dn> */
+static int api_release(struct fwserver *s, struct mg_connection *conn, const char *rest)
+{
+    char pk[64], dn[64];
+    const char *slash = strchr(rest, '/');
+    cJSON *o;
+
+    if (!slash || slash == rest || (size_t)(slash - rest) >= sizeof pk || !slash[1] ||
+        strchr(slash + 1, '/') || strlen(slash + 1) >= sizeof dn)
+        return api_error(conn, 404, "no such tenant: %.100s (DELETE /api/tenants/<pk>/<dn>)", rest);
+    memcpy(pk, rest, (size_t)(slash - rest));
+    pk[slash - rest] = '\0';
+    snprintf(dn, sizeof dn, "%s", slash + 1);
+    if (cloud_release_tenant(s->cloud, pk, dn) != 0)
+        return api_error(conn, 404, "no such tenant: %s/%s", pk, dn);
+    o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "released", 1);
+    return api_reply_obj(conn, 200, o);
+}
+
 static int api_serve(struct fwserver *s, struct mg_connection *conn, const struct mg_request_info *ri)
 {
     const char *uri = ri->local_uri, *m = ri->request_method;
@@ -1008,6 +1269,20 @@ static int api_serve(struct fwserver *s, struct mg_connection *conn, const struc
             return api_error(conn, 405, "%s %s: use GET", m, uri);
         text = cloud_status_json(s->cloud);
         return text ? api_reply(conn, 200, text) : api_error(conn, 500, "out of memory");
+    }
+    if (strcmp(uri, "/api/health") == 0) {
+        char why[512];
+
+        if (!get)
+            return api_error(conn, 405, "%s %s: use GET", m, uri);
+        if (cloud_health(s->cloud, why, sizeof why) != 0)
+            return api_error(conn, 503, "%s", why);
+        return api_reply(conn, 200, strdup("{\"ok\":true}"));
+    }
+    if (strncmp(uri, "/api/tenants/", 13) == 0) {
+        if (strcmp(m, "DELETE") != 0)
+            return api_error(conn, 405, "%s %s: use DELETE", m, uri);
+        return api_release(s, conn, uri + 13);
     }
     if (strncmp(uri, "/api/jobs/", 10) == 0) {
         char *end;
@@ -1028,6 +1303,10 @@ static int api_serve(struct fwserver *s, struct mg_connection *conn, const struc
         poster = api_firmware;
     else if (strcmp(uri, "/api/jobs") == 0)
         poster = api_jobs;
+    else if (strcmp(uri, "/api/tenants") == 0)
+        poster = api_tenants;
+    else if (strcmp(uri, "/api/devices/offline") == 0)
+        poster = api_offline;
     else
         return api_error(conn, 404, "no such API: %s", uri);
     if (!post)
@@ -1196,5 +1475,8 @@ void fwserver_stop(struct fwserver *s)
     if (poking)
         pthread_join(t, NULL);
     pthread_mutex_destroy(&s->fmu);
+    for (int i = 0; i < s->nown; i++)
+        free(s->own[i]);
+    free(s->own);
     free(s);
 }

@@ -39,6 +39,17 @@ struct fwserver *fwserver_start_tls(struct cloud *c, int port, uint32_t throttle
  * CF_HTTP_RULES_MAX (nothing changes then). */
 int fwserver_set_faults(struct fwserver *s, const struct cloud_http_rule *rules, int n, int append);
 
+/* Gives the firmware of owner (>= 1: a tenant of the cloud,
+ * cloud_fw_info.owner) rules and a download rate of its own: replaces
+ * its rules with rules[0..n) (copied), sets its rate (0: the server's)
+ * and starts its GET counters again. A GET of that owner's firmware uses
+ * only these rules and counts only among that owner's GETs; firmware
+ * without an owner keeps the server-wide rules and counters. n 0 clears
+ * them. 0, or -1 for an owner out of 1..CLOUD_MAX_DEVICES, more than
+ * CF_HTTP_RULES_MAX rules or no memory. */
+int fwserver_set_owner_faults(struct fwserver *s, int owner, const struct cloud_http_rule *rules,
+                              int n, uint32_t throttle_bps);
+
 /* The port it listens on. */
 int fwserver_port(const struct fwserver *s);
 

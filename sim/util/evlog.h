@@ -28,6 +28,29 @@ void evlog_emit(const char *src, const char *ev, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void evlog_vemit(const char *src, const char *ev, const char *fields_fmt, va_list ap);
 
+/* Per-thread routes: a process that serves several runs (the cloud with
+ * tenants, docs/cloud.md) sends the events about one run to that run's log.
+ * evlog_route() sets, for the calling thread only, the file its following
+ * evlog_emit()/evlog_vemit() calls append to, with the same algorithm as
+ * the process's log (flock on the file, PATH.seq counter, O_APPEND, one
+ * write), so other processes may append to the same file and seq stays
+ * gap-free and in file order. An event emitted with a route goes only to
+ * the routed file. path NULL or "": back to the process's log
+ * (evlog_open). Routed files stay open in a cache of EVLOG_ROUTE_CACHE
+ * descriptors (the least recently used one is closed; a forked child
+ * reopens them). A path that cannot be opened drops the event. */
+#define EVLOG_ROUTE_CACHE 32
+void evlog_route(const char *path);
+/* The calling thread's route, NULL when none (valid until its next
+ * evlog_route()). */
+const char *evlog_route_get(void);
+/* evlog_route(path), returning the previous route as a heap copy (NULL:
+ * none) for evlog_route_pop(), which restores and frees it. */
+char *evlog_route_push(const char *path);
+void evlog_route_pop(char *prev);
+/* Closes the cached descriptors of a routed file (a run that ended). */
+void evlog_forget(const char *path);
+
 /* Monotonic microseconds. */
 uint64_t evlog_now_us(void);
 #endif

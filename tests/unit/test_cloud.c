@@ -3,7 +3,8 @@
  * server on free loopback ports, this test acting as the device over MQTT
  * and as the device's raw HTTP client (spec §4.1 request bytes), the REST
  * API, the success/failure rule, retries and at_inform, tables that grow,
- * tolerance of device payload variants, broker loss, clean stop, and the
+ * tolerance of device payload variants, tenants (their own logs, faults and
+ * push ids in one shared cloud), broker loss, clean stop, and the
  * `otahil cloud` / `otahil push` commands.
  */
 #include <setjmp.h>
@@ -486,7 +487,7 @@ static void test_start(void **state)
 static void test_firmware_store(void **state)
 {
     char err[256], notimg[128], line[2048];
-    struct cloud_fw_opts raw = { "raw-1.0", 1 };
+    struct cloud_fw_opts raw = { .version = "raw-1.0", .unchecked = 1 };
     unsigned char plain[300];
     struct cloud_fw_info fi;
     char md5[33], sha[65];
@@ -1254,6 +1255,267 @@ static void test_second_cloud_seed_and_throttle(void **state)
     cloud_stop(NULL);
 }
 
+/* ---- tenants: one cloud, several runs (docs/cloud.md, "Tenants") ---- */
+
+/* Lines of file holding text (NULL: all lines). */
+static int file_count(const char *path, const char *text)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return 0;
+    while (getline(&line, &cap, f) > 0)
+        if (!text || strstr(line, text))
+            n++;
+    free(line);
+    fclose(f);
+    return n;
+}
+
+static int file_wait(const char *path, const char *text, int atleast)
+{
+    uint64_t end = now_ms() + 5000;
+    int n;
+
+    while ((n = file_count(path, text)) < atleast && now_ms() < end)
+        sleep_ms(10);
+    return n;
+}
+
+/* seq 1..N in file order */
+static void file_seq_ok(const char *path)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    assert_non_null(f);
+    while (getline(&line, &cap, f) > 0) {
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        assert_int_equal((int)jnum(o, "seq"), ++n);
+        cJSON_Delete(o);
+    }
+    free(line);
+    fclose(f);
+}
+
+static uint64_t job_push_id(struct cloud *c, int job)
+{
+    char *t = cloud_job_json(c, job);
+    cJSON *j = cJSON_Parse(t);
+    uint64_t id;
+
+    free(t);
+    assert_non_null(j);
+    id = (uint64_t)jnum(j, "push_id");
+    cJSON_Delete(j);
+    return id;
+}
+
+static void test_tenants(void **state)
+{
+    struct cloud_opts o = { 0 };
+    struct cloud_http_rule ra, rb, wide, many[CF_HTTP_RULES_MAX + 1];
+    struct cloud_mqtt_faults mf;
+    struct cloud_tenant ta, tb;
+    struct cloud_fw_opts fo = { 0 };
+    struct job_status st;
+    struct http_reply r;
+    struct cloud *c2;
+    struct mosquitto *mq;
+    char err[512], wd[128], eva[160], evb[160], pa[64], pb[64], p0[64], why[256];
+    int fa, fb, f0, ja, jb, n, fw_base, get_base;
+
+    (void)state;
+    fw_base = file_count(events, "\"ev\":\"firmware.added\"");
+    snprintf(wd, sizeof wd, "%s/cloud-tenants", tmpdir);
+    snprintf(eva, sizeof eva, "%s/run-a.jsonl", tmpdir);
+    snprintf(evb, sizeof evb, "%s/run-b.jsonl", tmpdir);
+    o.workdir = wd;
+    o.seed = 99;
+    o.no_auth = 1; /* this test publishes device messages with a plain client */
+    c2 = cloud_start(&o, err, sizeof err);
+    if (!c2)
+        fail_msg("cloud_start: %s", err);
+
+    /* A: its first GET gets 503; B: clean GETs */
+    memset(&ra, 0, sizeof ra);
+    snprintf(ra.label, sizeof ra.label, "a-first");
+    ra.nth = 1;
+    assert_true(cloudfault_http_set(&ra, "status", "503", why, sizeof why) >= 0);
+    memset(&ta, 0, sizeof ta);
+    ta = (struct cloud_tenant){ .pk = "pkTenA", .dn = "devA", .secret = "sA", .events = eva,
+                                .seed = SEED, .http = &ra, .nhttp = 1 };
+    tb = (struct cloud_tenant){ .pk = "pkTenB", .dn = "devB", .secret = "sB", .events = evb,
+                                .seed = 5 };
+    if (cloud_add_tenant(c2, &ta, err, sizeof err) != 0)
+        fail_msg("tenant A: %s", err);
+    if (cloud_add_tenant(c2, &tb, err, sizeof err) != 0)
+        fail_msg("tenant B: %s", err);
+
+    /* refusals, each one line naming what is wrong */
+    memset(&mf, 0, sizeof mf);
+    assert_true(cloudfault_mqtt_set(&mf, "restart_broker_at", "40", why, sizeof why) >= 0);
+    tb.mqtt = &mf;
+    assert_int_equal(cloud_add_tenant(c2, &tb, err, sizeof err), -1);
+    assert_non_null(strstr(err, "restart_broker_at restarts the broker of every tenant; give the "
+                                "run a cloud of its own"));
+    tb.mqtt = NULL;
+    memset(&rb, 0, sizeof rb);
+    assert_true(cloudfault_http_set(&rb, "stall_ms", "10", why, sizeof why) >= 0);
+    tb.http = &rb;
+    tb.nhttp = 1;
+    assert_int_equal(cloud_add_tenant(c2, &tb, err, sizeof err), -1);
+    assert_non_null(strstr(err, "http[0].settings.stall_ms"));
+    memset(many, 0, sizeof many);
+    tb.http = many;
+    tb.nhttp = CF_HTTP_RULES_MAX + 1;
+    assert_int_equal(cloud_add_tenant(c2, &tb, err, sizeof err), -1);
+    assert_non_null(strstr(err, "http:"));
+    tb.http = NULL;
+    tb.nhttp = 0;
+    tb.events = "relative.jsonl";
+    assert_int_equal(cloud_add_tenant(c2, &tb, err, sizeof err), -1);
+    assert_non_null(strstr(err, "events:"));
+    tb.events = evb;
+    tb.pk = "bad/pk";
+    assert_int_equal(cloud_add_tenant(c2, &tb, err, sizeof err), -1);
+    assert_non_null(strstr(err, "pk:"));
+    tb.pk = "pkTenB";
+
+    /* firmware owned by each, and one of the cloud's with a cloud-wide rule */
+    fo.owner_pk = "pkTenA";
+    fo.owner_dn = "devA";
+    fa = cloud_add_firmware_opts(c2, image, &fo, err, sizeof err);
+    assert_true(fa > 0);
+    fo.owner_pk = "pkTenB";
+    fo.owner_dn = "devB";
+    fo.url_port = 4567;
+    fo.url_host = "10.0.2.2";
+    fb = cloud_add_firmware_opts(c2, image, &fo, err, sizeof err);
+    assert_true(fb > 0);
+    {
+        struct cloud_fw_info fi;
+        char want[96];
+        assert_int_equal(cloud_firmware_info(c2, fb, &fi), 0);
+        snprintf(want, sizeof want, "http://10.0.2.2:4567/fw/%d/app_v2.bin", fb);
+        assert_string_equal(fi.url, want);
+    }
+    fo.owner_pk = "nobody";
+    fo.owner_dn = "x";
+    assert_int_equal(cloud_add_firmware_opts(c2, image, &fo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a tenant"));
+    f0 = cloud_add_firmware(c2, image, NULL, err, sizeof err);
+    assert_true(f0 > 0);
+    memset(&wide, 0, sizeof wide);
+    wide.nth = 1;
+    assert_true(cloudfault_http_set(&wide, "status", "404", why, sizeof why) >= 0);
+    assert_int_equal(cloud_http_set_faults(c2, &wide, 1, 0, err, sizeof err), 0);
+
+    snprintf(pa, sizeof pa, "/fw/%d/app_v2.bin", fa);
+    snprintf(pb, sizeof pb, "/fw/%d/app_v2.bin", fb);
+    snprintf(p0, sizeof p0, "/fw/%d/app_v2.bin", f0);
+    get_base = file_count(events, "\"ev\":\"http.request\"");
+    device_get(cloud_http_port(c2), pa, NULL, &r);
+    assert_int_equal(r.status, 503);
+    free(r.body);
+    device_get(cloud_http_port(c2), pb, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, FW_SIZE);
+    free(r.body);
+    device_get(cloud_http_port(c2), pa, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    /* the tenants' GETs did not count among the cloud's: this is its 1st */
+    device_get(cloud_http_port(c2), p0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    free(r.body);
+
+    /* jobs: per-tenant ordinals; seed SEED and ordinal 1 give job 1's push id
+     * under SEED, whatever job id the cloud gave it */
+    ja = cloud_create_job(c2, "pkTenA", "devA", fa, NULL, err, sizeof err);
+    jb = cloud_create_job(c2, "pkTenB", "devB", fb, NULL, err, sizeof err);
+    assert_true(ja >= 1 && jb == ja + 1);
+    assert_true(job_push_id(c2, ja) == job1_push_id);
+    assert_true(job_push_id(c2, jb) != job1_push_id);
+
+    /* a device message on A's topic lands in A's log */
+    mq = mosquitto_new(NULL, true, NULL);
+    assert_non_null(mq);
+    assert_int_equal(mosquitto_connect(mq, "127.0.0.1", cloud_mqtt_port(c2), 30), MOSQ_ERR_SUCCESS);
+    assert_int_equal(mosquitto_loop_start(mq), MOSQ_ERR_SUCCESS);
+    assert_int_equal(mosquitto_publish(mq, NULL, "/ota/device/inform/pkTenA/devA",
+                                       (int)strlen(T_INFORM_OLD), T_INFORM_OLD, 1, false),
+                     MOSQ_ERR_SUCCESS);
+    assert_int_equal(file_wait(eva, "\"ev\":\"job.pushed\"", 1), 1);
+    assert_int_equal(file_count(eva, "\"ev\":\"device.inform\""), 1);
+    mosquitto_disconnect(mq);
+    mosquitto_loop_stop(mq, false);
+    mosquitto_destroy(mq);
+    assert_int_equal(cloud_device_offline(c2, "pkTenA", "devA"), 0);
+
+    /* each tenant's events only in its log, in seq order */
+    file_seq_ok(eva);
+    file_seq_ok(evb);
+    assert_int_equal(file_count(eva, "\"ev\":\"device.added\""), 1);
+    assert_int_equal(file_count(eva, "\"ev\":\"firmware.added\""), 1);
+    assert_int_equal(file_count(eva, "\"ev\":\"http.request\""), 2);
+    assert_int_equal(file_count(eva, "\"ev\":\"http.fault\""), 1);
+    assert_int_equal(file_count(eva, "\"ev\":\"job.created\""), 1);
+    assert_int_equal(file_count(eva, "\"ev\":\"device.offline\""), 1);
+    assert_int_equal(file_count(eva, "pkTenB"), 0);
+    assert_int_equal(file_count(eva, pb), 0);
+    assert_int_equal(file_count(evb, "\"ev\":\"http.request\""), 1);
+    assert_int_equal(file_count(evb, "\"ev\":\"http.fault\""), 0);
+    assert_int_equal(file_count(evb, "\"ev\":\"job.created\""), 1);
+    assert_int_equal(file_count(evb, "pkTenA"), 0);
+    assert_int_equal(file_count(evb, pa), 0);
+    /* the cloud's own log (this process's): only the GET of its own firmware */
+    assert_int_equal(file_count(events, "\"ev\":\"http.request\""), get_base + 1);
+    assert_int_equal(file_count(events, "\"ev\":\"firmware.added\""), fw_base + 1);
+    assert_int_equal(file_count(events, "pkTen"), 0);
+
+    /* release: A's job fails, its faults are gone, nothing more in its log */
+    assert_int_equal(cloud_release_tenant(c2, "pkTenA", "devA"), 0);
+    assert_int_equal(cloud_release_tenant(c2, "pkTenA", "devA"), -1);
+    assert_int_equal(cloud_release_tenant(c2, "nobody", "x"), -1);
+    assert_int_equal(cloud_job_status(c2, ja, &st), 0);
+    assert_int_equal(st.state, JOB_FAILED);
+    assert_string_equal(st.reason, "tenant released");
+    n = file_count(eva, NULL);
+    device_get(cloud_http_port(c2), pa, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    assert_int_equal(file_count(eva, NULL), n);
+    assert_int_equal(file_count(events, "\"ev\":\"http.request\""), get_base + 2); /* the cloud's */
+    assert_int_equal(file_count(events, "\"reason\":\"tenant released\""), 1);
+    assert_int_equal(file_count(eva, "tenant released"), 0);
+    assert_int_equal(cloud_add_firmware_opts(c2, image, &(struct cloud_fw_opts){
+                         .owner_pk = "pkTenA", .owner_dn = "devA" }, err, sizeof err), -1);
+
+    /* registering B again resets its counts: a rule for the 1st GET fires again */
+    memset(&rb, 0, sizeof rb);
+    rb.nth = 1;
+    assert_true(cloudfault_http_set(&rb, "status", "500", why, sizeof why) >= 0);
+    tb.http = &rb;
+    tb.nhttp = 1;
+    assert_int_equal(cloud_add_tenant(c2, &tb, err, sizeof err), 0);
+    device_get(cloud_http_port(c2), pb, NULL, &r);
+    assert_int_equal(r.status, 500);
+    free(r.body);
+    jb = cloud_create_job(c2, "pkTenB", "devB", fb, NULL, err, sizeof err);
+    assert_true(jb > 0);
+    assert_int_equal(file_count(evb, "\"ev\":\"job.failed\""), 1); /* superseded */
+    file_seq_ok(evb);
+    assert_int_equal(file_count(evb, "\"ev\":\"device.added\""), 1);
+    cloud_stop(c2);
+}
+
 static void test_broker_loss(void **state)
 {
     char err[256], line[512];
@@ -1527,6 +1789,7 @@ int main(void)
         cmocka_unit_test(test_tables_grow),
         cmocka_unit_test(test_second_cloud_seed_and_throttle),
         cmocka_unit_test(test_broker_loss),
+        cmocka_unit_test(test_tenants),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1261,9 +1261,161 @@ static void test_stop_during_stall(void **state)
     reply_free(g.r);
 }
 
+/* ---- JSON forms: every key of each kind round-trips exactly ---- */
+
+/* to_json, print, parse, from_json: the same struct byte for byte. */
+static void roundtrip_http(const struct cloud_http_rule *r)
+{
+    struct cloud_http_rule back;
+    char why[512] = "";
+    cJSON *o = cloudfault_http_to_json(r), *p;
+    char *text;
+
+    assert_non_null(o);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    p = cJSON_Parse(text);
+    free(text);
+    assert_non_null(p);
+    if (cloudfault_http_from_json(p, &back, why, sizeof why) != 0)
+        fail_msg("http from_json: %s", why);
+    cJSON_Delete(p);
+    assert_memory_equal(&back, r, sizeof back);
+}
+
+static void test_json_roundtrip(void **state)
+{
+    struct cloud_http_rule r, back;
+    struct cloud_mqtt_faults f, fb;
+    struct cloud_coap_faults c, cb;
+    char why[512];
+    cJSON *o, *p;
+    char *text;
+    static const char *const hk[][2] = {
+        { "status", "503" }, { "ignore_range", "true" }, { "etag_change", "true" },
+        { "length", "-17" }, { "length_body", "file" }, { "chunked", "false" },
+        { "pad_headers", "700" }, { "split_headers", "3" }, { "close_at", "123456789012" },
+        { "stall_at", "1000" }, { "stall_ms", "250" }, { "stall_then", "close" },
+        { "throttle", "4096" }, { "path", "/fw/3/fw target_v2.bin" },
+    };
+    static const char *const mk[][2] = {
+        { "drop_push", "2" }, { "duplicate_at", "50" }, { "offline_push", "true" },
+        { "restart_broker_at", "30" }, { "push_len", "2000" }, { "url_len", "700" },
+        { "size_string", "true" }, { "size_delta", "+100" },
+        { "message", "  the cloud is busy, try again  " }, { "sign_method", "Sha 256 \"x\"" },
+        { "sign", "sha256" }, { "sign_case", "upper" }, { "wrong_digest", "true" },
+        { "wrong_digest_attempts", "3" },
+    };
+    static const char *const ck[][2] = {
+        { "drop_block", "3" }, { "drop_times", "2" }, { "duplicate_block", "4" },
+        { "reorder_block", "5" }, { "delay_block", "6" }, { "delay_ms", "700" },
+        { "code_block", "7" }, { "code", "5.03" }, { "code_times", "2" },
+        { "etag_change_at", "8" }, { "size2_delta", "-5" }, { "block_szx", "7" },
+    };
+
+    (void)state;
+    /* the path key rejects spaces: use the text form's own check */
+    memset(&r, 0, sizeof r);
+    snprintf(r.label, sizeof r.label, "a label, with spaces");
+    r.nth = 4;
+    for (size_t i = 0; i < sizeof hk / sizeof hk[0]; i++) {
+        const char *v = strcmp(hk[i][0], "path") == 0 ? "/fw/3/fw-target_v2.bin" : hk[i][1];
+        assert_true(cloudfault_http_set(&r, hk[i][0], v, why, sizeof why) >= 0);
+    }
+    assert_int_equal(r.set, (1u << CF_H_COUNT) - 1);
+    roundtrip_http(&r);
+    o = cloudfault_http_to_json(&r);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "settings"), "status")->valuestring,
+                        "503");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "settings"), "length")->valuestring,
+                        "-17");
+    assert_string_equal(cJSON_GetObjectItem(o, "label")->valuestring, "a label, with spaces");
+    assert_int_equal(cJSON_GetObjectItem(o, "nth")->valueint, 4);
+    cJSON_Delete(o);
+    /* each key alone, too */
+    for (int k = 0; k < CF_H_COUNT; k++) {
+        struct cloud_http_rule one;
+        memset(&one, 0, sizeof one);
+        if (k == CF_H_LENGTH_BODY || k == CF_H_STALL_MS || k == CF_H_STALL_THEN)
+            continue; /* need a partner: covered above */
+        assert_true(cloudfault_http_set(&one, cloudfault_http_key_name(k),
+                                        k == CF_H_PATH ? "/fw/1/a.bin" : hk[k][1], why,
+                                        sizeof why) == k);
+        if (k == CF_H_STALL_AT)
+            assert_true(cloudfault_http_set(&one, "stall_ms", "9", why, sizeof why) >= 0);
+        roundtrip_http(&one);
+    }
+    roundtrip_http(&(struct cloud_http_rule){ .nth = 0 }); /* nothing set */
+
+    memset(&f, 0, sizeof f);
+    for (size_t i = 0; i < sizeof mk / sizeof mk[0]; i++)
+        assert_true(cloudfault_mqtt_set(&f, mk[i][0], mk[i][1], why, sizeof why) >= 0);
+    assert_int_equal(f.set, (1u << CF_M_COUNT) - 1);
+    o = cloudfault_mqtt_to_json(&f);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    p = cJSON_Parse(text);
+    free(text);
+    if (cloudfault_mqtt_from_json(p, &fb, why, sizeof why) != 0)
+        fail_msg("mqtt from_json: %s", why);
+    cJSON_Delete(p);
+    assert_memory_equal(&fb, &f, sizeof f);
+    assert_string_equal(fb.message, "  the cloud is busy, try again  ");
+
+    memset(&c, 0, sizeof c);
+    for (size_t i = 0; i < sizeof ck / sizeof ck[0]; i++)
+        assert_true(cloudfault_coap_set(&c, ck[i][0], ck[i][1], why, sizeof why) >= 0);
+    assert_int_equal(c.set, (1u << CF_C_COUNT) - 1);
+    o = cloudfault_coap_to_json(&c);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    p = cJSON_Parse(text);
+    free(text);
+    if (cloudfault_coap_from_json(p, &cb, why, sizeof why) != 0)
+        fail_msg("coap from_json: %s", why);
+    cJSON_Delete(p);
+    assert_memory_equal(&cb, &c, sizeof c);
+
+    /* errors name the field */
+    p = cJSON_Parse("{\"nth\":1,\"settings\":{\"stall_at\":\"10\",\"stall_ms\":\"0\"}}");
+    assert_int_equal(cloudfault_http_from_json(p, &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "settings.stall_ms: expected a pause of 1..600000 ms, got '0'"));
+    cJSON_Delete(p);
+    p = cJSON_Parse("{\"settings\":{\"stall_at\":\"10\"}}");
+    assert_int_equal(cloudfault_http_from_json(p, &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "settings.stall_at: needs stall_ms"));
+    cJSON_Delete(p);
+    p = cJSON_Parse("{\"nth\":-1}");
+    assert_int_equal(cloudfault_http_from_json(p, &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "nth:"));
+    cJSON_Delete(p);
+    p = cJSON_Parse("{\"settings\":{\"colour\":\"red\"}}");
+    assert_int_equal(cloudfault_mqtt_from_json(p, &fb, why, sizeof why), -1);
+    assert_non_null(strstr(why, "settings.colour: unknown key"));
+    cJSON_Delete(p);
+    p = cJSON_Parse("{\"settings\":{\"drop_push\":[1]}}");
+    assert_int_equal(cloudfault_mqtt_from_json(p, &fb, why, sizeof why), -1);
+    assert_non_null(strstr(why, "settings.drop_push: expected a string"));
+    cJSON_Delete(p);
+    p = cJSON_Parse("{\"settings\":{\"drop_push\":2,\"offline_push\":true}}");
+    assert_int_equal(cloudfault_mqtt_from_json(p, &fb, why, sizeof why), 0); /* numbers, booleans */
+    assert_int_equal(fb.drop_push, 2);
+    assert_int_equal(fb.offline_push, 1);
+    cJSON_Delete(p);
+    p = cJSON_Parse("{\"settings\":{\"code\":\"5.03\"}}");
+    assert_int_equal(cloudfault_coap_from_json(p, &cb, why, sizeof why), -1);
+    assert_non_null(strstr(why, "settings.code: code needs code_block"));
+    cJSON_Delete(p);
+    p = cJSON_Parse("{\"extra\":1}");
+    assert_int_equal(cloudfault_coap_from_json(p, &cb, why, sizeof why), -1);
+    assert_non_null(strstr(why, "extra: unknown field"));
+    cJSON_Delete(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_roundtrip),
         cmocka_unit_test(test_http_status),
         cmocka_unit_test(test_http_range_and_etag),
         cmocka_unit_test(test_http_length),

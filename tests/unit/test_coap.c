@@ -82,7 +82,8 @@ static int t_firmware(void *ctx, const char *pk, const char *dn, char *path, siz
     return 0;
 }
 
-static const struct coapserver_ops g_ops = { NULL, t_secret, t_coap_device, t_message, t_firmware };
+static const struct coapserver_ops g_ops = { NULL, t_secret, t_coap_device, t_message, t_firmware,
+                                             NULL };
 
 /* ---- the device: a libcoap client, one exchange at a time ---- */
 

@@ -1,7 +1,8 @@
 /*
  * test_evlog.c - the event log: seq is global, gap-free and in file order
  * across processes and threads; every line is one JSON object; echo, no-op
- * when closed, long lines, reopen, otahil_event().
+ * when closed, long lines, reopen, otahil_event(); per-thread routes to
+ * other files (shared with another process, more files than the cache).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -309,9 +310,152 @@ static void test_reopen_continues_sequence(void **state)
     assert_true(evlog_now_us() > 0);
 }
 
+/* ---- routes ---- */
+
+struct router {
+    const char *route;   /* this thread's routed file */
+    int         id;
+    int         n;
+};
+
+static void *route_thread(void *arg)
+{
+    const struct router *r = arg;
+
+    evlog_route(r->route);
+    assert_string_equal(evlog_route_get(), r->route);
+    for (int i = 0; i < r->n; i++)
+        evlog_emit("test", "routed", "\"thread\":%d,\"i\":%d", r->id, i);
+    evlog_route(NULL);
+    evlog_emit("test", "home", "\"thread\":%d", r->id);
+    return NULL;
+}
+
+/* seq 1..n in file order; every line one object; each with ev and the
+ * given source; returns the line count and how many carry "thread":id. */
+static int check_file(const char *path, const char *ev, int id, int *of_id)
+{
+    char want[32];
+    int n, k = 0;
+    char **lines = read_lines(path, &n);
+
+    snprintf(want, sizeof want, "\"thread\":%d,", id);
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_Parse(lines[i]);
+        assert_non_null(o);
+        assert_int_equal((int)num(o, "seq"), i + 1);
+        if (ev)
+            assert_string_equal(cJSON_GetObjectItem(o, "ev")->valuestring, ev);
+        if (strstr(lines[i], want))
+            k++;
+        cJSON_Delete(o);
+    }
+    free_lines(lines, n);
+    if (of_id)
+        *of_id = k;
+    return n;
+}
+
+static void test_routes(void **state)
+{
+    char ra[160], rb[160], many[160];
+    struct router r[2];
+    pthread_t t[2];
+    pid_t pid;
+    int st = 0, n, k;
+
+    (void)state;
+    fresh_log("home.jsonl");
+    assert_int_equal(evlog_open(logpath), 0);
+    snprintf(ra, sizeof ra, "%s/run-a.jsonl", tmpdir);
+    snprintf(rb, sizeof rb, "%s/run-b.jsonl", tmpdir);
+    assert_null(evlog_route_get());
+
+    /* Another process (a run's own) appends to run-a.jsonl as its process
+     * log while two threads here append to run-a and run-b by route. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (evlog_open(ra) != 0)
+            _exit(3);
+        for (int i = 0; i < 300; i++)
+            evlog_emit("test", "routed", "\"thread\":9,\"i\":%d", i);
+        _exit(0);
+    }
+    r[0] = (struct router){ ra, 1, 300 };
+    r[1] = (struct router){ rb, 2, 200 };
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, route_thread, &r[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    /* each routed event only in its file, seq gap-free in file order */
+    n = check_file(ra, "routed", 1, &k);
+    assert_int_equal(n, 600);
+    assert_int_equal(k, 300);
+    n = check_file(rb, "routed", 2, &k);
+    assert_int_equal(n, 200);
+    assert_int_equal(k, 200);
+    n = check_file(logpath, "home", 1, &k); /* the process log: the two "home" events alone */
+    assert_int_equal(n, 2);
+
+    /* push/pop restores; a fault counts whatever the route */
+    unsigned faults = evlog_fault_count();
+    char *prev = evlog_route_push(rb);
+    assert_null(prev);
+    char *prev2 = evlog_route_push(ra);
+    assert_string_equal(prev2, rb);
+    evlog_emit("test", "routed", "\"thread\":5,\"x\":1");
+    evlog_route_pop(prev2);
+    assert_string_equal(evlog_route_get(), rb);
+    evlog_emit("test", "cloud.fault", "\"thread\":6,\"x\":1");
+    evlog_route_pop(prev);
+    assert_null(evlog_route_get());
+    assert_int_equal(evlog_fault_count(), faults + 1);
+    assert_int_equal(check_file(ra, "routed", 5, &k), 601);
+    assert_int_equal(k, 1);
+    assert_int_equal(check_file(rb, NULL, 6, &k), 201);
+    assert_int_equal(k, 1);
+
+    /* more files than the cache holds: the least recently used are closed
+     * and reopened later, the sequence of each file goes on */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < EVLOG_ROUTE_CACHE + 8; i++) {
+            snprintf(many, sizeof many, "%s/many-%d.jsonl", tmpdir, i);
+            evlog_route(many);
+            evlog_emit("test", "routed", "\"thread\":%d,\"round\":%d", i, round);
+        }
+    evlog_route(NULL);
+    for (int i = 0; i < EVLOG_ROUTE_CACHE + 8; i++) {
+        snprintf(many, sizeof many, "%s/many-%d.jsonl", tmpdir, i);
+        assert_int_equal(check_file(many, "routed", i, &k), 2);
+        assert_int_equal(k, 2);
+    }
+
+    /* forget closes; the next event reopens the file and goes on */
+    evlog_forget(ra);
+    evlog_route(ra);
+    evlog_emit("test", "routed", "\"thread\":7,\"x\":1");
+    evlog_route("");
+    assert_null(evlog_route_get());
+    assert_int_equal(check_file(ra, "routed", 7, &k), 602);
+
+    /* a route works in a process with no log of its own */
+    evlog_close();
+    evlog_route(rb);
+    evlog_emit("test", "routed", "\"thread\":8,\"x\":1");
+    evlog_route(NULL);
+    evlog_emit("test", "nowhere", NULL);
+    assert_int_equal(check_file(rb, NULL, 8, &k), 202);
+    assert_int_equal(k, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes),
         cmocka_unit_test(test_seq_across_processes_and_threads),
         cmocka_unit_test(test_closed_log_is_a_noop),
         cmocka_unit_test(test_fields_echo_and_long_lines),
