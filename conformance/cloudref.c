@@ -299,8 +299,8 @@ int cloudref_add_firmware(struct cloudref *r, const char *path, const struct clo
         bad |= !cJSON_AddStringToObject(b, "version", o->version);
     if (!bad && o && o->unchecked)
         bad |= !cJSON_AddBoolToObject(b, "unchecked", 1);
-    if (!bad && r->url_port)
-        bad |= !cJSON_AddNumberToObject(b, "url_port", r->url_port);
+    if (!bad) /* a proxy's, else the listener of the run's transport */
+        bad |= !cJSON_AddNumberToObject(b, "url_port", r->url_port ? r->url_port : cloudref_fw_port(r));
     if (!bad && r->url_host[0])
         bad |= !cJSON_AddStringToObject(b, "url_host", r->url_host);
     if (!bad) /* a proxy's port says nothing of the scheme */

@@ -17,7 +17,8 @@
 #include "mock_cloud/cloudfault.h"
 
 #define CLOUD_MAX_DEVICES  1024     /* device table (grows on demand up to this) */
-#define CLOUD_MAX_FIRMWARE 64       /* firmware store (fixed table) */
+#define CLOUD_MAX_FIRMWARE 4096     /* firmware store (fixed table; one file per run of a
+                                     * certification sharing the cloud) */
 #define CLOUD_MAX_JOBS     1000000  /* job table (grows on demand up to this): one per cut point */
 #define CLOUD_MAX_RETRIES  100      /* push_opts.retries */
 

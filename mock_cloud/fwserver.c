@@ -64,6 +64,8 @@
 #define FW_CHUNKED_MAX    4096u    /* body bytes per chunk of a chunked response */
 #define FW_PAD_HEADER     "x-oss-meta-padding: " /* the header that pads a header block */
 
+#define FW_PATHS_MAX      64       /* firmware paths counted apart per rule set */
+
 /* GETs counted for one firmware path. */
 struct fw_count {
     char     path[CF_PATH_MAX];    /* "/fw/<id>/<name>" */
@@ -76,7 +78,7 @@ struct fw_rules {
     struct cloud_http_rule rules[CF_HTTP_RULES_MAX]; /* nrules in force */
     int                nrules;
     uint64_t           gets;    /* firmware GETs so far (any path) */
-    struct fw_count    counts[CLOUD_MAX_FIRMWARE]; /* per path; ncounts used */
+    struct fw_count    counts[FW_PATHS_MAX]; /* per path; ncounts used */
     int                ncounts;
     uint32_t           throttle_bps; /* owners: their downloads' rate; 0 = the server's */
 };
@@ -429,7 +431,7 @@ static int fw_fault_pick(struct fwserver *s, int owner, const char *path, struct
     for (i = 0; i < rs->ncounts; i++)
         if (strcmp(rs->counts[i].path, path) == 0)
             break;
-    if (i == rs->ncounts && i < CLOUD_MAX_FIRMWARE && strlen(path) < CF_PATH_MAX) {
+    if (i == rs->ncounts && i < FW_PATHS_MAX && strlen(path) < CF_PATH_MAX) {
         snprintf(rs->counts[i].path, sizeof rs->counts[i].path, "%s", path);
         rs->counts[i].gets = 0;
         rs->ncounts++;
