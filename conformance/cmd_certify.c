@@ -929,9 +929,10 @@ int cmd_certify(int argc, char **argv)
     }
     if (shared.api_port)
         snprintf(cloudline, sizeof(cloudline), "one cloud for the certification (Mosquitto, firmware "
-                 "server, CoAP; ports %d/%d) shared by %d of %d runs%s%s%s", shared.mqtt_port,
-                 shared.api_port, nshared, nshared + nown,
-                 nown ? "; a cloud of their own for the others: " : "", ownwhy, "");
+                 "server, CoAP; MQTT port %d, HTTP %d) shared by %d of the %d runs with a network%s%s",
+                 shared.mqtt_port, shared.api_port, nshared, nshared + nown,
+                 nown ? "; the others have a cloud of their own, since their fault is the cloud "
+                        "itself: " : "", ownwhy);
     else
         snprintf(cloudline, sizeof(cloudline), "a cloud for each run");
     struct report rep = { OTAHIL_VERSION, co.port_desc, &prof, &board, co.target, co.run.seed,
