@@ -282,6 +282,27 @@ const char *cloudref_ca_path(const struct cloudref *r)
     return r->shared->ca;
 }
 
+/* POSTs body b (freed; bad: it could not be built) to path, expecting 201
+ * and an "id": the id, or -1 with one line in err. */
+static int post_id(struct cloudref *r, const char *path, cJSON *b, int bad, char *err, size_t errlen)
+{
+    cJSON *reply = NULL;
+    if (bad) {
+        cJSON_Delete(b);
+        snprintf(err, errlen, "shared cloud: out of memory");
+        return -1;
+    }
+    int rc = call(r, "POST", path, b, 201, &reply, err, errlen);
+    cJSON_Delete(b);
+    if (rc != 0)
+        return -1;
+    int id = json_int(reply, "id", -1);
+    cJSON_Delete(reply);
+    if (id < 0)
+        snprintf(err, errlen, "shared cloud: POST %s: no id in the reply", path);
+    return id;
+}
+
 int cloudref_add_firmware(struct cloudref *r, const char *path, const struct cloud_fw_opts *o,
                           char *err, size_t errlen)
 {
@@ -292,7 +313,7 @@ int cloudref_add_firmware(struct cloudref *r, const char *path, const struct clo
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    cJSON *b = cJSON_CreateObject(), *reply = NULL;
+    cJSON *b = cJSON_CreateObject();
     int bad = !b || !cJSON_AddStringToObject(b, "path", abs) ||
               !cJSON_AddStringToObject(b, "pk", r->pk) || !cJSON_AddStringToObject(b, "dn", r->dn);
     if (!bad && o && o->version)
@@ -305,20 +326,7 @@ int cloudref_add_firmware(struct cloudref *r, const char *path, const struct clo
         bad |= !cJSON_AddStringToObject(b, "url_host", r->url_host);
     if (!bad) /* a proxy's port says nothing of the scheme */
         bad |= !cJSON_AddStringToObject(b, "url_scheme", r->https ? "https" : "http");
-    if (bad) {
-        cJSON_Delete(b);
-        snprintf(err, errlen, "shared cloud: out of memory");
-        return -1;
-    }
-    int rc = call(r, "POST", "/api/firmware", b, 201, &reply, err, errlen);
-    cJSON_Delete(b);
-    if (rc != 0)
-        return -1;
-    int id = json_int(reply, "id", -1);
-    cJSON_Delete(reply);
-    if (id < 0)
-        snprintf(err, errlen, "shared cloud: POST /api/firmware: no id in the reply");
-    return id;
+    return post_id(r, "/api/firmware", b, bad, err, errlen);
 }
 
 int cloudref_create_job(struct cloudref *r, int firmware_id, const struct push_opts *po, char *err,
@@ -330,7 +338,7 @@ int cloudref_create_job(struct cloudref *r, int firmware_id, const struct push_o
         snprintf(err, errlen, "shared cloud: a job's own push faults go with the tenant");
         return -1;
     }
-    cJSON *b = cJSON_CreateObject(), *reply = NULL;
+    cJSON *b = cJSON_CreateObject();
     int bad = !b || !cJSON_AddStringToObject(b, "pk", r->pk) ||
               !cJSON_AddStringToObject(b, "dn", r->dn) ||
               !cJSON_AddNumberToObject(b, "firmware", firmware_id);
@@ -339,20 +347,7 @@ int cloudref_create_job(struct cloudref *r, int firmware_id, const struct push_o
     if (!bad && po)
         bad |= !cJSON_AddNumberToObject(b, "retries", po->retries) ||
                !cJSON_AddBoolToObject(b, "at_inform", po->at_inform != 0);
-    if (bad) {
-        cJSON_Delete(b);
-        snprintf(err, errlen, "shared cloud: out of memory");
-        return -1;
-    }
-    int rc = call(r, "POST", "/api/jobs", b, 201, &reply, err, errlen);
-    cJSON_Delete(b);
-    if (rc != 0)
-        return -1;
-    int id = json_int(reply, "id", -1);
-    cJSON_Delete(reply);
-    if (id < 0)
-        snprintf(err, errlen, "shared cloud: POST /api/jobs: no id in the reply");
-    return id;
+    return post_id(r, "/api/jobs", b, bad, err, errlen);
 }
 
 int cloudref_job_status(struct cloudref *r, int job_id, struct job_status *st)
