@@ -82,7 +82,7 @@ run low https-low-memory
 [ "$(ev "$T/low/events.jsonl" tls.connected max_fragment)" = 512 ] || die "https-low-memory: 512 not granted"
 run second https-second-session
 [ "$rc" -eq 0 ] || { cat "$T/second.out"; die "https-second-session: exit $rc"; }
-ev "$T/second/events.jsonl" tls.handshake_failed why | grep -q 'TLS heap budget 172032 bytes' \
+ev "$T/second/events.jsonl" tls.handshake_failed why | grep -q 'TLS heap budget 151552 bytes' \
   || die "https-second-session: not refused for the heap"
 grep -q '"ev":"mqtt.connected"' "$T/second/events.jsonl" || die "https-second-session: MQTT never up"
 
