@@ -822,10 +822,10 @@ int cloudfault_http_from_json(const cJSON *o, struct cloud_http_rule *r, char *w
     return 0;
 }
 
-cJSON *cloudfault_mqtt_to_json(const struct cloud_mqtt_faults *f)
+/* {"settings": st} (st taken over; NULL: out of memory), or NULL. */
+static cJSON *cf_settings_obj(cJSON *st)
 {
-    cJSON *o = cJSON_CreateObject(), *st = cf_settings_json(f, f->set, mqtt_keys, CF_M_COUNT,
-                                                            cf_mqtt_value_any);
+    cJSON *o = cJSON_CreateObject();
 
     if (!o || !st) {
         cJSON_Delete(o);
@@ -834,6 +834,11 @@ cJSON *cloudfault_mqtt_to_json(const struct cloud_mqtt_faults *f)
     }
     cJSON_AddItemToObject(o, "settings", st);
     return o;
+}
+
+cJSON *cloudfault_mqtt_to_json(const struct cloud_mqtt_faults *f)
+{
+    return cf_settings_obj(cf_settings_json(f, f->set, mqtt_keys, CF_M_COUNT, cf_mqtt_value_any));
 }
 
 /* An object whose only field is "settings". 0, or -1 with why. */
@@ -863,16 +868,7 @@ int cloudfault_mqtt_from_json(const cJSON *o, struct cloud_mqtt_faults *f, char 
 
 cJSON *cloudfault_coap_to_json(const struct cloud_coap_faults *f)
 {
-    cJSON *o = cJSON_CreateObject(), *st = cf_settings_json(f, f->set, coap_keys, CF_C_COUNT,
-                                                            cf_coap_value_any);
-
-    if (!o || !st) {
-        cJSON_Delete(o);
-        cJSON_Delete(st);
-        return NULL;
-    }
-    cJSON_AddItemToObject(o, "settings", st);
-    return o;
+    return cf_settings_obj(cf_settings_json(f, f->set, coap_keys, CF_C_COUNT, cf_coap_value_any));
 }
 
 int cloudfault_coap_from_json(const cJSON *o, struct cloud_coap_faults *f, char *why, size_t n)
